@@ -1,0 +1,123 @@
+"""The adapter interface every CRM implements: sandbox, Salesforce, HubSpot.
+
+Contract (checked by ``tests/adapter_contract.py``, which every adapter's tests subclass):
+
+* ``get_many(object, ids)`` returns a dict of the records that exist, keyed by id. Missing or
+  deleted ids are simply absent. It costs as few CRM calls as the API allows.
+* ``create_many`` / ``update_many`` / ``delete_many`` take a sequence of requests for ONE object
+  and return exactly one :class:`WriteResult` per request, **in request order**. A per-record
+  failure is a result with ``status="failed"`` and a :class:`~adapters.errors.RecordError`; it never
+  raises and never stops the other records. The adapter splits the requests into batches at its
+  API's maximum itself.
+* A conditional request carries ``expected_version`` (the ``version`` of the record read earlier).
+  If the record's current version differs, nothing is written for it and its result has
+  ``status="conflict"``. A conflict is never retried.
+* A create request carries an ``idempotency_key`` fixed before any retry; an adapter that can use it
+  (or an upsert key) must never create two records for one key.
+* Whole-call failures (auth, quota, CRM down after retries, garbage answers) raise a subclass of
+  :class:`~adapters.errors.CRMError`. Vendor exceptions never escape an adapter.
+* ``Record.version`` is an opaque token that changes on every write to the record
+  (Salesforce ``SystemModstamp``, HubSpot ``hs_lastmodifieddate``, the sandbox's ``SystemModstamp``).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from adapters.errors import RecordError
+
+WriteStatus = Literal["ok", "conflict", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record as read from the CRM. ``fields`` holds business fields only (no system stamps)."""
+
+    object: str
+    id: str
+    fields: Mapping[str, Any]
+    version: str
+    #: system fields for display only (LastModifiedDate, LastModifiedById...); never compared
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "object": self.object,
+            "id": self.id,
+            "version": self.version,
+            "fields": dict(self.fields),
+            "meta": dict(self.meta),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    fields: Mapping[str, Any]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRequest:
+    id: str
+    fields: Mapping[str, Any]
+    expected_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRequest:
+    id: str
+    expected_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome for one request. ``record`` is the record after the write when the CRM returned
+    it (or when the adapter re-read it); ``id`` is the record id (the new id for a create)."""
+
+    status: WriteStatus
+    id: str | None = None
+    record: Record | None = None
+    error: RecordError | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Adapter(ABC):
+    """A CRM connection. See the module docstring for the contract."""
+
+    #: the kind named in configuration: ``sandbox``, ``salesforce``, ``hubspot``
+    kind: str = "abstract"
+
+    @abstractmethod
+    def objects(self) -> Sequence[str]:
+        """The object names this adapter can read and write."""
+
+    @abstractmethod
+    def get_many(self, object: str, ids: Sequence[str]) -> dict[str, Record]:
+        """The existing records among ``ids``, keyed by id."""
+
+    @abstractmethod
+    def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
+        """Create records; one result per request, in order."""
+
+    @abstractmethod
+    def update_many(self, object: str, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
+        """Update records (conditionally where ``expected_version`` is set); one result per request."""
+
+    @abstractmethod
+    def delete_many(self, object: str, requests: Sequence[DeleteRequest]) -> list[WriteResult]:
+        """Delete records (conditionally where ``expected_version`` is set); one result per request."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Safe to call twice."""
+
+    def __enter__(self) -> "Adapter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
