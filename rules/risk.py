@@ -1,0 +1,119 @@
+"""Tier a proposal by risk, from the rulebook's ordered risk rules.
+
+What counts as a change: for a create every proposed field; for an update only fields whose new
+value differs from the current one (``1 == 1.0``, ``True != 1``); for a delete no field at all --
+only ``object`` and ``op`` criteria can match a delete.
+
+A rule's criteria combine with AND: ``object`` and ``op`` must equal the proposal's; with
+``field``/``fields``, some changed field must be listed and, for that same field, the new value
+must be in ``to`` (if given) and the change must exceed ``change_over_pct`` (if given):
+``|new - old| / |old| * 100 > P``, where a missing/None/zero old value or a non-numeric value
+counts as over (an unmeasurable change is treated as a big one).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from rules.conditions import is_number, values_equal
+from rules.proposal import Op, Proposal
+from rules.schema import TIER_RANK, RiskRule, Rulebook
+
+DEFAULT_RULE = "risk.default"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskMatch:
+    """One risk rule that matched: its id, tier, the field that triggered it and why."""
+
+    rule: str
+    tier: str
+    field: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAssessment:
+    """The winning tier, every match in file order, and the id of the winning rule."""
+
+    tier: str
+    matches: tuple[RiskMatch, ...]
+    rule: str
+
+
+def rule_id(rule: RiskRule, index: int) -> str:
+    """The rule's ``id`` if given, else its position ``risk.rules[<index>]``."""
+    return rule.id or f"risk.rules[{index}]"
+
+
+def changed_fields(proposal: Proposal, current: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fields the proposal really changes, name -> new value (see module docstring)."""
+    if proposal.op is Op.DELETE:
+        return {}
+    if proposal.op is Op.CREATE:
+        return dict(proposal.fields)
+    before = current or {}
+    return {k: v for k, v in proposal.fields.items() if not values_equal(v, before.get(k))}
+
+
+def assess_risk(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rulebook) -> RiskAssessment:
+    """Tier ``proposal``: the highest tier among matching rules, else ``risk.default``.
+
+    ``rule`` is the first matching rule (file order) with the winning tier, or ``"risk.default"``
+    when nothing matched. Pure.
+    """
+    changed = changed_fields(proposal, current)
+    before = {} if proposal.op is Op.CREATE else dict(current or {})
+    found: list[RiskMatch] = []
+    for index, rule in enumerate(rulebook.risk.rules):
+        match = _match(rule, rule_id(rule, index), proposal, changed, before)
+        if match is not None:
+            found.append(match)
+    if not found:
+        return RiskAssessment(rulebook.risk.default, (), DEFAULT_RULE)
+    best = max(TIER_RANK[m.tier] for m in found)
+    winner = next(m for m in found if TIER_RANK[m.tier] == best)  # first in file order
+    return RiskAssessment(winner.tier, tuple(found), winner.rule)
+
+
+def _match(rule: RiskRule, rid: str, proposal: Proposal, changed: Mapping[str, Any],
+           before: Mapping[str, Any]) -> RiskMatch | None:
+    if rule.object is not None and rule.object != proposal.object:
+        return None
+    if rule.op is not None and rule.op != proposal.op.value:
+        return None
+    if not rule.field_list:
+        what = f"{proposal.op.value} of {proposal.object}"
+        return RiskMatch(rid, rule.tier, None, f"{what} is tier {rule.tier}")
+    for name in rule.field_list:  # rule order, so the reported field is stable
+        if name not in changed:
+            continue
+        new, old = changed[name], before.get(name)
+        if rule.to is not None and not any(values_equal(new, t) for t in rule.to):
+            continue
+        if rule.change_over_pct is not None:
+            pct = _change_pct(old, new)
+            if pct is not None and pct <= Decimal(str(rule.change_over_pct)):
+                continue
+            size = "unmeasurable" if pct is None else f"{pct:.4g}%"
+            reason = f"{name} changed from {old!r} to {new!r} ({size}, over {rule.change_over_pct:g}%)"
+        elif rule.to is not None:
+            reason = f"{name} set to {new!r}"
+        else:
+            reason = f"{name} changed"
+        return RiskMatch(rid, rule.tier, name, reason)
+    return None
+
+
+def _change_pct(old: Any, new: Any) -> Decimal | None:
+    """Relative change in percent, exact in decimal; None when it cannot be measured."""
+    if not (is_number(old) and is_number(new)) or old == 0:
+        return None
+    # Decimal(str(x)) avoids binary float noise: 100 -> 120 is exactly 20%, not 20.000000000000004.
+    o, n = Decimal(str(old)), Decimal(str(new))
+    return abs(n - o) / abs(o) * 100

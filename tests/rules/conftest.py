@@ -1,0 +1,25 @@
+"""Fixtures for rules tests: the template rulebook and its text."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rules.loader import load_rulebook
+from rules.schema import Rulebook
+from rules_helpers import TEMPLATE
+
+
+@pytest.fixture(scope="session")
+def template_path() -> Path:
+    return TEMPLATE
+
+
+@pytest.fixture(scope="session")
+def rulebook() -> Rulebook:
+    return load_rulebook(TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def template_text() -> str:
+    return TEMPLATE.read_text(encoding="utf-8")
