@@ -8,7 +8,9 @@ Contract (checked by ``tests/adapter_contract.py``, which every adapter's tests 
   and return exactly one :class:`WriteResult` per request, **in request order**. A per-record
   failure is a result with ``status="failed"`` and a :class:`~adapters.errors.RecordError`; it never
   raises and never stops the other records. The adapter splits the requests into batches at its
-  API's maximum itself.
+  API's maximum (``max_batch``) itself. Each chunk may commit on its own: when a later chunk
+  fails as a whole call, earlier chunks are already written, which is why create requests carry
+  idempotency keys and callers record intents before the call.
 * A conditional request carries ``expected_version`` (the ``version`` of the record read earlier).
   If the record's current version differs, nothing is written for it and its result has
   ``status="conflict"``. A conflict is never retried.
@@ -92,6 +94,8 @@ class Adapter(ABC):
 
     #: the kind named in configuration: ``sandbox``, ``salesforce``, ``hubspot``
     kind: str = "abstract"
+    #: the most records one write call carries; larger requests are split into chunks
+    max_batch: int = 200
 
     @abstractmethod
     def objects(self) -> Sequence[str]:
