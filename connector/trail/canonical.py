@@ -1,0 +1,91 @@
+"""Canonical JSON and the hash chain: the byte-exact form every trail hash and signature covers.
+
+Contract (stable: auditors' exports depend on it):
+
+* :func:`canonical_json` turns a value into JSON text with sorted keys, no insignificant
+  whitespace and non-ASCII characters kept literally (the hash is over its UTF-8 bytes).
+  ``datetime``/``date``/``time`` become ISO-8601 strings (``isoformat()``), ``Decimal`` becomes
+  its ``str``, tuples become lists, sets become lists sorted by their canonical form, enums
+  become their ``.value``, UUIDs their string. Mapping keys must be strings. NaN and infinities
+  (float or Decimal) and strings that cannot be encoded as UTF-8 raise ``ValueError``; any other
+  type raises ``TypeError``. Strings are not Unicode-normalised.
+* :func:`entry_hash` is ``sha256(prev_hash + "\\n" + body)`` in lowercase hex; the first entry
+  chains from :data:`GENESIS`.
+* :func:`checkpoint_message` is the exact byte string a checkpoint signature covers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+GENESIS = "0" * 64
+
+
+def to_jsonable(value: Any) -> Any:
+    """Return ``value`` as plain JSON types (dict/list/str/int/float/bool/None), per the contract."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"canonical JSON rejects non-finite float {value!r}")
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"canonical JSON rejects non-finite Decimal {value!r}")
+        return str(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, Enum):
+                key = key.value
+            if not isinstance(key, str):
+                raise TypeError(f"canonical JSON needs string keys, got {type(key).__name__}")
+            out[str(key)] = to_jsonable(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        items = [to_jsonable(item) for item in value]
+        return sorted(items, key=_dumps)
+    raise TypeError(f"canonical JSON cannot encode {type(value).__name__}")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def canonical_json(value: Any) -> str:
+    """Return the canonical JSON text of ``value`` (see the module contract)."""
+    text = _dumps(to_jsonable(value))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("canonical JSON rejects strings that are not valid Unicode (lone surrogates)") from exc
+    return text
+
+
+def entry_hash(prev_hash: str, body: str) -> str:
+    """Return the SHA-256 hex digest of ``prev_hash + "\\n" + body`` encoded as UTF-8."""
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode("utf-8")).hexdigest()
+
+
+def checkpoint_message(seq: int, head_hash: str, ts: str, key_id: str) -> bytes:
+    """Return the bytes a checkpoint's Ed25519 signature covers."""
+    return canonical_json({"seq": seq, "head_hash": head_hash, "ts": ts, "key_id": key_id}).encode("utf-8")

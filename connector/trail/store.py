@@ -1,0 +1,257 @@
+"""The trail store: an append-only, hash-chained, checkpoint-signed log in one SQL database.
+
+Contract:
+
+* :meth:`TrailStore.append` writes a batch in ONE transaction: it locks the head row, gives the
+  entries the next gap-free sequence numbers, one timestamp from the clock, chains their hashes,
+  runs the caller's ``also(conn, entries)`` in the same transaction, stores one checkpoint of
+  the new head signed by the trail key, moves the head and commits. Any failure leaves nothing.
+* Readers page by ``seq`` with ``(start, limit)``; entries are built from the indexed columns
+  plus ``data`` from the stored body (run the verifier to check they agree).
+* Driver errors surface as :class:`TrailStoreError` (chained); errors raised by ``also`` and
+  invalid entry data (``ValueError``/``TypeError``) propagate unchanged.
+* ``engine`` is public so other modules can keep their tables in the same database.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, insert, inspect, select, text, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from connector.trail import schema
+from connector.trail.canonical import GENESIS, canonical_json, checkpoint_message, entry_hash, to_jsonable
+from connector.trail.engine import BEGIN_OPTION, is_sqlite, make_engine
+from connector.trail.errors import TrailStoreError
+from connector.trail.keys import TrailSigner
+from connector.trail.records import ID_FIELDS, Checkpoint, Entry, NewEntry
+from connector.trail.scan import TrailScan, row_to_checkpoint, row_to_entry
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+AlsoHook = Callable[[Connection, list[Entry]], None]
+
+_SCHEMA_LOCK_KEY = 0x7472_6169_6C00  # "trail": serialises table creation on PostgreSQL
+_E, _C, _H = schema.entries, schema.checkpoints, schema.head
+
+
+def format_ts(moment: datetime) -> str:
+    """Return ``moment`` as ISO-8601 UTC with microseconds and ``Z``; naive datetimes are refused."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("trail timestamps need a timezone-aware datetime")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _ts_arg(value: str | datetime) -> str:
+    return format_ts(value) if isinstance(value, datetime) else value
+
+
+class TrailStore:
+    """The change trail on SQLite (``sqlite:///path``, ``sqlite://``) or PostgreSQL (by URL).
+
+    Tables are created when missing; with ``create=False`` (e.g. for ``trail verify``) a database
+    without a trail raises :class:`TrailStoreError` instead, so a mistyped URL is not reported as
+    an empty, valid trail.
+    """
+
+    def __init__(self, url: str, *, signer: TrailSigner | None = None, clock: Clock | None = None,
+                 echo: bool = False, create: bool = True) -> None:
+        self._signer = signer
+        self._clock = clock
+        try:
+            self.engine = make_engine(url, echo=echo)
+        except (SQLAlchemyError, ValueError) as exc:  # unparsable URL, unknown or missing driver
+            raise TrailStoreError(f"cannot open the trail store: {type(exc).__name__}") from exc
+        self._sqlite = is_sqlite(self.engine)
+        database = self.engine.url.database
+        if not create and self._sqlite and database not in (None, "", ":memory:") and not Path(database).exists():
+            self.engine.dispose()
+            raise TrailStoreError(f"no trail database at {database}")
+        try:
+            if create:
+                self._create_schema()
+            elif not inspect(self.engine).has_table(_H.name):
+                self.engine.dispose()
+                raise TrailStoreError("this database holds no trail (trail_head table missing)")
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise TrailStoreError(f"cannot open the trail store: {type(exc).__name__}: {exc.orig or exc}"
+                                  if isinstance(exc, DBAPIError) else
+                                  f"cannot open the trail store: {type(exc).__name__}") from exc
+
+    def __repr__(self) -> str:
+        return f"TrailStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> TrailStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release all pooled connections."""
+        self.engine.dispose()
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        with self.engine.begin() as conn:
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+            schema.metadata.create_all(conn)
+            if conn.execute(select(_H.c.id).where(_H.c.id == 1)).first() is None:
+                conn.execute(insert(_H).values(id=1, seq=0, hash=GENESIS))
+
+    @contextmanager
+    def _reading(self, snapshot: bool = False) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                if self._sqlite:
+                    conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
+                elif snapshot:
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise TrailStoreError(f"reading the trail failed: {type(exc).__name__}") from exc
+
+    def _now(self) -> str:
+        return format_ts(self._clock() if self._clock is not None else datetime.now(timezone.utc))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, entries: Sequence[NewEntry], *, also: AlsoHook | None = None) -> list[Entry]:
+        """Append ``entries`` as one signed batch and return them as committed (see module docs)."""
+        if not entries:
+            return []
+        if self._signer is None:
+            raise TrailStoreError("this trail store has no signer; appending needs the trail private key")
+        for item in entries:
+            if not isinstance(item, NewEntry):
+                raise TypeError(f"append takes NewEntry items, got {type(item).__name__}")
+        datas = [to_jsonable(item.data) for item in entries]  # reject bad data before locking
+        in_hook = False
+        try:
+            with self.engine.begin() as conn:
+                seq, prev = conn.execute(
+                    select(_H.c.seq, _H.c.hash).where(_H.c.id == 1).with_for_update()).one()
+                ts = self._now()
+                out, rows = self._chain(entries, datas, int(seq), prev, ts)
+                conn.execute(insert(_E), rows)
+                if also is not None:
+                    in_hook = True
+                    also(conn, list(out))
+                    in_hook = False
+                last = out[-1]
+                message = checkpoint_message(last.seq, last.hash, ts, self._signer.key_id)
+                conn.execute(insert(_C).values(seq=last.seq, head_hash=last.hash, ts=ts,
+                                               key_id=self._signer.key_id,
+                                               signature=self._signer.sign(message)))
+                conn.execute(update(_H).where(_H.c.id == 1).values(seq=last.seq, hash=last.hash))
+        except SQLAlchemyError as exc:
+            if in_hook:
+                raise
+            raise TrailStoreError(f"appending to the trail failed: {type(exc).__name__}") from exc
+        log.debug("trail: appended seq %d..%d", out[0].seq, out[-1].seq)
+        return out
+
+    @staticmethod
+    def _chain(entries: Sequence[NewEntry], datas: list[Any], head_seq: int, prev: str,
+               ts: str) -> tuple[list[Entry], list[dict[str, Any]]]:
+        out: list[Entry] = []
+        rows: list[dict[str, Any]] = []
+        for offset, (item, data) in enumerate(zip(entries, datas, strict=True), start=1):
+            ids = {name: getattr(item, name) for name in ID_FIELDS}
+            content = {"seq": head_seq + offset, "ts": ts, "kind": item.kind, **ids, "data": data}
+            body = canonical_json(content)
+            digest = entry_hash(prev, body)
+            out.append(Entry(seq=head_seq + offset, ts=ts, kind=item.kind, **ids, data=data,
+                             prev_hash=prev, hash=digest))
+            rows.append({"seq": head_seq + offset, "ts": ts, "kind": item.kind, **ids, "body": body,
+                         "prev_hash": prev, "hash": digest})
+            prev = digest
+        return out, rows
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _entries(self, stmt: Select[Any]) -> list[Entry]:
+        with self._reading() as conn:
+            return [row_to_entry(row) for row in conn.execute(stmt)]
+
+    def read(self, start: int = 1, limit: int = 1000) -> list[Entry]:
+        """Return up to ``limit`` entries with ``seq >= start``, in seq order."""
+        return self._entries(select(_E).where(_E.c.seq >= start).order_by(_E.c.seq).limit(limit))
+
+    def iter_entries(self, start: int = 1, page: int = 1000) -> Iterator[Entry]:
+        """Yield every entry from ``start`` in seq order, reading ``page`` rows at a time."""
+        while True:
+            batch = self.read(start, page)
+            yield from batch
+            if len(batch) < page:
+                return
+            start = batch[-1].seq + 1
+
+    def entries_for(self, *, change_id: str | None = None, proposal_id: str | None = None) -> list[Entry]:
+        """Return the entries with this ``change_id`` and/or ``proposal_id`` (at least one), in seq order."""
+        if change_id is None and proposal_id is None:
+            raise ValueError("entries_for needs change_id or proposal_id")
+        stmt = select(_E).order_by(_E.c.seq)
+        if change_id is not None:
+            stmt = stmt.where(_E.c.change_id == change_id)
+        if proposal_id is not None:
+            stmt = stmt.where(_E.c.proposal_id == proposal_id)
+        return self._entries(stmt)
+
+    def query(self, *, kinds: Iterable[str] | None = None, actor: str | None = None,
+              use_case: str | None = None, object: str | None = None,  # noqa: A002 - column name
+              record_id: str | None = None, since: str | datetime | None = None,
+              until: str | datetime | None = None, start: int = 1, limit: int | None = None) -> list[Entry]:
+        """Return entries matching every given filter, in seq order from ``start``.
+
+        ``since`` is inclusive and ``until`` exclusive (ISO strings as stored, or aware datetimes).
+        """
+        stmt = select(_E).where(_E.c.seq >= start).order_by(_E.c.seq)
+        if kinds is not None:
+            stmt = stmt.where(_E.c.kind.in_(list(kinds)))
+        for name, value in (("actor", actor), ("use_case", use_case), ("object", object),
+                            ("record_id", record_id)):
+            if value is not None:
+                stmt = stmt.where(_E.c[name] == value)
+        if since is not None:
+            stmt = stmt.where(_E.c.ts >= _ts_arg(since))
+        if until is not None:
+            stmt = stmt.where(_E.c.ts < _ts_arg(until))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._entries(stmt)
+
+    def head(self) -> tuple[int, str]:
+        """Return ``(seq, hash)`` of the last entry, ``(0, GENESIS)`` when the trail is empty."""
+        with self._reading() as conn:
+            row = conn.execute(select(_H.c.seq, _H.c.hash).where(_H.c.id == 1)).first()
+        if row is None:
+            raise TrailStoreError("the trail head row is missing; run the trail verifier")
+        return int(row[0]), row[1]
+
+    def count(self) -> int:
+        """Return the number of stored entries."""
+        with self._reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(_E)).scalar_one())
+
+    def checkpoints(self, start: int = 1, limit: int = 1000) -> list[Checkpoint]:
+        """Return up to ``limit`` checkpoints with ``seq >= start``, in seq order."""
+        with self._reading() as conn:
+            rows = conn.execute(select(_C).where(_C.c.seq >= start).order_by(_C.c.seq).limit(limit))
+            return [row_to_checkpoint(row) for row in rows]
+
+    @contextmanager
+    def scan(self, page: int = 5000) -> Iterator[TrailScan]:
+        """Open one consistent read snapshot for streaming raw rows (verifier, exports)."""
+        with self._reading(snapshot=True) as conn:
+            yield TrailScan(conn, page)
