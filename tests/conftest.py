@@ -37,6 +37,8 @@ def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
     reason = pg_reason()
     if reason:
+        if os.environ.get("CRMGATE_REQUIRE_PG"):
+            pytest.fail(f"CRMGATE_REQUIRE_PG is set but {reason}")
         pytest.skip(reason)
     import psycopg
 

@@ -1,0 +1,133 @@
+"""Configuration: where the CRM, the store, the rulebook and the trail key are.
+
+Resolution order for the file: ``--config PATH``, else ``$CRMGATE_CONFIG``, else ``./crmgate.yaml``.
+Relative paths inside the file (sandbox path, rules, key files, ``sqlite:///`` URLs) are resolved
+against the directory of the config file, so a config works wherever it is invoked from.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connector.errors import ConfigError
+
+DEFAULT_FILE = "crmgate.yaml"
+ENV_VAR = "CRMGATE_CONFIG"
+
+
+class SandboxCRM(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["sandbox"]
+    path: str = "sandbox.db"
+
+
+class ApprovalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ttl_hours: float = Field(default=72, gt=0)
+
+
+class Config(BaseModel):
+    """A validated configuration with absolute paths."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    crm: SandboxCRM
+    store: str = "sqlite:///trail.db"
+    rules: str = "rules.yaml"
+    trail_key_file: str | None = "trail.key"
+    trail_public_key_file: str | None = None
+    approvals: ApprovalSettings = ApprovalSettings()
+    #: the directory the relative paths were resolved against
+    base_dir: str = "."
+
+    @property
+    def public_key_path(self) -> Path:
+        if self.trail_public_key_file:
+            return Path(self.trail_public_key_file)
+        if self.trail_key_file:
+            return Path(self.trail_key_file).with_suffix(".pub")
+        raise ConfigError("no trail_public_key_file (or trail_key_file beside it) is configured")
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None,
+                     env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR])
+    return Path(DEFAULT_FILE)
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and resolve the configuration; raise :class:`ConfigError` on any problem."""
+    path = find_config_path(explicit, env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path} (run `crmgate init` or pass --config)",
+                          details={"source": str(path)}) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}",
+                          details={"source": str(path)}) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}", details={"source": str(path)}) from exc
+    return parse_config(raw, source=str(path), base_dir=path.resolve().parent)
+
+
+def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level", details={"source": source})
+    base = (base_dir or Path.cwd()).resolve()
+    try:
+        cfg = Config.model_validate({**raw, "base_dir": str(base)})
+    except ValidationError as exc:
+        problems = [{"path": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+                    for err in exc.errors()]
+        first = problems[0]
+        raise ConfigError(f"{source}: {first['path']}: {first['message']}",
+                          details={"source": source, "problems": problems}) from None
+    return cfg.model_copy(update={
+        "crm": cfg.crm.model_copy(update={"path": _resolve(base, cfg.crm.path)}),
+        "store": resolve_store_url(base, cfg.store),
+        "rules": _resolve(base, cfg.rules),
+        "trail_key_file": _resolve(base, cfg.trail_key_file) if cfg.trail_key_file else None,
+        "trail_public_key_file": (_resolve(base, cfg.trail_public_key_file)
+                                  if cfg.trail_public_key_file else None),
+    })
+
+
+def _resolve(base: Path, value: str) -> str:
+    if value == ":memory:":
+        return value
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else base / p)
+
+
+def resolve_store_url(base: Path, url: str) -> str:
+    """Make a relative ``sqlite:///file`` URL absolute; leave other URLs alone."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + _resolve(base, url[len(prefix):])
+    return url
+
+
+def starter_config() -> str:
+    """The ``crmgate.yaml`` that ``crmgate init`` writes."""
+    return (
+        "# crmgate configuration. Relative paths are relative to this file.\n"
+        "crm: {kind: sandbox, path: sandbox.db}\n"
+        "store: sqlite:///trail.db        # or postgresql://user@host/db for several workers\n"
+        "rules: rules.yaml\n"
+        "trail_key_file: trail.key        # Ed25519 private key; or set CRMGATE_TRAIL_KEY\n"
+        "trail_public_key_file: trail.pub # all `crmgate trail verify` needs\n"
+        "approvals: {ttl_hours: 72}\n"
+    )

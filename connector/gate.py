@@ -1,0 +1,105 @@
+"""``Gate``: the one object the CLI, the demo and Python callers use.
+
+    from connector import Gate, load_config
+    with Gate.from_config(load_config("crmgate.yaml")) as gate:
+        outcome = gate.propose({"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
+                                "fields": {"LastName": "Ng", "Company": "Initech"}})[0]
+        print(outcome.status)          # applied
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from adapters.base import Adapter, Record
+from connector import tables
+from connector.approvals import QueuedChange, list_queue
+from connector.clock import Clock, IdFactory, new_id, utc_now
+from connector.config import Config
+from connector.errors import ConfigError
+from connector.intake import coerce
+from connector.outcome import Outcome
+from connector.pipeline import WritePath
+from connector.rollback import Rollback, RollbackReport
+from connector.trail import TrailSigner, TrailStore, load_signer
+from rules.loader import load_rulebook
+from rules.proposal import Proposal
+
+
+def make_adapter(config: Config, *, clock: Clock | None = None) -> Adapter:
+    """Build the adapter the configuration names."""
+    kind = config.crm.kind
+    if kind == "sandbox":
+        from adapters.sandbox import SandboxAdapter
+
+        return SandboxAdapter(config.crm.path, clock=clock)
+    raise ConfigError(f"crm.kind: unsupported CRM kind {kind!r}")  # pragma: no cover - schema-checked
+
+
+class Gate:
+    """Proposals in, outcomes out; rollback and the approval queue beside them.
+
+    Every collaborator is injected; :meth:`from_config` wires the real ones. ``clock`` and ``ids``
+    default to the wall clock and ULID-style ids.
+    """
+
+    def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore,
+                 clock: Clock | None = None, ids: IdFactory | None = None,
+                 approval_ttl: timedelta = timedelta(hours=72)) -> None:
+        self.rulebook = rulebook
+        self.adapter = adapter
+        self.store = store
+        self.clock = clock or utc_now
+        self.ids = ids or new_id
+        tables.create_tables(store.engine)
+        self._path = WritePath(rulebook=rulebook, adapter=adapter, store=store, clock=self.clock,
+                               ids=self.ids, approval_ttl=approval_ttl)
+
+    @classmethod
+    def from_config(cls, config: Config, *, env: Mapping[str, str] | None = None,
+                    clock: Clock | None = None, ids: IdFactory | None = None,
+                    signer: TrailSigner | None = None) -> "Gate":
+        """Load the rulebook, open the CRM adapter and the trail store named by ``config``."""
+        env = os.environ if env is None else env
+        rulebook = load_rulebook(config.rules)
+        if signer is None:
+            signer = load_signer(config.trail_key_file, env=env)
+        store = TrailStore(config.store, signer=signer, clock=clock)
+        adapter = make_adapter(config, clock=clock)
+        return cls(rulebook=rulebook, adapter=adapter, store=store, clock=clock, ids=ids,
+                   approval_ttl=timedelta(hours=config.approvals.ttl_hours))
+
+    def propose(self, proposals: Proposal | Mapping[str, Any] | Iterable[Proposal | Mapping[str, Any]]
+                ) -> list[Outcome]:
+        """Decide and (where the rules allow) write each proposal; one outcome each, in order.
+
+        Malformed proposals raise :class:`connector.errors.ProposalError` before anything is
+        decided or written. Rule violations, conflicts and CRM failures are outcomes, not errors.
+        """
+        if isinstance(proposals, (Proposal, Mapping)):
+            proposals = [proposals]
+        return self._path.run(coerce(list(proposals)))
+
+    def rollback(self, change_id: str, *, dry_run: bool = False, force: bool = False,
+                 by: str = "admin") -> RollbackReport:
+        """Undo one applied change where it is safe; see :mod:`connector.rollback`."""
+        return Rollback(self.adapter, self.store, self.ids, by=by).run(
+            change_id, dry_run=dry_run, force=force)
+
+    def approvals(self, *, status: str | None = None, use_case: str | None = None) -> list[QueuedChange]:
+        return list_queue(self.store.engine, self.clock, status=status, use_case=use_case)
+
+    def record(self, object: str, record_id: str) -> Record | None:
+        return self.adapter.get_many(object, [record_id]).get(record_id)
+
+    def close(self) -> None:
+        self.adapter.close()
+        self.store.close()
+
+    def __enter__(self) -> "Gate":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

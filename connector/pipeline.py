@@ -1,0 +1,349 @@
+"""The governed write path: before-images, decisions, intents, conditional batched writes, results.
+
+For a batch of proposals (:meth:`WritePath.run`):
+
+1. Idempotency: a key seen before returns the stored outcome (``replayed``); nothing is redone.
+2. Rounds: proposals touching the same record run in submission order, one per round, so each
+   one's before-image is read after the previous one's write.
+3. Per round: one ``get_many`` per object for the before-images; ``rules.decide`` for each proposal;
+   ONE trail append holding every decision and every write intent, with the approval-queue and
+   idempotency rows in the same transaction; then batched conditional adapter calls; then ONE
+   trail append of every result. A crash between the two appends leaves intents without results:
+   visible, never silent.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
+from adapters.errors import CRMError, RecordError
+from connector import tables
+from connector.clock import Clock, IdFactory, iso
+from connector.outcome import Outcome
+from connector.trail import NewEntry, TrailStore
+from rules.decision import Decision, FieldChange, decide
+from rules.proposal import Op, Proposal
+
+log = structlog.get_logger("crmgate.pipeline")
+
+_STATUS_OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed"}
+_STATUS_OF_ACTION = {"queue": "queued", "reject": "rejected", "shadow": "shadowed", "apply": "applied"}
+
+
+@dataclass
+class _Plan:
+    """One proposal in flight through a round."""
+
+    index: int
+    proposal: Proposal
+    proposal_id: str
+    before: Record | None = None
+    decision: Decision | None = None
+    change_id: str | None = None
+    write: bool = False
+    outcome: Outcome | None = None
+
+
+class WritePath:
+    """Runs batches of proposals against one adapter, one rulebook and one trail store."""
+
+    def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore, clock: Clock,
+                 ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72)) -> None:
+        self.rulebook = rulebook
+        self.adapter = adapter
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.approval_ttl = approval_ttl
+        self.rulebook_version = rulebook_version(rulebook)
+        self._crm_objects = set(adapter.objects())
+
+    # -- public -------------------------------------------------------------------------------
+    def run(self, proposals: Sequence[Proposal]) -> list[Outcome]:
+        batch_id = self.ids("bat")
+        outcomes: list[Outcome | None] = [None] * len(proposals)
+        stored = self._stored_outcomes({p.idempotency_key for p in proposals if p.idempotency_key})
+        first_with_key: dict[str, int] = {}
+        duplicates: dict[int, int] = {}
+        todo: list[int] = []
+        for i, p in enumerate(proposals):
+            key = p.idempotency_key
+            if key and key in stored:
+                outcomes[i] = replace(stored[key], replayed=True)
+            elif key and key in first_with_key:
+                duplicates[i] = first_with_key[key]
+            else:
+                if key:
+                    first_with_key[key] = i
+                todo.append(i)
+        for round_ in _rounds(todo, proposals):
+            for plan in self._run_round(round_, proposals, batch_id):
+                outcomes[plan.index] = plan.outcome
+        for i, j in duplicates.items():
+            outcomes[i] = replace(outcomes[j], replayed=True)  # type: ignore[arg-type]
+        return outcomes  # type: ignore[return-value]
+
+    # -- a round ------------------------------------------------------------------------------
+    def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[_Plan]:
+        plans = [_Plan(i, proposals[i], self.ids("prp")) for i in indices]
+        read_errors = self._read_before_images(plans)
+        decided: list[NewEntry] = []
+        queue_rows: list[dict[str, Any]] = []
+        for plan in plans:
+            err = read_errors.get(plan.proposal.object)
+            if err is not None:
+                plan.outcome = self._outcome(plan, batch_id, "failed", error=err.to_record_error().to_dict(),
+                                             reason="the before-image could not be read")
+                decided.append(self._decided_entry(plan, batch_id, "failed", error=plan.outcome.error))
+                continue
+            self._decide(plan, batch_id, decided, queue_rows)
+        self.store.append(decided, also=self._also(queue_rows, plans, provisional=True))
+        writes = [p for p in plans if p.write]
+        if writes:
+            self._write(writes, batch_id)
+        return plans
+
+    def _read_before_images(self, plans: list[_Plan]) -> dict[str, CRMError]:
+        wanted: dict[str, list[str]] = defaultdict(list)
+        for plan in plans:
+            p = plan.proposal
+            if p.op is not Op.CREATE and p.object in self._crm_objects and p.object in _objects(self.rulebook):
+                wanted[p.object].append(p.record_id)  # type: ignore[arg-type]
+        found: dict[tuple[str, str], Record] = {}
+        errors: dict[str, CRMError] = {}
+        for obj, ids in wanted.items():
+            try:
+                for rid, rec in self.adapter.get_many(obj, list(dict.fromkeys(ids))).items():
+                    found[(obj, rid)] = rec
+            except CRMError as exc:
+                errors[obj] = exc
+                log.warning("before_image.failed", object=obj, code=exc.code)
+        for plan in plans:
+            if plan.proposal.record_id:
+                plan.before = found.get((plan.proposal.object, plan.proposal.record_id))
+        return errors
+
+    def _decide(self, plan: _Plan, batch_id: str, decided: list[NewEntry],
+                queue_rows: list[dict[str, Any]]) -> None:
+        p = plan.proposal
+        d = decide(p, dict(plan.before.fields) if plan.before else None, self.rulebook)
+        plan.decision = d
+        status = _STATUS_OF_ACTION[d.action]
+        if d.action == "apply" and d.changes:
+            plan.change_id, plan.write = self.ids("chg"), True
+        elif d.action == "queue":
+            plan.change_id = self.ids("chg")
+            queue_rows.append(self._queue_row(plan))
+        plan.outcome = self._outcome(plan, batch_id, status)
+        decided.append(self._decided_entry(plan, batch_id, "applying" if plan.write else status))
+        if plan.write:
+            decided.append(self._entry(plan, batch_id, "write.intent", {
+                "changes": [c.to_dict() for c in d.changes],
+                "fields": write_fields(p, d),
+                "expected_version": plan.before.version if plan.before else None,
+                "idempotency_key": plan.change_id,
+            }))
+
+    # -- writing ------------------------------------------------------------------------------
+    def _write(self, plans: list[_Plan], batch_id: str) -> None:
+        groups: dict[tuple[str, Op], list[_Plan]] = defaultdict(list)
+        for plan in plans:
+            groups[(plan.proposal.object, plan.proposal.op)].append(plan)
+        results: dict[int, WriteResult] = {}
+        unexpected: BaseException | None = None
+        for (obj, op), group in groups.items():
+            try:
+                got = self._call(obj, op, group)
+                if len(got) != len(group):
+                    raise CRMError(f"adapter returned {len(got)} results for {len(group)} requests",
+                                   code="malformed_response")
+            except CRMError as exc:
+                got = [WriteResult(status="failed", error=exc.to_record_error()) for _ in group]
+            except Exception as exc:  # a bug in an adapter: record it, then let it surface
+                unexpected = exc
+                err = RecordError(code="unknown_outcome", message=(
+                    f"the adapter raised {type(exc).__name__}; the write may or may not have "
+                    "happened: check the record before retrying"))
+                got = [WriteResult(status="failed", error=err) for _ in group]
+            for plan, res in zip(group, got):
+                results[plan.index] = res
+        entries = []
+        for plan in plans:
+            res = results[plan.index]
+            status = _STATUS_OF_WRITE[res.status]
+            record_id = res.id or plan.proposal.record_id
+            error = res.error.to_dict() if res.error else None
+            plan.outcome = replace(plan.outcome, status=status, record_id=record_id, error=error,  # type: ignore[arg-type]
+                                   reason=_write_reason(status, plan.outcome.reason, error))  # type: ignore[union-attr]
+            entries.append(self._entry(plan, batch_id, "write.result", {
+                "status": res.status,
+                "record_id": record_id,
+                "version": res.record.version if res.record else None,
+                "after": _after_values(plan, res),
+                "error": error,
+                "info": res.info or None,
+            }, record_id=record_id))
+        self.store.append(entries, also=self._also([], plans, provisional=False))
+        if unexpected is not None:
+            raise unexpected
+
+    def _call(self, obj: str, op: Op, group: list[_Plan]) -> list[WriteResult]:
+        if op is Op.CREATE:
+            return self.adapter.create_many(obj, [
+                CreateRequest(fields=write_fields(p.proposal, p.decision), idempotency_key=p.change_id)
+                for p in group])
+        if op is Op.UPDATE:
+            return self.adapter.update_many(obj, [
+                UpdateRequest(id=p.proposal.record_id, fields=write_fields(p.proposal, p.decision),  # type: ignore[arg-type]
+                              expected_version=p.before.version if p.before else None)
+                for p in group])
+        return self.adapter.delete_many(obj, [
+            DeleteRequest(id=p.proposal.record_id, expected_version=p.before.version if p.before else None)  # type: ignore[arg-type]
+            for p in group])
+
+    # -- records ------------------------------------------------------------------------------
+    def _outcome(self, plan: _Plan, batch_id: str, status: str, *, error: dict | None = None,
+                 reason: str | None = None) -> Outcome:
+        p, d = plan.proposal, plan.decision
+        return Outcome(
+            status=status,  # type: ignore[arg-type]
+            proposal_id=plan.proposal_id, batch_id=batch_id, object=p.object, op=p.op.value,
+            actor=p.actor, record_id=p.record_id, change_id=plan.change_id,
+            use_case=d.use_case if d else p.use_case, rule=d.rule if d else None,
+            tier=d.tier if d else None, reason=reason or (d.reason if d else ""),
+            violations=d.violations if d else (), changes=d.changes if d else (),
+            would=d.would if d else None, error=error,
+        )
+
+    def _entry(self, plan: _Plan, batch_id: str, kind: str, data: dict[str, Any],
+               record_id: str | None = None) -> NewEntry:
+        p, d = plan.proposal, plan.decision
+        return NewEntry(kind=kind, proposal_id=plan.proposal_id, batch_id=batch_id,
+                        change_id=plan.change_id, actor=p.actor,
+                        use_case=(d.use_case if d else None) or p.use_case, object=p.object,
+                        record_id=record_id or p.record_id, op=p.op.value, data=data)
+
+    def _decided_entry(self, plan: _Plan, batch_id: str, status: str,
+                       error: dict | None = None) -> NewEntry:
+        p = plan.proposal
+        return self._entry(plan, batch_id, "proposal.decided", {
+            "status": status,
+            "proposal": p.model_dump(mode="json", exclude={"object", "op", "record_id", "actor"}),
+            "decision": plan.decision.to_dict() if plan.decision else None,
+            "rulebook_version": self.rulebook_version,
+            "before": {"version": plan.before.version, "fields": dict(plan.before.fields)} if plan.before else None,
+            "error": error,
+        })
+
+    def _queue_row(self, plan: _Plan) -> dict[str, Any]:
+        p, d = plan.proposal, plan.decision
+        now = self.clock()
+        return {
+            "change_id": plan.change_id, "proposal_id": plan.proposal_id, "status": "pending",
+            "object": p.object, "op": p.op.value, "record_id": p.record_id, "actor": p.actor,
+            "use_case": d.use_case, "tier": d.tier, "rule": d.rule, "reason": d.reason,  # type: ignore[union-attr]
+            "proposal": p.model_dump_json(),
+            "changes": json.dumps([c.to_dict() for c in d.changes], ensure_ascii=False),  # type: ignore[union-attr]
+            "base_version": plan.before.version if plan.before else None,
+            "queued_at": iso(now), "expires_at": iso(now + self.approval_ttl),
+        }
+
+    def _also(self, queue_rows: list[dict[str, Any]], plans: list[_Plan], *, provisional: bool):
+        """Rows that must commit with the entries: queued changes, and the idempotency index.
+
+        Before the CRM call (``provisional``) a write's stored outcome says it is unresolved, so a
+        replay after a crash tells the caller to check the record rather than claiming success.
+        """
+        keyed = [(p.proposal.idempotency_key, p) for p in plans if p.proposal.idempotency_key]
+
+        def write_rows(conn: sa.Connection, _entries: list) -> None:
+            if queue_rows:
+                conn.execute(tables.approvals.insert(), queue_rows)
+            for key, plan in keyed:
+                outcome = plan.outcome
+                if provisional and plan.write:
+                    outcome = replace(outcome, status="failed", error={  # type: ignore[arg-type]
+                        "code": "unresolved",
+                        "message": "the earlier attempt's result was never recorded; check the record"})
+                payload = json.dumps(outcome.to_dict(), ensure_ascii=False)  # type: ignore[union-attr]
+                updated = conn.execute(tables.idempotency.update()
+                                       .where(tables.idempotency.c.key == key)
+                                       .values(outcome=payload)).rowcount
+                if not updated:
+                    conn.execute(tables.idempotency.insert().values(
+                        key=key, proposal_id=plan.proposal_id, outcome=payload))
+        return write_rows
+
+    def _stored_outcomes(self, keys: set[str]) -> dict[str, Outcome]:
+        if not keys:
+            return {}
+        out: dict[str, Outcome] = {}
+        t = tables.idempotency
+        with self.store.engine.connect() as conn:
+            for chunk in _chunks(sorted(keys), 500):
+                for row in conn.execute(sa.select(t.c.key, t.c.outcome).where(t.c.key.in_(chunk))):
+                    out[row.key] = Outcome.from_dict(json.loads(row.outcome))
+        return out
+
+
+def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any]:
+    """What is sent to the CRM: every proposed field on create, only changed fields on update."""
+    if proposal.op is Op.CREATE:
+        return dict(proposal.fields)
+    if proposal.op is Op.UPDATE and decision is not None:
+        return {c.field: c.after for c in decision.changes}
+    return {}
+
+
+def rulebook_version(rulebook: Any) -> str | None:
+    v = getattr(rulebook, "version_hash", None)
+    return v() if callable(v) else v
+
+
+def _objects(rulebook: Any) -> dict[str, Any]:
+    return getattr(rulebook, "objects", {}) or {}
+
+
+def _after_values(plan: _Plan, res: WriteResult) -> dict[str, Any] | None:
+    if res.record is None or plan.decision is None:
+        return None
+    return {c.field: res.record.fields.get(c.field) for c in plan.decision.changes
+            if plan.proposal.op is not Op.DELETE}
+
+
+def _write_reason(status: str, decided_reason: str, error: dict | None) -> str:
+    if status == "applied":
+        return f"written: {decided_reason}"
+    if status == "conflict":
+        return "not written: the record changed after its before-image was read"
+    return f"not written: {error['message'] if error else 'the CRM refused the write'}"
+
+
+def _rounds(indices: list[int], proposals: Sequence[Proposal]) -> list[list[int]]:
+    """Split so that no round touches one record twice; same-record proposals keep their order."""
+    rounds: list[list[int]] = []
+    last: dict[tuple[str, str], int] = {}
+    for i in indices:
+        p = proposals[i]
+        r = 0
+        if p.record_id is not None:
+            key = (p.object, p.record_id)
+            r = last.get(key, -1) + 1
+            last[key] = r
+        while len(rounds) <= r:
+            rounds.append([])
+        rounds[r].append(i)
+    return rounds
+
+
+def _chunks(items: list[str], n: int):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]

@@ -1,0 +1,38 @@
+"""``crmgate init``: a working project directory in one step."""
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from connector.config import starter_config
+from connector.errors import ConfigError
+from connector.trail import generate_keypair
+
+FILES = ("crmgate.yaml", "rules.yaml", "trail.key", "trail.pub", "sandbox.db")
+
+
+def example_rulebook() -> str:
+    """The example rulebook shipped with crmgate (the one the README describes)."""
+    return files("connector").joinpath("templates/rules.yaml").read_text(encoding="utf-8")
+
+
+def init_project(directory: Path, *, seed: bool = True) -> list[str]:
+    """Write config, rulebook, trail key pair and a seeded sandbox; never overwrite anything."""
+    from adapters.sample_data import seed_sample
+    from adapters.sandbox import SandboxAdapter
+
+    directory.mkdir(parents=True, exist_ok=True)
+    existing = [name for name in FILES if (directory / name).exists()]
+    if existing:
+        raise ConfigError(f"{directory} already holds {', '.join(existing)}; refusing to overwrite",
+                          code="already_initialised", details={"existing": existing})
+    (directory / "crmgate.yaml").write_text(starter_config(), encoding="utf-8")
+    (directory / "rules.yaml").write_text(example_rulebook(), encoding="utf-8")
+    generate_keypair(directory / "trail.key", directory / "trail.pub")
+    sandbox = SandboxAdapter(directory / "sandbox.db")
+    try:
+        if seed:
+            seed_sample(sandbox)
+    finally:
+        sandbox.close()
+    return list(FILES)

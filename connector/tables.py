@@ -1,0 +1,46 @@
+"""The connector's own tables, kept in the trail's database so they commit with trail entries.
+
+``crmgate_approvals``: the queue of changes waiting for a person (mutable state; every transition
+is also a trail entry). ``crmgate_idempotency``: idempotency key -> the outcome it produced.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+approvals = sa.Table(
+    "crmgate_approvals",
+    metadata,
+    sa.Column("change_id", sa.String(64), primary_key=True),
+    sa.Column("proposal_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending|approved|rejected
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("op", sa.String(16), nullable=False),
+    sa.Column("record_id", sa.String(64)),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("use_case", sa.String(120), index=True),
+    sa.Column("tier", sa.String(16)),
+    sa.Column("rule", sa.String(200)),
+    sa.Column("reason", sa.Text),
+    sa.Column("proposal", sa.Text, nullable=False),  # the proposal as JSON
+    sa.Column("changes", sa.Text, nullable=False),  # [{field, before, after}] as JSON
+    sa.Column("base_version", sa.String(64)),  # record version the change was queued against
+    sa.Column("queued_at", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.String(32), nullable=False),
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("decided_at", sa.String(32)),
+    sa.Column("note", sa.Text),
+)
+
+idempotency = sa.Table(
+    "crmgate_idempotency",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("proposal_id", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+)
+
+
+def create_tables(engine: sa.Engine) -> None:
+    metadata.create_all(engine, checkfirst=True)

@@ -1,0 +1,68 @@
+"""Fixtures for the write path: a sandbox CRM, a signed SQLite trail, the example rulebook."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.sandbox import SandboxAdapter
+from connector.gate import Gate
+from connector.setup import example_rulebook
+from connector.trail import TrailStore, generate_keypair, load_public_key, load_signer
+from rules.loader import parse_rulebook
+
+
+@pytest.fixture
+def keypair(tmp_path: Path):
+    generate_keypair(tmp_path / "trail.key", tmp_path / "trail.pub")
+    return load_signer(tmp_path / "trail.key", env={}), load_public_key(tmp_path / "trail.pub")
+
+
+@pytest.fixture
+def rulebook():
+    return parse_rulebook(example_rulebook(), source="rules.yaml")
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, clock) -> SandboxAdapter:
+    return SandboxAdapter(tmp_path / "crm.db", clock=clock)
+
+
+@pytest.fixture
+def trail_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'trail.db'}"
+
+
+@pytest.fixture
+def make_gate(rulebook, keypair, clock, ids, trail_url):
+    made: list[Gate] = []
+
+    def make(adapter, *, url: str | None = None, rules=None) -> Gate:
+        store = TrailStore(url or trail_url, signer=keypair[0], clock=clock)
+        gate = Gate(rulebook=rules or rulebook, adapter=adapter, store=store, clock=clock, ids=ids)
+        made.append(gate)
+        return gate
+
+    yield make
+    for g in made:
+        g.store.close()
+
+
+@pytest.fixture
+def gate(make_gate, sandbox) -> Gate:
+    return make_gate(sandbox)
+
+
+def lead(**fields):
+    base = {"LastName": "Okafor", "Company": "Nordwind GmbH", "Country": "DE"}
+    return {"object": "Lead", "op": "create", "actor": "ai:lead-intake-1", "fields": {**base, **fields}}
+
+
+def opp(**fields):
+    base = {"Name": "Nordwind expansion", "StageName": "Proposal", "CloseDate": "2027-01-29"}
+    return {"object": "Opportunity", "op": "create", "actor": "ai:deal-intake", "fields": {**base, **fields}}
+
+
+def hygiene(record_id: str, confidence: float = 0.9, **fields):
+    return {"object": "Opportunity", "op": "update", "record_id": record_id, "actor": "ai:deal-hygiene",
+            "confidence": confidence, "fields": fields}
