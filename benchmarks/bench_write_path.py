@@ -1,6 +1,7 @@
 """Throughput of the governed write path. Prints figures; asserts nothing about speed.
 
-    .venv/bin/python benchmarks/bench_write_path.py [--proposals 10000] [--entries 100000] [--store URL]
+    .venv/bin/python benchmarks/bench_write_path.py [--proposals 10000] [--entries 100000]
+        [--store URL] [--verify-store EMPTY_URL]
 
 1. decide(): validation + use case + risk + decision alone, proposals/s.
 2. End to end on the sandbox with the signed trail: N creates then N updates, submitted in
@@ -93,13 +94,16 @@ def main() -> None:
     ap.add_argument("--proposals", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--entries", type=int, default=100_000)
-    ap.add_argument("--store", default=None, help="trail store URL (default: a temporary SQLite file)")
+    ap.add_argument("--store", default=None,
+                    help="trail store URL for the end-to-end run (default: a temporary SQLite file)")
+    ap.add_argument("--verify-store", default=None,
+                    help="an EMPTY trail store URL for the verify run (default: a temporary SQLite file)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bench_decide(args.proposals)
         bench_end_to_end(args.proposals, args.batch, args.store, work)
-        bench_verify(args.entries, args.store, work)
+        bench_verify(args.entries, args.verify_store, work)
 
 
 if __name__ == "__main__":

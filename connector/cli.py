@@ -230,7 +230,7 @@ def trail_show(ctx: Ctx, limit: int, start: int | None) -> None:
     """Print trail entries as JSON Lines, in sequence order."""
     from connector.trail import TrailStore
 
-    store = TrailStore(ctx.config().store)
+    store = TrailStore(ctx.config().store, create=False)
     try:
         if start is None:
             head, _ = store.head()
@@ -252,7 +252,7 @@ def trail_verify(ctx: Ctx, public_key: str | None) -> None:
 
     config = ctx.config()
     key = load_public_key(public_key or config.public_key_path)
-    store = TrailStore(config.store)
+    store = TrailStore(config.store, create=False)  # a mistyped path is an error, not an empty trail
     try:
         report = verify_store(store, key)
     finally:

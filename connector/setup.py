@@ -6,9 +6,9 @@ from pathlib import Path
 
 from connector.config import starter_config
 from connector.errors import ConfigError
-from connector.trail import generate_keypair
+from connector.trail import TrailStore, generate_keypair
 
-FILES = ("crmgate.yaml", "rules.yaml", "trail.key", "trail.pub", "sandbox.db")
+FILES = ("crmgate.yaml", "rules.yaml", "trail.key", "trail.pub", "sandbox.db", "trail.db")
 
 
 def example_rulebook() -> str:
@@ -17,7 +17,7 @@ def example_rulebook() -> str:
 
 
 def init_project(directory: Path, *, seed: bool = True) -> list[str]:
-    """Write config, rulebook, trail key pair and a seeded sandbox; never overwrite anything."""
+    """Write config, rulebook, trail key pair, an empty trail and a seeded sandbox; never overwrite."""
     from adapters.sample_data import seed_sample
     from adapters.sandbox import SandboxAdapter
 
@@ -29,6 +29,7 @@ def init_project(directory: Path, *, seed: bool = True) -> list[str]:
     (directory / "crmgate.yaml").write_text(starter_config(), encoding="utf-8")
     (directory / "rules.yaml").write_text(example_rulebook(), encoding="utf-8")
     generate_keypair(directory / "trail.key", directory / "trail.pub")
+    TrailStore(f"sqlite:///{(directory / 'trail.db').resolve()}").close()  # an empty trail, verifiable
     sandbox = SandboxAdapter(directory / "sandbox.db")
     try:
         if seed:

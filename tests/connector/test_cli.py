@@ -153,6 +153,14 @@ def test_trail_show_prints_newest_entries(run):
     assert [e["seq"] for e in lines] == [2, 3]
 
 
+def test_verify_refuses_a_missing_trail(run, project):
+    """Pointing verify at a trail database that does not exist is an error, not a valid empty trail."""
+    (project / "trail.db").unlink()
+    r = run("trail", "verify", ok=False)
+    assert r.exit_code == 1 and json.loads(r.stderr)["error"]["code"] == "trail_store_error"
+    assert not (project / "trail.db").exists()
+
+
 def test_rollback_unknown_change_exits_2(run):
     """Rolling back a change that does not exist is a user error with a code."""
     r = run("rollback", "--change", "chg_missing", ok=False)
