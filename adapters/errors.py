@@ -3,6 +3,7 @@
 ::
 
     CRMError                     any failure talking to a CRM; carries code, message, status, fields
+    ├── AdapterConfigError       the adapter's settings or credentials are missing or wrong
     ├── TransportError           connection refused/reset, timeout: retryable
     ├── ResponseError            the CRM answered something we cannot parse: not retryable
     ├── AuthenticationError      401 / expired session / bad token: not retryable
@@ -57,6 +58,10 @@ class CRMError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return self.to_record_error().to_dict() | {"error_class": type(self).__name__}
+
+
+class AdapterConfigError(CRMError):
+    default_code = "invalid_crm_config"
 
 
 class TransportError(CRMError):

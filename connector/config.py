@@ -26,6 +26,17 @@ class SandboxCRM(BaseModel):
     path: str = "sandbox.db"
 
 
+class VendorCRM(BaseModel):
+    """Salesforce or HubSpot: the adapter validates its own keys (``from_settings``). Credentials
+    never live here: only the names of the environment variables that hold them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: Literal["salesforce", "hubspot"]
+
+    def settings(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind"})
+
+
 class ApprovalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     ttl_hours: float = Field(default=72, gt=0)
@@ -36,7 +47,7 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    crm: SandboxCRM
+    crm: SandboxCRM | VendorCRM = Field(discriminator="kind")
     store: str = "sqlite:///trail.db"
     rules: str = "rules.yaml"
     trail_key_file: str | None = "trail.key"
@@ -95,8 +106,11 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path | None = 
         first = problems[0]
         raise ConfigError(f"{source}: {first['path']}: {first['message']}",
                           details={"source": source, "problems": problems}) from None
+    crm = cfg.crm
+    if isinstance(crm, SandboxCRM):
+        crm = crm.model_copy(update={"path": _resolve(base, crm.path)})
     return cfg.model_copy(update={
-        "crm": cfg.crm.model_copy(update={"path": _resolve(base, cfg.crm.path)}),
+        "crm": crm,
         "store": resolve_store_url(base, cfg.store),
         "rules": _resolve(base, cfg.rules),
         "trail_key_file": _resolve(base, cfg.trail_key_file) if cfg.trail_key_file else None,

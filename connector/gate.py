@@ -14,10 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, Record
+from adapters.errors import AdapterConfigError
 from connector import tables
 from connector.approvals import QueuedChange, list_queue
 from connector.clock import Clock, IdFactory, new_id, utc_now
-from connector.config import Config
+from connector.config import Config, SandboxCRM
 from connector.errors import ConfigError
 from connector.intake import coerce
 from connector.outcome import Outcome
@@ -28,14 +29,25 @@ from rules.loader import load_rulebook
 from rules.proposal import Proposal
 
 
-def make_adapter(config: Config, *, clock: Clock | None = None) -> Adapter:
-    """Build the adapter the configuration names."""
-    kind = config.crm.kind
-    if kind == "sandbox":
-        from adapters.sandbox import SandboxAdapter
+def make_adapter(config: Config, *, clock: Clock | None = None,
+                 env: Mapping[str, str] | None = None) -> Adapter:
+    """Build the adapter the configuration names; bad CRM settings are a :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    crm = config.crm
+    try:
+        if isinstance(crm, SandboxCRM):
+            from adapters.sandbox import SandboxAdapter
 
-        return SandboxAdapter(config.crm.path, clock=clock)
-    raise ConfigError(f"crm.kind: unsupported CRM kind {kind!r}")  # pragma: no cover - schema-checked
+            return SandboxAdapter(crm.path, clock=clock)
+        if crm.kind == "salesforce":
+            from adapters.salesforce import SalesforceAdapter
+
+            return SalesforceAdapter.from_settings(crm.settings(), env=env)
+        from adapters.hubspot import HubSpotAdapter
+
+        return HubSpotAdapter.from_settings(crm.settings(), env=env)
+    except AdapterConfigError as exc:
+        raise ConfigError(f"crm: {exc.message}", details=exc.details or None) from None
 
 
 class Gate:
@@ -67,7 +79,7 @@ class Gate:
         if signer is None:
             signer = load_signer(config.trail_key_file, env=env)
         store = TrailStore(config.store, signer=signer, clock=clock)
-        adapter = make_adapter(config, clock=clock)
+        adapter = make_adapter(config, clock=clock, env=env)
         return cls(rulebook=rulebook, adapter=adapter, store=store, clock=clock, ids=ids,
                    approval_ttl=timedelta(hours=config.approvals.ttl_hours))
 

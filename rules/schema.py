@@ -94,6 +94,9 @@ class RiskPolicy(_Model):
     default: Tier = "low"
     tiers: TierActions
     rules: list[RiskRule] = Field(default_factory=list)
+    #: who may approve a change queued at a tier (fnmatch globs over the approver's name); a tier
+    #: not listed here falls back to the use case's ``approvers``, then to anyone who is not an AI
+    approvers: dict[Tier, list[str]] = Field(default_factory=dict)
 
 
 class ObjectGrant(_Model):
@@ -111,6 +114,8 @@ class UseCase(_Model):
     mode: Mode = "enforce"
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     allow: dict[str, ObjectGrant] = Field(default_factory=dict)
+    #: who may approve this use case's queued changes (fnmatch globs); empty: anyone not an AI
+    approvers: list[str] = Field(default_factory=list)
 
 
 class Rulebook(_Model):
