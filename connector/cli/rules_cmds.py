@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from connector.cli.base import cli, dumps, handle_errors
+from connector.cli.base import Ctx, cli, dumps, handle_errors, pass_ctx
 
 
 @cli.group()
@@ -31,3 +31,28 @@ def rules_check(path: str) -> None:
 def _version_hash(rb: Any) -> Any:
     v = getattr(rb, "version_hash", None)
     return v() if callable(v) else v
+
+
+@rules.command("from-describe")
+@click.argument("objects", nargs=-1, required=True)
+@pass_ctx
+@handle_errors
+def rules_from_describe(ctx: Ctx, objects: tuple[str, ...]) -> None:
+    """Print a rulebook ``objects:`` section for OBJECT... from the configured CRM's describe.
+
+    Types, required-on-create fields, picklist values and lengths come from the org's real schema;
+    paste the section into a rulebook and trim it to the fields your AI workflows may touch.
+    """
+    from connector.errors import ConfigError
+    from connector.gate import make_adapter
+
+    adapter = make_adapter(ctx.config())
+    try:
+        describe = getattr(adapter, "describe", None)
+        if describe is None:
+            raise ConfigError(f"crm kind {adapter.kind!r} has no describe; from-describe needs Salesforce")
+        from adapters.salesforce_describe import objects_yaml
+
+        click.echo(objects_yaml([describe(name) for name in objects]), nl=False)
+    finally:
+        adapter.close()

@@ -1,0 +1,129 @@
+"""crmgate vs plain simple-salesforce vs hand-written Collections, against the loopback fake.
+Prints figures; asserts nothing about speed.
+
+    .venv/bin/python benchmarks/bench_salesforce.py [--n 1000] [--latency 0.020]
+
+Each contender updates ``NumberOfEmployees`` on N existing Leads, in a fake org that adds
+``--latency`` seconds to every API call:
+
+* crmgate: ``Gate.propose`` of N update proposals with the example rulebook (use case
+  lead_intake), a signed SQLite trail, before-images and conditional batched writes;
+* (a) a plain simple-salesforce loop: ``sf.Lead.get(id)`` then ``sf.Lead.update(id, ...)`` per record;
+* (b) hand-written Collections: one retrieve per 2,000 ids, one ``PATCH composite/sobjects`` per
+  200 records, no validation, no trail.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from simple_salesforce import Salesforce
+
+from adapters._sf_settings import LoopbackSession
+from adapters.salesforce import SalesforceAdapter
+from connector.gate import Gate
+from connector.setup import example_rulebook
+from connector.trail import TrailStore, generate_keypair, load_signer
+from rules.loader import parse_rulebook
+from tests.fakes.salesforce_fake import SESSION_ID, SalesforceFake
+
+
+def seed(fake: SalesforceFake, n: int) -> list[str]:
+    ids = [fake.seed("Lead", {"LastName": f"Lead {i}", "Company": f"Co {i % 97}", "NumberOfEmployees": 1})
+           for i in range(n)]
+    time.sleep(1.1)  # let the stamps' second pass, as for records edited earlier in a real org
+    fake.calls.clear()
+    return ids
+
+
+def run_crmgate(fake: SalesforceFake, ids: list[str], tmp: Path) -> dict:
+    adapter = SalesforceAdapter.from_settings({"instance_url": fake.url}, env={"SALESFORCE_SESSION_ID": SESSION_ID})
+    adapter.read_fields("Lead")  # the describe: once per object per process, not per run
+    describe_calls = len(fake.calls)
+    fake.calls.clear()
+    generate_keypair(tmp / "trail.key", tmp / "trail.pub")
+    store = TrailStore(f"sqlite:///{tmp / 'trail.db'}", signer=load_signer(tmp / "trail.key", env={}))
+    gate = Gate(rulebook=parse_rulebook(example_rulebook()), adapter=adapter, store=store)
+    proposals = [{"object": "Lead", "op": "update", "record_id": rid, "actor": "ai:lead-intake-1",
+                  "fields": {"NumberOfEmployees": 100 + k}} for k, rid in enumerate(ids)]
+    start = time.perf_counter()
+    outcomes = gate.propose(proposals)
+    wall = time.perf_counter() - start
+    ages = [e.data["info"]["check_age_ms"] for e in store.iter_entries()
+            if e.kind == "write.result" and (e.data.get("info") or {}).get("check_age_ms") is not None]
+    gate.close()
+    applied = sum(o.status == "applied" for o in outcomes)
+    window = f"; residual window (before-image -> write) {min(ages):.0f}-{max(ages):.0f} ms" if ages else ""
+    return {"calls": len(fake.calls), "kinds": _kinds(fake), "wall": wall, "applied": applied,
+            "note": f"(+{describe_calls} describe once per process{window})"}
+
+
+def run_plain_loop(fake: SalesforceFake, ids: list[str]) -> dict:
+    netloc = fake.url.split("://", 1)[1]
+    sf = Salesforce(instance_url=fake.url, session_id=SESSION_ID, version="59.0", session=LoopbackSession(netloc))
+    start = time.perf_counter()
+    for k, rid in enumerate(ids):
+        sf.Lead.get(rid)
+        sf.Lead.update(rid, {"NumberOfEmployees": 200 + k})
+    wall = time.perf_counter() - start
+    return {"calls": len(fake.calls), "kinds": _kinds(fake), "wall": wall, "applied": len(ids), "note": ""}
+
+
+def run_collections(fake: SalesforceFake, ids: list[str]) -> dict:
+    netloc = fake.url.split("://", 1)[1]
+    sf = Salesforce(instance_url=fake.url, session_id=SESSION_ID, version="59.0", session=LoopbackSession(netloc))
+    start = time.perf_counter()
+    current = {}
+    for s in range(0, len(ids), 2000):
+        rows = sf.restful("composite/sobjects/Lead", method="POST",
+                          json={"ids": ids[s:s + 2000], "fields": ["Id", "SystemModstamp", "NumberOfEmployees"]})
+        current.update((r["Id"], r) for r in rows if r)
+    applied = 0
+    for s in range(0, len(ids), 200):
+        records = [{"attributes": {"type": "Lead"}, "id": rid, "NumberOfEmployees": 300 + s + k}
+                   for k, rid in enumerate(ids[s:s + 200])]
+        results = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records})
+        applied += sum(r["success"] for r in results)
+    wall = time.perf_counter() - start
+    return {"calls": len(fake.calls), "kinds": _kinds(fake), "wall": wall, "applied": applied, "note": ""}
+
+
+def _kinds(fake: SalesforceFake) -> str:
+    counts: dict[str, int] = {}
+    for c in fake.calls:
+        counts[c.kind] = counts.get(c.kind, 0) + 1
+    return ", ".join(f"{k} x{v}" for k, v in counts.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.020)
+    args = parser.parse_args()
+    n = args.n
+    minimum = math.ceil(n / 2000) + (1 if n == 1 else math.ceil(n / 200))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, SalesforceFake(latency=args.latency) as fake:
+        for name, run in [("crmgate (Gate.propose, trail)", lambda ids: run_crmgate(fake, ids, Path(tmp))),
+                          ("(b) hand-written Collections", lambda ids: run_collections(fake, ids)),
+                          ("(a) simple-salesforce get+update loop", lambda ids: run_plain_loop(fake, ids))]:
+            ids = seed(fake, n)
+            rows.append((name, run(ids)))
+            print(f"  done: {name}", file=sys.stderr)
+    print(f"{n} Lead updates, {args.latency * 1000:.0f} ms latency per API call; minimum calls = {minimum}")
+    print(f"{'contender':40} {'API calls':>9} {'wall s':>8} {'applied':>8}  calls by kind")
+    for name, r in rows:
+        print(f"{name:40} {r['calls']:>9} {r['wall']:>8.2f} {r['applied']:>8}  {r['kinds']} {r['note']}")
+    base = rows[1][1]["wall"]
+    print(f"crmgate wall time vs (b): {rows[0][1]['wall'] / base:.2f}x "
+          f"(+{(rows[0][1]['wall'] - base) * 1000:.0f} ms: validation, decisions, signed trail)")
+
+
+if __name__ == "__main__":
+    main()
