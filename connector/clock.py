@@ -1,6 +1,7 @@
 """Injected time and identity: every timestamp and id the connector makes comes from here."""
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Callable
@@ -10,6 +11,8 @@ Clock = Callable[[], datetime]
 IdFactory = Callable[[str], str]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# RFC 4648 base32 digit i -> Crockford digit i: the same bits, in an alphabet that sorts in ASCII
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 
 
 def utc_now() -> datetime:
@@ -27,8 +30,5 @@ def new_id(prefix: str) -> str:
     Sorts by creation time, so ids in the trail read in order; collision odds are negligible.
     """
     value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
-    chars = []
-    for _ in range(26):
-        value, rem = divmod(value, 32)
-        chars.append(_CROCKFORD[rem])
-    return f"{prefix}_{''.join(reversed(chars))}"
+    text = base64.b32encode(value.to_bytes(16, "big")).decode("ascii").rstrip("=")
+    return f"{prefix}_{text.translate(_TO_CROCKFORD)}"

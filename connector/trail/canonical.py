@@ -30,6 +30,23 @@ GENESIS = "0" * 64
 
 def to_jsonable(value: Any) -> Any:
     """Return ``value`` as plain JSON types (dict/list/str/int/float/bool/None), per the contract."""
+    # Fast path on exact types (the trail's hot loop); subclasses and the rest take the full path.
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _to_jsonable(value)
+            out[key] = to_jsonable(item)
+        return out
+    if t is list or t is tuple:
+        return [to_jsonable(item) for item in value]
+    return _to_jsonable(value)
+
+
+def _to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, Enum):
@@ -71,9 +88,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def canonical_json(value: Any) -> str:
-    """Return the canonical JSON text of ``value`` (see the module contract)."""
-    text = _dumps(to_jsonable(value))
+def canonical_json(value: Any, *, jsonable: bool = False) -> str:
+    """Return the canonical JSON text of ``value`` (see the module contract).
+
+    ``jsonable=True`` promises ``value`` already came from :func:`to_jsonable`, skipping the walk.
+    """
+    text = _dumps(value if jsonable else to_jsonable(value))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 AlsoHook = Callable[[Connection, list[Entry]], None]
+BuildHook = Callable[[Connection], Sequence[NewEntry]]
 
 _SCHEMA_LOCK_KEY = 0x7472_6169_6C00  # "trail": serialises table creation on PostgreSQL
 _E, _C, _H = schema.entries, schema.checkpoints, schema.head
@@ -126,23 +127,34 @@ class TrailStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, entries: Sequence[NewEntry], *, also: AlsoHook | None = None) -> list[Entry]:
-        """Append ``entries`` as one signed batch and return them as committed (see module docs)."""
-        if not entries:
-            return []
+    def append(self, entries: Sequence[NewEntry] | BuildHook, *, also: AlsoHook | None = None) -> list[Entry]:
+        """Append ``entries`` as one signed batch and return them as committed (see module docs).
+
+        ``entries`` may instead be a callable ``build(conn) -> entries``, run inside the transaction
+        after the head is locked: state that must change atomically with the trail (routing pool
+        cursors) is read, decided and written there, serialised with every other writer.
+        """
         if self._signer is None:
             raise TrailStoreError("this trail store has no signer; appending needs the trail private key")
-        for item in entries:
-            if not isinstance(item, NewEntry):
-                raise TypeError(f"append takes NewEntry items, got {type(item).__name__}")
-        datas = [to_jsonable(item.data) for item in entries]  # reject bad data before locking
+        build = entries if callable(entries) else None
+        if build is None:
+            if not entries:
+                return []
+            datas = self._checked(entries)  # type: ignore[arg-type]  # reject bad data before locking
         in_hook = False
         try:
             with self.engine.begin() as conn:
                 seq, prev = conn.execute(
                     select(_H.c.seq, _H.c.hash).where(_H.c.id == 1).with_for_update()).one()
+                if build is not None:
+                    in_hook = True
+                    entries = list(build(conn))
+                    in_hook = False
+                    if not entries:
+                        return []
+                    datas = self._checked(entries)
                 ts = self._now()
-                out, rows = self._chain(entries, datas, int(seq), prev, ts)
+                out, rows = self._chain(entries, datas, int(seq), prev, ts)  # type: ignore[arg-type]
                 conn.execute(insert(_E), rows)
                 if also is not None:
                     in_hook = True
@@ -162,6 +174,13 @@ class TrailStore:
         return out
 
     @staticmethod
+    def _checked(entries: Sequence[NewEntry]) -> list[Any]:
+        for item in entries:
+            if not isinstance(item, NewEntry):
+                raise TypeError(f"append takes NewEntry items, got {type(item).__name__}")
+        return [to_jsonable(item.data) for item in entries]
+
+    @staticmethod
     def _chain(entries: Sequence[NewEntry], datas: list[Any], head_seq: int, prev: str,
                ts: str) -> tuple[list[Entry], list[dict[str, Any]]]:
         out: list[Entry] = []
@@ -169,7 +188,7 @@ class TrailStore:
         for offset, (item, data) in enumerate(zip(entries, datas, strict=True), start=1):
             ids = {name: getattr(item, name) for name in ID_FIELDS}
             content = {"seq": head_seq + offset, "ts": ts, "kind": item.kind, **ids, "data": data}
-            body = canonical_json(content)
+            body = canonical_json(content, jsonable=True)  # data came from to_jsonable already
             digest = entry_hash(prev, body)
             out.append(Entry(seq=head_seq + offset, ts=ts, kind=item.kind, **ids, data=data,
                              prev_hash=prev, hash=digest))
