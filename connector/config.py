@@ -37,6 +37,22 @@ class VendorCRM(BaseModel):
         return self.model_dump(exclude={"kind"})
 
 
+class HttpProvider(BaseModel):
+    """An enrichment provider reached over HTTP: POST {object, record} -> JSON object of values.
+    Header values are read from the environment variables named in ``headers_env``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(pattern=r"^https?://")
+    timeout_s: float = Field(default=10.0, gt=0)
+    headers_env: dict[str, str] = Field(default_factory=dict)
+
+    def headers(self, env: Mapping[str, str]) -> dict[str, str]:
+        missing = [v for v in self.headers_env.values() if v not in env]
+        if missing:
+            raise ConfigError(f"providers: environment variable(s) {', '.join(missing)} not set")
+        return {h: env[v] for h, v in self.headers_env.items()}
+
+
 class ApprovalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     ttl_hours: float = Field(default=72, gt=0)
@@ -53,6 +69,7 @@ class Config(BaseModel):
     trail_key_file: str | None = "trail.key"
     trail_public_key_file: str | None = None
     approvals: ApprovalSettings = ApprovalSettings()
+    providers: dict[str, HttpProvider] = Field(default_factory=dict)
     #: the directory the relative paths were resolved against
     base_dir: str = "."
 

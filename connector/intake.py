@@ -22,14 +22,14 @@ def parse_text(text: str) -> list[Proposal]:
         raise ProposalError("no proposal given: the input is empty")
     try:
         value = json.loads(stripped)
-    except json.JSONDecodeError as first:
-        items, lines = _json_lines(stripped, first)
+    except json.JSONDecodeError:
+        items, lines = _json_lines(stripped)
         return coerce(items, lines=lines)
     items = value if isinstance(value, list) else [value]
     return coerce(items)
 
 
-def _json_lines(text: str, first: json.JSONDecodeError) -> tuple[list[Any], list[int]]:
+def _json_lines(text: str) -> tuple[list[Any], list[int]]:
     items, lines = [], []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -37,8 +37,6 @@ def _json_lines(text: str, first: json.JSONDecodeError) -> tuple[list[Any], list
         try:
             items.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            if n == 1 and "\n" not in text:
-                exc = first
             raise ProposalError(f"line {n}: not valid JSON: {exc.msg} (column {exc.colno})",
                                 code="invalid_json",
                                 details={"problems": [{"line": n, "message": exc.msg}]}) from None

@@ -25,11 +25,14 @@ import structlog
 
 from adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
 from adapters.errors import CRMError, RecordError
-from connector import tables
+from connector import pools, tables
 from connector.clock import Clock, IdFactory, iso
 from connector.outcome import Outcome
+from connector.enrichment import Enricher
+from connector.governance import Governed, govern, pool_keys
 from connector.trail import NewEntry, TrailStore
-from rules.decision import Decision, FieldChange, decide
+from rules.decision import Decision
+from rules.enrichment import EnrichmentResult
 from rules.proposal import Op, Proposal
 
 log = structlog.get_logger("crmgate.pipeline")
@@ -50,14 +53,18 @@ class _Plan:
     change_id: str | None = None
     write: bool = False
     outcome: Outcome | None = None
+    enrichment: EnrichmentResult | None = None
+    governed: Governed | None = None
 
 
 class WritePath:
     """Runs batches of proposals against one adapter, one rulebook and one trail store."""
 
     def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore, clock: Clock,
-                 ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72)) -> None:
+                 ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72),
+                 enricher: Enricher | None = None) -> None:
         self.rulebook = rulebook
+        self.enricher = enricher
         self.adapter = adapter
         self.store = store
         self.clock = clock
@@ -95,17 +102,34 @@ class WritePath:
     def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[_Plan]:
         plans = [_Plan(i, proposals[i], self.ids("prp")) for i in indices]
         read_errors = self._read_before_images(plans)
-        decided: list[NewEntry] = []
-        queue_rows: list[dict[str, Any]] = []
         for plan in plans:
-            err = read_errors.get(plan.proposal.object)
-            if err is not None:
-                plan.outcome = self._outcome(plan, batch_id, "failed", error=err.to_record_error().to_dict(),
-                                             reason="the before-image could not be read")
-                decided.append(self._decided_entry(plan, batch_id, "failed", error=plan.outcome.error))
-                continue
-            self._decide(plan, batch_id, decided, queue_rows)
-        self.store.append(decided, also=self._also(queue_rows, plans, provisional=True))
+            if plan.proposal.object not in read_errors and self.enricher is not None:
+                plan.enrichment = self.enricher.enrich(
+                    plan.proposal.object, plan.proposal.op.value, plan.proposal.fields,
+                    dict(plan.before.fields) if plan.before else None)
+        queue_rows: list[dict[str, Any]] = []
+        keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
+
+        def build(conn: sa.Connection) -> list[NewEntry]:
+            # Runs after the trail head is locked: pool state read here cannot be raced.
+            queue_rows.clear()
+            states = pools.load(conn, keys)
+            changed: dict[pools.Key, Any] = {}
+            decided: list[NewEntry] = []
+            for plan in plans:
+                err = read_errors.get(plan.proposal.object)
+                if err is not None:
+                    plan.outcome = self._outcome(plan, batch_id, "failed", error=err.to_record_error().to_dict(),
+                                                 reason="the before-image could not be read")
+                    decided.append(self._decided_entry(plan, batch_id, "failed", error=plan.outcome.error))
+                    continue
+                self._decide(plan, batch_id, states, decided, queue_rows)
+                states.update(plan.governed.pool_changes)  # type: ignore[union-attr]
+                changed.update(plan.governed.pool_changes)  # type: ignore[union-attr]
+            pools.save(conn, changed)
+            return decided
+
+        self.store.append(build, also=self._also(queue_rows, plans, provisional=True))
         writes = [p for p in plans if p.write]
         if writes:
             self._write(writes, batch_id)
@@ -131,12 +155,14 @@ class WritePath:
                 plan.before = found.get((plan.proposal.object, plan.proposal.record_id))
         return errors
 
-    def _decide(self, plan: _Plan, batch_id: str, decided: list[NewEntry],
+    def _decide(self, plan: _Plan, batch_id: str, states: dict, decided: list[NewEntry],
                 queue_rows: list[dict[str, Any]]) -> None:
         p = plan.proposal
-        d = decide(p, dict(plan.before.fields) if plan.before else None, self.rulebook)
-        plan.decision = d
+        g = govern(p, dict(plan.before.fields) if plan.before else None, self.rulebook, plan.enrichment, states)
+        plan.governed, plan.decision = g, g.decision
+        d = g.decision
         status = _STATUS_OF_ACTION[d.action]
+        plan.change_id, plan.write = None, False
         if d.action == "apply" and d.changes:
             plan.change_id, plan.write = self.ids("chg"), True
         elif d.action == "queue":
@@ -150,6 +176,7 @@ class WritePath:
                 "fields": write_fields(p, d),
                 "expected_version": plan.before.version if plan.before else None,
                 "idempotency_key": plan.change_id,
+                "provenance": g.provenance or None,
             }))
 
     # -- writing ------------------------------------------------------------------------------
@@ -221,6 +248,7 @@ class WritePath:
             tier=d.tier if d else None, reason=reason or (d.reason if d else ""),
             violations=d.violations if d else (), changes=d.changes if d else (),
             would=d.would if d else None, error=error,
+            extra=plan.governed.trace() if plan.governed else {},
         )
 
     def _entry(self, plan: _Plan, batch_id: str, kind: str, data: dict[str, Any],
@@ -241,6 +269,7 @@ class WritePath:
             "rulebook_version": self.rulebook_version,
             "before": {"version": plan.before.version, "fields": dict(plan.before.fields)} if plan.before else None,
             "error": error,
+            **(plan.governed.trace() if plan.governed else {}),
         })
 
     def _queue_row(self, plan: _Plan) -> dict[str, Any]:
@@ -295,12 +324,11 @@ class WritePath:
 
 
 def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any]:
-    """What is sent to the CRM: every proposed field on create, only changed fields on update."""
-    if proposal.op is Op.CREATE:
-        return dict(proposal.fields)
-    if proposal.op is Op.UPDATE and decision is not None:
-        return {c.field: c.after for c in decision.changes}
-    return {}
+    """What is sent to the CRM: the decided changes (every proposed, enriched and routed field on
+    create; only changed fields on update); nothing for a delete."""
+    if proposal.op is Op.DELETE or decision is None:
+        return {}
+    return {c.field: c.after for c in decision.changes}
 
 
 def rulebook_version(rulebook: Any) -> str | None:

@@ -16,7 +16,13 @@ def example_rulebook() -> str:
     return files("connector").joinpath("templates/rules.yaml").read_text(encoding="utf-8")
 
 
-def init_project(directory: Path, *, seed: bool = True) -> list[str]:
+def routing_example(provider: str = "sample-firmographics") -> str:
+    """The example routing and enrichment sections, with a provider that works offline."""
+    text = files("connector").joinpath("templates/routing-example.yaml").read_text(encoding="utf-8")
+    return text.replace("provider: firmographics ", f"provider: {provider} ")
+
+
+def init_project(directory: Path, *, seed: bool = True, with_routing: bool = False) -> list[str]:
     """Write config, rulebook, trail key pair, an empty trail and a seeded sandbox; never overwrite."""
     from adapters.sample_data import seed_sample
     from adapters.sandbox import SandboxAdapter
@@ -27,7 +33,8 @@ def init_project(directory: Path, *, seed: bool = True) -> list[str]:
         raise ConfigError(f"{directory} already holds {', '.join(existing)}; refusing to overwrite",
                           code="already_initialised", details={"existing": existing})
     (directory / "crmgate.yaml").write_text(starter_config(), encoding="utf-8")
-    (directory / "rules.yaml").write_text(example_rulebook(), encoding="utf-8")
+    rules = example_rulebook() + ("\n" + routing_example() if with_routing else "")
+    (directory / "rules.yaml").write_text(rules, encoding="utf-8")
     generate_keypair(directory / "trail.key", directory / "trail.pub")
     TrailStore(f"sqlite:///{(directory / 'trail.db').resolve()}").close()  # an empty trail, verifiable
     sandbox = SandboxAdapter(directory / "sandbox.db")

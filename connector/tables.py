@@ -43,4 +43,6 @@ idempotency = sa.Table(
 
 
 def create_tables(engine: sa.Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
+    from connector.dbschema import ensure
+
+    ensure(engine, metadata)

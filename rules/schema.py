@@ -12,10 +12,13 @@ import json
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from rules.conditions import Loc, check_when, values_equal
+from rules.enrichment_models import EnrichmentSection
+from rules.model import Model
+from rules.routing import RoutingSection
 
 FieldType = Literal["string", "picklist", "date", "datetime", "number", "integer", "boolean",
                     "email", "reference"]
@@ -32,8 +35,7 @@ _NUMERIC = frozenset({"number", "integer"})
 SEMANTIC_ERROR = "rulebook_semantics"  # pydantic error type carrying located problems in ctx
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+_Model = Model
 
 
 class FieldSpec(_Model):
@@ -125,6 +127,8 @@ class Rulebook(_Model):
     objects: dict[str, ObjectSchema]
     risk: RiskPolicy
     use_cases: dict[str, UseCase] = Field(default_factory=dict)
+    routing: dict[str, RoutingSection] = Field(default_factory=dict)
+    enrichment: dict[str, EnrichmentSection] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_semantics(self) -> Rulebook:
@@ -176,7 +180,9 @@ def semantic_problems(rb: Rulebook) -> list[tuple[Loc, str]]:
                 problems.append((loc, _unknown("object", obj_name, rb.objects)))
                 continue
             problems += _fields_exist(loc + ("fields",), grant.fields, obj_name, rb.objects[obj_name])
-    return problems
+    from rules.section_checks import enrichment_problems, routing_problems  # they import this module
+
+    return problems + routing_problems(rb) + enrichment_problems(rb)
 
 
 def _unknown(kind: str, name: str, known: Any) -> str:

@@ -28,6 +28,7 @@ class Code(StrEnum):
     ACTOR_NOT_ALLOWED = "actor_not_allowed"
     RECORD_NOT_FOUND = "record_not_found"
     BLOCKED_BY_RISK_TIER = "blocked_by_risk_tier"
+    ENRICHMENT_FAILED = "enrichment_failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,14 @@ from connector.cli.base import (
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--with-routing", is_flag=True,
+              help="Also add the example routing and enrichment sections (sample-firmographics provider).")
 @handle_errors
-def init(directory: str) -> None:
+def init(directory: str, with_routing: bool) -> None:
     """Write a starter crmgate.yaml, rules.yaml, the trail key pair and a seeded sandbox in DIRECTORY."""
     from connector.setup import init_project
 
-    created = init_project(Path(directory))
+    created = init_project(Path(directory), with_routing=with_routing)
     click.echo(dumps({"initialised": str(Path(directory).resolve()), "files": created}))
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from adapters.sandbox import SandboxAdapter
 from connector.errors import ProposalError
-from connector.trail import TrailStore, verify_store
+from connector.trail import verify_store
 from tests.connector.conftest import hygiene, lead, opp
 
 

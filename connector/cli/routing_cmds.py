@@ -1,0 +1,39 @@
+"""crmgate routing ..."""
+from __future__ import annotations
+
+import click
+
+from connector.cli.base import Ctx, cli, dumps, handle_errors, pass_ctx
+
+
+@cli.group()
+def routing() -> None:
+    """Inspect and replay routing decisions."""
+
+
+@routing.command("replay")
+@click.option("--rules", "rules_path", required=True, type=click.Path(dir_okay=False),
+              help="The rulebook to replay under (e.g. the next version).")
+@click.option("--since", default=None, help="Only decisions at or after this ISO time.")
+@click.option("--until", default=None, help="Only decisions before this ISO time.")
+@pass_ctx
+@handle_errors
+def routing_replay(ctx: Ctx, rules_path: str, since: str | None, until: str | None) -> None:
+    """Re-decide past routing under another rulebook; write nothing.
+
+    Prints JSON Lines: a summary first (how many records would change owner, from which rule to
+    which), then one line per difference.
+    """
+    from connector.replay import replay
+    from connector.trail import TrailStore
+    from rules.loader import load_rulebook
+
+    rulebook = load_rulebook(rules_path)
+    store = TrailStore(ctx.config().store, create=False)
+    try:
+        report = replay(store, rulebook, since=since, until=until)
+    finally:
+        store.close()
+    click.echo(dumps(report.summary()))
+    for diff in report.differences:
+        click.echo(dumps(diff))
