@@ -1,48 +1,61 @@
-"""Conflict-aware rollback of one change.
+"""Conflict-aware rollback: one change, a batch, or everything an actor or use case did in a window.
 
-A field is written back to its before-value only where the record still holds the value crmgate
-wrote. A field that has moved since (a person edited it) is a conflict and is left alone unless
-``force``. A field that already holds its before-value is skipped, so a repeated rollback changes
-nothing. Rolling back a create deletes the record (only if none of its written fields moved);
-rolling back a delete re-creates the record from its before-image (a new id, as the CRMs have no
-undelete). The rollback is a change of its own: ``rollback.intent`` before the CRM call and
-``rollback.result`` after, linked by ``reverts`` to the change it undoes and sharing its proposal id.
+A field is written back only where the record still holds the value crmgate wrote; a field that
+moved since (a person edited it) is a conflict and is left alone unless ``force``. A field that
+already holds its before-value is skipped, and fields an earlier rollback undid are left out, so a
+repeated rollback writes nothing. Rolling back a create deletes the record (only if none of its
+written fields moved); rolling back a delete re-creates it from its before-image (a new id, as the
+CRMs have no undelete). How several changes to one record combine: :mod:`connector.rollback_plan`;
+which changes a selector takes: :mod:`connector.rollback_select`.
+
+Execution (:meth:`Rollback.run_many`): one ``get_many`` per object (per ``max_batch`` chunk), a plan
+per record, ONE trail append holding a ``rollback.intent`` for every change undone, one
+conditional ``update_many``/``delete_many``/``create_many`` per object and operation chunk (the
+same call count as the forward writes), then ONE append of the ``rollback.result`` entries. Each
+undone change gets its own rollback change id, with ``reverts`` naming it and its proposal id, so
+the trail links every rollback to the change it undoes (several changes to one record share one
+CRM write, named by ``record_write``).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from adapters.base import Adapter, CreateRequest, DeleteRequest, UpdateRequest, WriteResult
+from adapters.base import (
+    Adapter,
+    CreateRequest,
+    DeleteRequest,
+    Record,
+    UpdateRequest,
+    WriteResult,
+)
 from adapters.errors import CRMError
 from connector.clock import IdFactory
 from connector.errors import RollbackError
-from connector.trail import Entry, NewEntry, TrailStore
+from connector.rollback_plan import (
+    Change,
+    FieldAction,
+    FieldPlan,
+    RecordPlan,
+    plan_record,
+    same,
+)
+from connector.rollback_select import Selector, done_fields, select_changes
+from connector.trail import NewEntry, TrailStore
 
-FieldAction = Literal["revert", "force", "conflict", "skip"]
-INTENT_KINDS = ("write.intent", "rollback.intent")
-RESULT_KINDS = ("write.result", "rollback.result")
+__all__ = ["BulkRollbackReport", "Change", "FieldAction", "FieldPlan", "Rollback", "RollbackReport",
+           "Selector", "same"]
 
-
-@dataclass(frozen=True, slots=True)
-class FieldPlan:
-    field: str
-    action: FieldAction
-    before: Any  # the value before the change being reverted: the rollback's target
-    written: Any  # what that change wrote
-    current: Any  # what the record holds now
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "action": self.action, "before": self.before,
-                "written": self.written, "current": self.current, "reason": self.reason}
+Progress = Callable[[int, int], None]  # (records written so far, records to write)
 
 
 @dataclass(frozen=True, slots=True)
 class RollbackReport:
-    """``status``: reverted | partial (some fields conflicted) | conflict (nothing written because
-    of conflicts) | noop (nothing left to undo) | failed (the CRM refused) | planned (dry run)."""
+    """One change's rollback. ``status``: reverted | partial (some fields conflicted) | conflict
+    (nothing written because of conflicts) | noop (nothing left to undo) | failed (the CRM refused)
+    | planned (dry run)."""
 
     change_id: str
     status: str
@@ -56,6 +69,8 @@ class RollbackReport:
     force: bool = False
     error: dict[str, Any] | None = None
     message: str = ""
+    actor: str | None = None
+    use_case: str | None = None
 
     @property
     def conflicts(self) -> tuple[FieldPlan, ...]:
@@ -66,19 +81,45 @@ class RollbackReport:
             "change_id": self.change_id, "status": self.status, "object": self.object,
             "op": self.op, "record_id": self.record_id, "new_record_id": self.new_record_id,
             "rollback_change_id": self.rollback_change_id, "dry_run": self.dry_run,
-            "force": self.force, "message": self.message,
+            "force": self.force, "message": self.message, "actor": self.actor, "use_case": self.use_case,
             "fields": [f.to_dict() for f in self.fields],
             "conflicts": [f.field for f in self.conflicts], "error": self.error,
         }
 
 
-def same(a: Any, b: Any) -> bool:
-    """CRMs hand blanks back as null or "": both mean empty."""
-    if a in (None, "") and b in (None, ""):
-        return True
-    if isinstance(a, bool) or isinstance(b, bool):  # True == 1 must not count as unchanged
-        return a is b
-    return bool(a == b)
+SUMMARY_KEYS = ("reverted", "partial", "conflict", "failed", "noop", "planned")
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRollbackReport:
+    """A selection's rollback: one :class:`RollbackReport` per selected change, newest first."""
+
+    selector: dict[str, Any]
+    changes: tuple[RollbackReport, ...]
+    dry_run: bool = False
+    force: bool = False
+    batch_id: str | None = None  # the rollback run's batch id in the trail (None: nothing written)
+    #: adapter method calls made (get_many once per object; writes once per object, op and max_batch chunk)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(SUMMARY_KEYS, 0)
+        for r in self.changes:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return {"selected": len(self.changes), "reverted": counts["reverted"], "partial": counts["partial"],
+                "conflicts": counts["conflict"], "failed": counts["failed"], "skipped": counts["noop"],
+                "planned": counts["planned"],
+                "conflict_fields": sum(len(r.conflicts) for r in self.changes)}
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.status == "failed" for r in self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"selector": self.selector, "dry_run": self.dry_run, "force": self.force,
+                "batch_id": self.batch_id, "summary": self.summary, "calls": self.calls,
+                "changes": [r.to_dict() for r in self.changes]}
 
 
 @dataclass
@@ -89,131 +130,168 @@ class Rollback:
     by: str = "admin"
 
     def run(self, change_id: str, *, dry_run: bool = False, force: bool = False) -> RollbackReport:
-        intent, result = self._load(change_id)
-        obj, op = intent.object or "", intent.op or ""
-        record_id = (result.data.get("record_id") or intent.record_id)
-        changes = list(intent.data.get("changes") or [])
-        if op == "delete" and self._already_recreated(intent, change_id):
-            return RollbackReport(change_id, "noop", obj, op, record_id, dry_run=dry_run, force=force,
-                                  message="already rolled back: the record was re-created")
-        try:
-            current = self.adapter.get_many(obj, [record_id]).get(record_id) if op != "delete" else None
-        except CRMError as exc:
-            raise RollbackError(f"cannot read {obj} {record_id}: {exc.message}", code=exc.code) from exc
-        plan, write_op, payload, message = _plan(op, changes, current, force)
-        status = _planned_status(plan, write_op)
-        base = dict(change_id=change_id, object=obj, op=op, record_id=record_id, fields=tuple(plan),
-                    dry_run=dry_run, force=force)
-        if dry_run or write_op is None:
-            return RollbackReport(status="planned" if dry_run and write_op else status,
-                                  message=message, **base)
-        rb_id = self.ids("chg")
-        expected = current.version if current is not None else None
-        common = dict(proposal_id=intent.proposal_id, batch_id=rb_id, change_id=rb_id, actor=self.by,
-                      use_case=intent.use_case, object=obj, record_id=record_id, op=write_op)
-        self.store.append([NewEntry(kind="rollback.intent", **common, data={
-            "reverts": change_id, "force": force, "plan": [f.to_dict() for f in plan],
-            "changes": [{"field": f.field, "before": f.current, "after": f.before} for f in plan
-                        if f.action in ("revert", "force")],
-            "fields": payload, "expected_version": expected, "idempotency_key": rb_id,
-        })])
-        res = self._write(obj, write_op, record_id, payload, expected, rb_id)
-        new_id = res.id if write_op == "create" else None
-        error = res.error.to_dict() if res.error else None
-        self.store.append([NewEntry(kind="rollback.result", **{**common, "record_id": new_id or record_id},
-                                    data={"reverts": change_id, "status": res.status,
-                                          "record_id": new_id or record_id, "error": error,
-                                          "version": res.record.version if res.record else None})])
-        final = status if res.ok else ("conflict" if res.status == "conflict" else "failed")
-        return RollbackReport(status=final, rollback_change_id=rb_id, new_record_id=new_id,
-                              error=error, message=message if res.ok else _fail_message(res), **base)
+        """Undo one change (a governed change, or an earlier rollback)."""
+        bulk = self.run_many(Selector(change=change_id), dry_run=dry_run, force=force)
+        return bulk.changes[0]
 
-    def _load(self, change_id: str) -> tuple[Entry, Entry]:
-        entries = self.store.entries_for(change_id=change_id)
-        if not entries:
-            raise RollbackError(f"no change {change_id} in the trail", code="unknown_change")
-        intent = next((e for e in entries if e.kind in INTENT_KINDS), None)
-        result = next((e for e in entries if e.kind in RESULT_KINDS), None)
-        if intent is None:
-            status = next((e.data.get("status") for e in entries if e.kind == "proposal.decided"), "?")
-            raise RollbackError(f"change {change_id} was never written (status: {status})",
-                                code="not_applied")
-        if result is None:
-            raise RollbackError(f"change {change_id} has no recorded result: check the record in the "
-                                "CRM before rolling back", code="unresolved_change")
-        if result.data.get("status") != "ok":
-            raise RollbackError(f"change {change_id} was not applied ({result.data.get('status')}); "
-                                "there is nothing to roll back", code="not_applied")
-        return intent, result
+    def run_many(self, selector: Selector, *, dry_run: bool = False, force: bool = False,
+                 progress: Progress | None = None) -> BulkRollbackReport:
+        """Undo every change ``selector`` names; see the module docstring."""
+        sel = selector.checked()
+        changes = select_changes(self.store, sel)
+        done = done_fields(self.store, changes)
+        by_record: dict[tuple[str, str], list[Change]] = defaultdict(list)
+        for ch in changes:
+            by_record[(ch.object, ch.record_id)].append(ch)
+        calls: dict[str, int] = defaultdict(int)
+        current = self._read(by_record, calls)
+        plans = [plan_record(chs, current.get(key), force=force, done=done) for key, chs in by_record.items()]
+        plans.sort(key=lambda p: -p.changes[-1].seq)  # newest first
+        writing = [p for p in plans if p.write_op is not None]
+        results: dict[tuple[str, str], WriteResult] = {}
+        rb_ids: dict[str, str] = {}
+        batch_id = None
+        if writing and not dry_run:
+            batch_id = self.ids("bat")
+            for p in writing:
+                for ch in p.changes:
+                    if p.writes(ch):
+                        rb_ids[ch.change_id] = self.ids("chg")
+            self.store.append([e for p in writing for e in self._intents(p, rb_ids, batch_id, force)])
+            results = self._write_all(writing, rb_ids, calls, progress)
+            self.store.append([e for p in writing for e in self._results(p, rb_ids, batch_id, results)])
+        reports = [self._report(p, ch, rb_ids, results.get((p.object, p.record_id)), dry_run, force)
+                   for p in plans for ch in p.changes]
+        seq = {c.change_id: c.seq for c in changes}
+        reports.sort(key=lambda r: -seq[r.change_id])
+        return BulkRollbackReport(sel.to_dict(), tuple(reports), dry_run, force, batch_id, dict(calls))
 
-    def _already_recreated(self, intent: Entry, change_id: str) -> bool:
-        return any(e.kind == "rollback.result" and e.data.get("reverts") == change_id
-                   and e.data.get("status") == "ok"
-                   for e in self.store.entries_for(proposal_id=intent.proposal_id))
+    # -- CRM ------------------------------------------------------------------------------------
+    def _read(self, by_record: dict[tuple[str, str], list[Change]], calls: dict[str, int]
+              ) -> dict[tuple[str, str], Record]:
+        ids: dict[str, list[str]] = defaultdict(list)
+        for obj, rid in by_record:
+            if rid:
+                ids[obj].append(rid)
+        out: dict[tuple[str, str], Record] = {}
+        for obj, wanted in ids.items():  # one call per object, as the write path reads before-images
+            try:
+                calls["get_many"] += 1
+                for rid, rec in self.adapter.get_many(obj, wanted).items():
+                    out[(obj, rid)] = rec
+            except CRMError as exc:
+                raise RollbackError(f"cannot read {obj} records: {exc.message}", code=exc.code) from exc
+        return out
 
-    def _write(self, obj: str, op: str, record_id: str | None, payload: Mapping[str, Any],
-               expected: str | None, key: str) -> WriteResult:
+    def _write_all(self, plans: list[RecordPlan], rb_ids: dict[str, str], calls: dict[str, int],
+                   progress: Progress | None) -> dict[tuple[str, str], WriteResult]:
+        groups: dict[tuple[str, str], list[RecordPlan]] = defaultdict(list)
+        for p in plans:
+            groups[(p.object, p.write_op)].append(p)  # type: ignore[index]
+        results: dict[tuple[str, str], WriteResult] = {}
+        written = 0
+        for (obj, op), group in groups.items():
+            for chunk in _chunks(group, self.adapter.max_batch):
+                calls[f"{op}_many"] += 1
+                for p, res in zip(chunk, self._call(obj, op, chunk, rb_ids)):
+                    results[(p.object, p.record_id)] = res
+                written += len(chunk)
+                if progress is not None:
+                    progress(written, len(plans))
+        return results
+
+    def _call(self, obj: str, op: str, chunk: list[RecordPlan], rb_ids: dict[str, str]) -> list[WriteResult]:
         try:
             if op == "update":
-                got = self.adapter.update_many(obj, [UpdateRequest(record_id, payload, expected)])  # type: ignore[arg-type]
+                got = self.adapter.update_many(obj, [UpdateRequest(p.record_id, p.payload, p.expected_version)
+                                                     for p in chunk])
             elif op == "delete":
-                got = self.adapter.delete_many(obj, [DeleteRequest(record_id, expected)])  # type: ignore[arg-type]
+                got = self.adapter.delete_many(obj, [DeleteRequest(p.record_id, p.expected_version)
+                                                     for p in chunk])
             else:
-                got = self.adapter.create_many(obj, [CreateRequest(payload, idempotency_key=key)])
+                got = self.adapter.create_many(obj, [CreateRequest(p.payload, idempotency_key=_lead(p, rb_ids))
+                                                     for p in chunk])
+            if len(got) != len(chunk):
+                raise CRMError(f"adapter returned {len(got)} results for {len(chunk)} requests",
+                               code="malformed_response")
+            return got
         except CRMError as exc:
-            return WriteResult(status="failed", error=exc.to_record_error())
-        return got[0]
+            return [WriteResult(status="failed", error=exc.to_record_error()) for _ in chunk]
 
+    # -- trail ----------------------------------------------------------------------------------
+    def _common(self, p: RecordPlan, ch: Change, rb_id: str, batch_id: str) -> dict[str, Any]:
+        return {"proposal_id": ch.proposal_id, "batch_id": batch_id, "change_id": rb_id, "actor": self.by,
+                "use_case": ch.use_case, "object": p.object, "record_id": p.record_id, "op": p.write_op}
 
-def _plan(op: str, changes: list[dict[str, Any]], current: Any, force: bool
-          ) -> tuple[list[FieldPlan], str | None, dict[str, Any], str]:
-    """Decide per field; return (plan, the rollback's CRM operation or None, its fields, message)."""
-    if op == "delete":
-        fields = {c["field"]: c["before"] for c in changes if c.get("before") not in (None, "")}
-        plan = [FieldPlan(c["field"], "revert", c["before"], None, None, "re-create from before-image")
-                for c in changes]
-        return plan, "create", fields, "the deleted record is re-created from its before-image (new id)"
-    if current is None:
-        plan = [FieldPlan(c["field"], "skip" if op == "create" else "conflict", c["before"], c["after"],
-                          None, "the record no longer exists") for c in changes]
-        if op == "create":
-            return plan, None, {}, "already rolled back: the created record no longer exists"
-        return plan, None, {}, "conflict: the record no longer exists"
-    plan = []
-    for c in changes:
-        f, before, after = c["field"], c.get("before"), c.get("after")
-        now = current.fields.get(f)
-        if same(now, after) and not same(now, before):
-            plan.append(FieldPlan(f, "revert", before, after, now, "still holds the value crmgate wrote"))
-        elif same(now, before):
-            plan.append(FieldPlan(f, "skip", before, after, now, "already holds the before-value"))
+    def _intents(self, p: RecordPlan, rb_ids: dict[str, str], batch_id: str, force: bool) -> list[NewEntry]:
+        out = []
+        lead = _lead(p, rb_ids)
+        for ch in p.changes:
+            if ch.change_id not in rb_ids:
+                continue
+            plan = p.fields.get(ch.change_id, [])
+            out.append(NewEntry(kind="rollback.intent", **self._common(p, ch, rb_ids[ch.change_id], batch_id),
+                                data={
+                "reverts": ch.change_id, "force": force, "plan": [f.to_dict() for f in plan],
+                "changes": [{"field": f.field, "before": f.current, "after": f.before} for f in plan
+                            if f.action in ("revert", "force")],
+                "fields": p.payload, "expected_version": p.expected_version, "idempotency_key": lead,
+                "record_write": lead, "with": [c.change_id for c in p.changes
+                                               if c.change_id in rb_ids and c.change_id != ch.change_id],
+            }))
+        return out
+
+    def _results(self, p: RecordPlan, rb_ids: dict[str, str], batch_id: str,
+                 results: dict[tuple[str, str], WriteResult]) -> list[NewEntry]:
+        res = results[(p.object, p.record_id)]
+        new_id = res.id if p.write_op == "create" else None
+        error = res.error.to_dict() if res.error else None
+        out = []
+        for ch in p.changes:
+            if ch.change_id not in rb_ids:
+                continue
+            common = self._common(p, ch, rb_ids[ch.change_id], batch_id)
+            common["record_id"] = new_id or p.record_id
+            out.append(NewEntry(kind="rollback.result", **common, data={
+                "reverts": ch.change_id, "status": res.status, "record_id": new_id or p.record_id,
+                "error": error, "version": res.record.version if res.record else None}))
+        return out
+
+    @staticmethod
+    def _report(p: RecordPlan, ch: Change, rb_ids: dict[str, str], res: WriteResult | None,
+                dry_run: bool, force: bool) -> RollbackReport:
+        fields = tuple(p.fields.get(ch.change_id, ()))
+        base = {"change_id": ch.change_id, "object": ch.object, "op": ch.op, "record_id": ch.record_id,
+                "fields": fields, "dry_run": dry_run, "force": force, "actor": ch.actor,
+                "use_case": ch.use_case}
+        conflicted = any(f.action == "conflict" for f in fields)
+        if ch.change_id in p.done:
+            return RollbackReport(status="noop", message="already rolled back", **base)
+        if not p.writes(ch):
+            status = "conflict" if conflicted else "noop"
+            return RollbackReport(status=status, message=p.message, **base)
+        if dry_run:
+            return RollbackReport(status="planned", message=p.message, **base)
+        assert res is not None
+        error = res.error.to_dict() if res.error else None
+        if res.ok:
+            status, message = ("partial" if conflicted else "reverted"), p.message
+        elif res.status == "conflict":
+            status = "conflict"
+            message = "not written: the record changed between the rollback's read and its write"
         else:
-            action: FieldAction = "force" if force else "conflict"
-            plan.append(FieldPlan(f, action, before, after, now, "changed since crmgate wrote it"))
-    conflicts = [p for p in plan if p.action == "conflict"]
-    if op == "create":
-        if conflicts:
-            return plan, None, {}, "conflict: fields changed since the record was created; not deleted"
-        if not any(p.action in ("revert", "force") for p in plan) and plan:
-            return plan, None, {}, "nothing to undo"
-        return plan, "delete", {}, "the created record is deleted"
-    payload = {p.field: p.before for p in plan if p.action in ("revert", "force")}
-    if not payload:
-        return plan, None, {}, "conflict: every field changed since" if conflicts else "nothing to undo"
-    msg = "before-values written back"
-    if conflicts:
-        msg += f"; conflicts left alone: {', '.join(p.field for p in conflicts)}"
-    return plan, "update", payload, msg
+            status = "failed"
+            message = f"not written: {res.error.message if res.error else 'the CRM refused the write'}"
+        return RollbackReport(status=status, rollback_change_id=rb_ids.get(ch.change_id),
+                              new_record_id=res.id if p.write_op == "create" and res.ok else None,
+                              error=error, message=message, **base)
 
 
-def _planned_status(plan: list[FieldPlan], write_op: str | None) -> str:
-    conflicts = any(p.action == "conflict" for p in plan)
-    if write_op is None:
-        return "conflict" if conflicts else "noop"
-    return "partial" if conflicts else "reverted"
+def _lead(p: RecordPlan, rb_ids: dict[str, str]) -> str:
+    """The rollback change id that names this record's one CRM write (its oldest undone change)."""
+    return next(rb_ids[c.change_id] for c in p.changes if c.change_id in rb_ids)
 
 
-def _fail_message(res: WriteResult) -> str:
-    if res.status == "conflict":
-        return "not written: the record changed between the rollback's read and its write"
-    return f"not written: {res.error.message if res.error else 'the CRM refused the write'}"
+def _chunks(items: list[Any], n: int) -> list[list[Any]]:
+    n = max(1, int(n or 1))
+    return [items[i:i + n] for i in range(0, len(items), n)]

@@ -53,6 +53,25 @@ def gate(make_gate, sandbox) -> Gate:
     return make_gate(sandbox)
 
 
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch):
+    """A fresh `crmgate init` project and an invoker for its CLI that checks the exit code."""
+    from click.testing import CliRunner
+
+    from connector.cli import cli
+
+    monkeypatch.delenv("CRMGATE_TRAIL_KEY", raising=False)
+    assert CliRunner().invoke(cli, ["init", str(tmp_path / "p")]).exit_code == 0
+    config = str(tmp_path / "p" / "crmgate.yaml")
+
+    def invoke(*args: str, input: str | None = None, code: int = 0):
+        result = CliRunner().invoke(cli, ["--config", config, *args], input=input)
+        assert result.exit_code == code, (result.output, result.stderr)
+        return result
+    invoke.project = tmp_path / "p"  # type: ignore[attr-defined]
+    return invoke
+
+
 def lead(**fields):
     base = {"LastName": "Okafor", "Company": "Nordwind GmbH", "Country": "DE"}
     return {"object": "Lead", "op": "create", "actor": "ai:lead-intake-1", "fields": {**base, **fields}}
