@@ -1,0 +1,130 @@
+"""Auditor exports: formats, filters, the manifest and the chain proof, and offline verification."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from connector.errors import CrmgateError
+from connector.export import TrailInvalidError, export_trail, parse_time
+from connector.export_formats import CSV_COLUMNS, neutralise
+from connector.export_verify import verify_export
+from connector.trail import TrailSigner, checkpoint_message
+from connector.trail.chainproof import manifest_signed_by
+from tests.trail.trailkit import recompute_chain_from
+
+
+def manifest(path: Path) -> dict:
+    return json.loads(path.with_name(path.name + ".manifest.json").read_text())
+
+
+def test_filtered_jsonl_export_verifies_and_holds_whole_entries(export, trail, keys):
+    """A filtered JSONL export holds exactly the selected entries, whole, and verifies offline."""
+    path = export("jsonl", actor="ai:a")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [d["seq"] for d in lines] == [1, 3, 5, 7, 9, 11, 13, 15]
+    stored = {e.seq: e for e in trail.read(1, 100)}
+    assert all(d == stored[d["seq"]].to_dict() for d in lines)
+    report = verify_export(path, keys[1])
+    assert report.ok, report.problems
+    assert (report.entries, report.chain_entries, report.checkpoints, report.head_seq) == (8, 15, 5, 15)
+
+
+def test_manifest_records_filters_counts_hashes_and_signed_head(export, trail, keys):
+    """The manifest names filters, count, first/last seq, the file's SHA-256, the head and its signed
+    checkpoint, and is itself signed by the trail key."""
+    path = export("jsonl", actor="ai:a", since=parse_time("2026-11-22T09:01:00Z"))
+    m = manifest(path)
+    assert m["filters"]["actor"] == "ai:a" and m["filters"]["since"] == "2026-11-22T09:01:00.000000Z"
+    assert (m["entries"], m["first_seq"], m["last_seq"]) == (6, 5, 15)
+    import hashlib
+    assert m["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert m["head"] == {"seq": 15, "hash": trail.head()[1]}
+    cp = m["head_checkpoint"]
+    assert cp["seq"] == 15 and keys[1].verify(checkpoint_message(15, cp["head_hash"], cp["ts"], cp["key_id"]),
+                                              cp["signature"])
+    assert manifest_signed_by(m, keys[1])
+    assert verify_export(path, keys[1]).ok
+
+
+
+
+@pytest.mark.parametrize("filters,expected", [
+    ({"until": "2026-11-22T09:01:00.000000Z"}, [1, 2, 3]),
+    ({"use_case": "uc_b"}, [2, 4, 6, 8, 10, 12, 14]),
+    ({"object": "Contact"}, []),
+    ({"record_id": "00Q00004"}, [5]),
+])
+def test_each_filter(export, keys, filters, expected):
+    """Each filter selects exactly its entries, and the result verifies offline."""
+    path = export("jsonl", **filters)
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == expected
+    report = verify_export(path, keys[1])
+    assert report.ok and report.entries == len(expected)
+
+
+def test_csv_has_one_row_per_field_change_and_is_spreadsheet_safe(export, keys):
+    """CSV rows are per field change; formula-like cells are neutralised; the filtered CSV verifies."""
+    path = export("csv", actor="ai:a")
+    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert len(rows) == 16 and [r["seq"] for r in rows[:2]] == ["1", "1"]
+    assert rows[0]["field"] == "Company" and rows[0]["after"] == "'=HYPERLINK(\"x0\")"
+    assert rows[3]["after"] == "'-2"  # a negative number starts with "-"
+    assert rows[0]["body"] and rows[1]["body"] == ""
+    assert verify_export(path, keys[1]).ok
+
+
+@pytest.mark.parametrize("cell,safe", [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
+                                       ("\tx", "'\tx"), ("\rx", "'\rx"), ("plain", "plain"), ("", ""),
+                                       ("a=b", "a=b")])
+def test_neutralise(cell, safe):
+    """Cells starting with = + - @ tab or CR get a leading quote; others are untouched."""
+    assert neutralise(cell) == safe
+
+
+def test_csv_entry_without_field_changes_has_one_row(store, keys, tmp_path):
+    """An entry with no field changes is one CSV row with empty field columns."""
+    from connector.trail import NewEntry
+
+    store.append([NewEntry(kind="feedback.recorded", change_id="chg_1", actor="ana", data={"correct": True})])
+    out = tmp_path / "x.csv"
+    export_trail(store, out, fmt="csv", signer=keys[0])
+    [row] = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    assert (row["kind"], row["field"], row["before"], row["after"]) == ("feedback.recorded", "", "", "")
+    assert verify_export(out, keys[1]).ok
+
+
+def test_export_refuses_a_tampered_store_and_leaves_no_file(trail, keys, tmp_path):
+    """A store whose chain was recomputed without the key is not exported; no file is left behind."""
+    recompute_chain_from(trail, 5, {"forged": True})
+    out = tmp_path / "bad.jsonl"
+    with pytest.raises(TrailInvalidError) as info:
+        export_trail(trail, out, signer=keys[0])
+    assert info.value.report.first_bad_seq == 4
+    assert list(tmp_path.glob("bad.jsonl*")) == []
+
+
+def test_empty_trail_exports_and_verifies(store, keys, tmp_path):
+    """An empty trail exports an empty file whose manifest has head seq 0, and it verifies."""
+    out = tmp_path / "empty.jsonl"
+    m = export_trail(store, out, signer=keys[0])
+    assert (m["entries"], m["head"]["seq"], m["head_checkpoint"]) == (0, 0, None)
+    assert verify_export(out, keys[1]).ok
+
+
+def test_wrong_public_key_fails(export, tmp_path):
+    """Another key's public key verifies neither the manifest nor the head."""
+    report = verify_export(export("jsonl"), TrailSigner.generate().public_key())
+    assert {"manifest_signature", "head_signature", "checkpoint_signature"} <= {p.code for p in report.problems}
+
+
+def test_bad_time_is_a_user_error():
+    """An unparsable --since is a structured user error, not a traceback."""
+    with pytest.raises(CrmgateError) as info:
+        parse_time("last tuesday", name="since")
+    assert info.value.code == "invalid_time"
+    assert parse_time("2026-11-22") == "2026-11-22T00:00:00.000000Z"
+    assert parse_time("2026-11-22T10:00:00+01:00") == "2026-11-22T09:00:00.000000Z"
