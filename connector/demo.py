@@ -92,8 +92,11 @@ def _walkthrough(echo: Echo, workdir: Path) -> bool:
         stale = _conflicting_write(gate, opp.record_id)
         s.check("a rep edits between before-image and write", stale.status, "conflict",
                 "nothing overwritten")
+        _approvals_part(s, gate, fc, low, hyg)
         queued = gate.approvals(status="pending")
         echo(f"\n   approval queue: {len(queued)} pending ({', '.join(q.rule or '' for q in queued)})")
+
+    _routing_part(s, config, workdir)
 
     key = load_public_key(config.public_key_path)
     store = TrailStore(config.store)
@@ -109,6 +112,56 @@ def _walkthrough(echo: Echo, workdir: Path) -> bool:
             "detected", f"first bad seq {bad.first_bad_seq}")
     echo("\nall steps behaved as the rulebook says." if s.ok else "\nSOME STEPS DID NOT BEHAVE AS EXPECTED.")
     return s.ok
+
+
+def _routing_part(s: _Steps, config: Any, workdir: Path) -> None:
+    """Enrichment then routing, with the example sections and the packaged offline provider."""
+    from connector.setup import example_rulebook, routing_example
+
+    rules = workdir / "rules-routing.yaml"
+    rules.write_text(example_rulebook() + "\n" + routing_example(), encoding="utf-8")
+    s.echo("\n   with routing and enrichment (crmgate init --with-routing):")
+    with Gate.from_config(config.model_copy(update={"rules": str(rules)})) as gate:
+        def lead(company: str) -> Any:
+            return gate.propose({"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
+                                 "fields": {"LastName": "Ibe", "Company": company}})[0]
+
+        big = lead("Nordwind GmbH")
+        r = big.to_dict().get("routing") or {}
+        s.check("a Lead at Nordwind GmbH: enriched (DE, 4200 people), then routed", big.status, "applied",
+                f"{r.get('winner')} by {r.get('step')} -> {r.get('owner')}")
+        named = lead("Acme Corp")
+        r = named.to_dict().get("routing") or {}
+        s.check("a Lead at Acme Corp (a named account)", r.get("step", "?"), "guardrail",
+                f"{r.get('winner')} -> {r.get('owner')}")
+        unknown = lead("Nobody Ltd")
+        s.check("a Lead the provider knows nothing about (Country: hold)", unknown.status, "queued",
+                f"rule {unknown.rule}")
+
+
+def _approvals_part(s: _Steps, gate: Gate, fc: Any, low: Any, hyg: dict[str, Any]) -> None:
+    """Separation of duties, a stale approval, an edited approval, then a rollback by actor."""
+    from connector.errors import ApprovalError
+
+    try:
+        gate.approve(fc.change_id, by="ai:deal-hygiene")
+        refused, code = "approved", ""
+    except ApprovalError as exc:
+        refused, code = "refused", exc.code
+    s.check("ai:deal-hygiene approves its own queued change", refused if code == "approver_is_proposer"
+            else code or refused, "refused", "approver_is_proposer")
+    stale = gate.approve(low.change_id, by="admin:demo")
+    s.check("admin approves a change queued before the deal moved", stale.status, "conflict",
+            "nothing written")
+    fresh = gate.propose({**hyg, "fields": {"ForecastCategoryName": "Commit"}, "confidence": 0.95})[0]
+    edited = gate.approve(fresh.change_id, by="admin:demo", note="rep confirmed",
+                          edits={"ForecastCategoryName": "Best Case"})
+    s.check("admin approves a new forecast change, edited to Best Case", edited.status, "applied",
+            "trail keeps Commit and Best Case")
+    bulk = gate.rollback_many(actor="ai:deal-hygiene", by="admin:demo").summary
+    s.check("admin rolls back all of ai:deal-hygiene's changes",
+            f"{bulk['reverted']}/{bulk['conflicts']}/{bulk['skipped']}", "1/1/1",
+            "reverted/conflicts/skipped: the rep's NextStep kept")
 
 
 def _codes(outcome: Any) -> str:

@@ -15,15 +15,17 @@ from typing import Any
 
 from adapters.base import Adapter, Record
 from adapters.errors import AdapterConfigError
-from connector import tables
+from connector import pools, tables
 from connector.approvals import QueuedChange, list_queue
+from connector.approve import ApprovalResult, Approver
 from connector.clock import Clock, IdFactory, new_id, utc_now
 from connector.config import Config, SandboxCRM
+from connector.enrichment import Enricher, ProviderRegistry, Runner, http_provider, thread_runner
 from connector.errors import ConfigError
 from connector.intake import coerce
 from connector.outcome import Outcome
 from connector.pipeline import WritePath
-from connector.rollback import Rollback, RollbackReport
+from connector.rollback import BulkRollbackReport, Progress, Rollback, RollbackReport, Selector
 from connector.trail import TrailSigner, TrailStore, load_signer
 from rules.loader import load_rulebook
 from rules.proposal import Proposal
@@ -59,15 +61,20 @@ class Gate:
 
     def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore,
                  clock: Clock | None = None, ids: IdFactory | None = None,
-                 approval_ttl: timedelta = timedelta(hours=72)) -> None:
+                 approval_ttl: timedelta = timedelta(hours=72),
+                 providers: ProviderRegistry | None = None, runner: Runner | None = None) -> None:
         self.rulebook = rulebook
         self.adapter = adapter
         self.store = store
         self.clock = clock or utc_now
         self.ids = ids or new_id
+        self.approval_ttl = approval_ttl
         tables.create_tables(store.engine)
+        pools.create_tables(store.engine)
+        self.providers = providers or ProviderRegistry()
+        enricher = Enricher(rulebook, self.providers, clock=self.clock, runner=runner or thread_runner)
         self._path = WritePath(rulebook=rulebook, adapter=adapter, store=store, clock=self.clock,
-                               ids=self.ids, approval_ttl=approval_ttl)
+                               ids=self.ids, approval_ttl=approval_ttl, enricher=enricher)
 
     @classmethod
     def from_config(cls, config: Config, *, env: Mapping[str, str] | None = None,
@@ -80,8 +87,10 @@ class Gate:
             signer = load_signer(config.trail_key_file, env=env)
         store = TrailStore(config.store, signer=signer, clock=clock)
         adapter = make_adapter(config, clock=clock, env=env)
+        registry = ProviderRegistry({name: http_provider(p.url, timeout=p.timeout_s, headers=p.headers(env))
+                                     for name, p in config.providers.items()})
         return cls(rulebook=rulebook, adapter=adapter, store=store, clock=clock, ids=ids,
-                   approval_ttl=timedelta(hours=config.approvals.ttl_hours))
+                   approval_ttl=timedelta(hours=config.approvals.ttl_hours), providers=registry)
 
     def propose(self, proposals: Proposal | Mapping[str, Any] | Iterable[Proposal | Mapping[str, Any]]
                 ) -> list[Outcome]:
@@ -100,8 +109,37 @@ class Gate:
         return Rollback(self.adapter, self.store, self.ids, by=by).run(
             change_id, dry_run=dry_run, force=force)
 
+    def rollback_many(self, *, change: str | None = None, batch: str | None = None,
+                      actor: str | None = None, use_case: str | None = None, since: Any = None,
+                      until: Any = None, dry_run: bool = False, force: bool = False, by: str = "admin",
+                      progress: Progress | None = None) -> BulkRollbackReport:
+        """Undo a batch, an actor's or a use case's changes (``since``/``until``), or one change;
+        exactly one selector. See :mod:`connector.rollback`."""
+        selector = Selector(change=change, batch=batch, actor=actor, use_case=use_case,
+                            since=since, until=until)
+        return Rollback(self.adapter, self.store, self.ids, by=by).run_many(
+            selector, dry_run=dry_run, force=force, progress=progress)
+
     def approvals(self, *, status: str | None = None, use_case: str | None = None) -> list[QueuedChange]:
         return list_queue(self.store.engine, self.clock, status=status, use_case=use_case)
+
+    def show_approval(self, change_id: str) -> dict[str, Any]:
+        """A queued change with its trail history; :class:`ApprovalError` if unknown."""
+        return self._approver().show(change_id)
+
+    def approve(self, change_id: str, *, by: str, note: str | None = None,
+                edits: Mapping[str, Any] | None = None) -> ApprovalResult:
+        """Approve a queued change: separation of duties, expiry, re-check, optional edits, write.
+        Refusals raise :class:`connector.errors.ApprovalError`; see :mod:`connector.approve`."""
+        return self._approver().approve(change_id, by=by, note=note, edits=dict(edits or {}))
+
+    def reject(self, change_id: str, *, by: str, reason: str) -> ApprovalResult:
+        """Reject a queued change; nothing is written to the CRM."""
+        return self._approver().reject(change_id, by=by, reason=reason)
+
+    def _approver(self) -> Approver:
+        return Approver(rulebook=self.rulebook, adapter=self.adapter, store=self.store,
+                        clock=self.clock, ids=self.ids)
 
     def record(self, object: str, record_id: str) -> Record | None:
         return self.adapter.get_many(object, [record_id]).get(record_id)

@@ -184,7 +184,9 @@ def test_init_refuses_to_overwrite(project):
 
 COMMANDS = [[], ["init"], ["demo"], ["propose"], ["records"], ["records", "get"], ["sandbox"],
             ["sandbox", "edit"], ["approvals"], ["approvals", "list"], ["rollback"], ["trail"],
-            ["trail", "show"], ["trail", "verify"], ["rules"], ["rules", "check"]]
+            ["trail", "show"], ["trail", "verify"], ["trail", "export"], ["rules"], ["rules", "check"],
+            ["routing"], ["routing", "replay"], ["approvals", "show"], ["approvals", "approve"],
+            ["approvals", "reject"], ["feedback"], ["report"]]
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "crmgate")
