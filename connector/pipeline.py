@@ -55,6 +55,7 @@ class _Plan:
     outcome: Outcome | None = None
     enrichment: EnrichmentResult | None = None
     governed: Governed | None = None
+    replayed: bool = False
 
 
 class WritePath:
@@ -116,7 +117,14 @@ class WritePath:
             states = pools.load(conn, keys)
             changed: dict[pools.Key, Any] = {}
             decided: list[NewEntry] = []
+            # Checked again under the lock: another worker may have used the key since run() looked.
+            taken = self._stored_outcomes({p.proposal.idempotency_key for p in plans
+                                           if p.proposal.idempotency_key}, conn)
             for plan in plans:
+                key = plan.proposal.idempotency_key
+                if key and key in taken:
+                    plan.outcome, plan.replayed = replace(taken[key], replayed=True), True
+                    continue
                 err = read_errors.get(plan.proposal.object)
                 if err is not None:
                     plan.outcome = self._outcome(plan, batch_id, "failed", error=err.to_record_error().to_dict(),
@@ -291,7 +299,7 @@ class WritePath:
         Before the CRM call (``provisional``) a write's stored outcome says it is unresolved, so a
         replay after a crash tells the caller to check the record rather than claiming success.
         """
-        keyed = [(p.proposal.idempotency_key, p) for p in plans if p.proposal.idempotency_key]
+        keyed = [(p.proposal.idempotency_key, p) for p in plans if p.proposal.idempotency_key and not p.replayed]
 
         def write_rows(conn: sa.Connection, _entries: list) -> None:
             if queue_rows:
@@ -311,15 +319,17 @@ class WritePath:
                         key=key, proposal_id=plan.proposal_id, outcome=payload))
         return write_rows
 
-    def _stored_outcomes(self, keys: set[str]) -> dict[str, Outcome]:
+    def _stored_outcomes(self, keys: set[str], conn: sa.Connection | None = None) -> dict[str, Outcome]:
         if not keys:
             return {}
+        if conn is None:
+            with self.store.engine.connect() as own:
+                return self._stored_outcomes(keys, own)
         out: dict[str, Outcome] = {}
         t = tables.idempotency
-        with self.store.engine.connect() as conn:
-            for chunk in _chunks(sorted(keys), 500):
-                for row in conn.execute(sa.select(t.c.key, t.c.outcome).where(t.c.key.in_(chunk))):
-                    out[row.key] = Outcome.from_dict(json.loads(row.outcome))
+        for chunk in _chunks(sorted(keys), 500):
+            for row in conn.execute(sa.select(t.c.key, t.c.outcome).where(t.c.key.in_(chunk))):
+                out[row.key] = Outcome.from_dict(json.loads(row.outcome))
         return out
 
 
