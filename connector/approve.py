@@ -249,6 +249,11 @@ def _apply_edits(p: Proposal, edits: dict[str, Any]) -> tuple[Proposal, dict[str
     if p.op is Op.DELETE:
         raise ApprovalError("a delete has no values to edit; approve or reject it as proposed",
                             code="edits_not_allowed")
+    extra = sorted(set(edits) - set(p.fields))
+    if extra:  # an approval reviews the AI's change; a new field is a new change, with its own risk
+        raise ApprovalError(f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not part of the proposed "
+                            f"change (fields: {', '.join(sorted(p.fields))}); --set may only change proposed "
+                            "values; propose a new change for other fields", code="edits_not_allowed")
     log = {f: {"proposed": p.fields.get(f), "approved": v} for f, v in sorted(edits.items())
            if not (f in p.fields and values_equal(p.fields[f], v))}
     data = p.model_dump(mode="json")

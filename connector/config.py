@@ -108,7 +108,10 @@ def load_config(explicit: str | os.PathLike[str] | None = None,
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}", details={"source": str(path)}) from exc
-    return parse_config(raw, source=str(path), base_dir=path.resolve().parent)
+    try:
+        return parse_config(raw, source=str(path), base_dir=path.resolve().parent)
+    except RecursionError:
+        raise ConfigError(f"{path}: a YAML alias refers to itself", details={"source": str(path)}) from None
 
 
 def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
@@ -123,6 +126,10 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path | None = 
         first = problems[0]
         raise ConfigError(f"{source}: {first['path']}: {first['message']}",
                           details={"source": source, "problems": problems}) from None
+    scheme = cfg.store.split("://", 1)[0].split("+", 1)[0] if "://" in cfg.store else ""
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(f"{source}: store: expected a sqlite:/// or postgresql:// URL; got {scheme or cfg.store!r}",
+                          details={"source": source, "problems": [{"path": "store", "message": "unsupported URL"}]})
     crm = cfg.crm
     if isinstance(crm, SandboxCRM):
         crm = crm.model_copy(update={"path": _resolve(base, crm.path)})

@@ -28,12 +28,10 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from connector.clock import Clock, iso, utc_now
-from connector.errors import CrmgateError
+from connector.clock import Clock, iso, parse_time, utc_now  # noqa: F401 - parse_time re-exported for the CLI
 from connector.export_formats import CSV_COLUMNS, csv_rows, csv_text, jsonl_line
 from connector.trail import TrailSigner, TrailStore, VerifyReport, verify_entries
 from connector.trail.chainproof import ChainWriter, sign_manifest
@@ -50,21 +48,6 @@ class TrailInvalidError(Exception):
     def __init__(self, report: VerifyReport) -> None:
         super().__init__(report.summary())
         self.report = report
-
-
-def parse_time(value: str | None, *, name: str = "time") -> str | None:
-    """Normalise an ISO-8601 time (``2026-11-22``, ``2026-11-22T09:00:00Z``, with offset) to the
-    trail's stored form; naive times are read as UTC. Bad input is a :class:`CrmgateError`."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise CrmgateError(f"--{name}: {value!r} is not an ISO-8601 date or time",
-                           code="invalid_time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso(moment)
 
 
 @dataclass(frozen=True, slots=True)

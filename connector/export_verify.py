@@ -55,7 +55,8 @@ from connector.trail.verify import Problem
 
 @dataclass(frozen=True, slots=True)
 class ExportReport:
-    """The verdict on an export. ``verified`` lists, in words, what was checked."""
+    """The verdict on an export. ``verified`` lists, in words, what a clean verification established
+    (empty when anything is wrong: a failed report claims nothing)."""
 
     ok: bool
     file: str
@@ -179,8 +180,13 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
             if _sha256(file) != want:
                 st.add(None, code, f"the {label} file's SHA-256 differs from the manifest: the file was changed")
         items = _csv_items(path) if fmt == "csv" else _jsonl_items(path)
-        with open(chain_file, encoding="utf-8", newline="") as fh:
-            walk.run(read_chain(fh), items)
+        try:
+            with open(chain_file, encoding="utf-8", newline="") as fh:
+                walk.run(read_chain(fh), items)
+        except UnicodeDecodeError:
+            st.add(None, "file_not_text", "the export or its chain file is not UTF-8 text: it was "
+                                          "replaced or corrupted")
+            raise Stop from None
         walk.finish(m, head_seq, head_hash, signed_head)
     except Stop:
         stopped = len(st.problems) >= MAX_PROBLEMS
@@ -189,10 +195,11 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
         ok=not st.problems, file=str(path), file_format=fmt, entries=walk.found, chain_entries=walk.chain_seq,
         checkpoints=walk.checkpoints, head_seq=head_seq, head_hash=head_hash,
         first_bad_seq=min(seqs) if seqs else None, problems=tuple(st.problems),
-        verified=_verified(fmt), stopped_early=stopped)
+        verified=_verified(fmt) if not st.problems else (), stopped_early=stopped)
 
 
 def _verified(fmt: str | None) -> tuple[str, ...]:
+    """What a verification that found no problem established (empty on any problem)."""
     entry = ("every CSV entry's hash recomputed from the body cell of its first row, and its rows "
              "regenerated from that body and compared cell by cell" if fmt == "csv" else
              "every JSONL entry's hash recomputed from its fields")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, Record
@@ -26,7 +27,7 @@ from connector.intake import coerce
 from connector.outcome import Outcome
 from connector.pipeline import WritePath
 from connector.rollback import BulkRollbackReport, Progress, Rollback, RollbackReport, Selector
-from connector.trail import TrailSigner, TrailStore, load_signer
+from connector.trail import TrailSigner, TrailStore, load_public_key, load_signer
 from rules.loader import load_rulebook
 from rules.proposal import Proposal
 
@@ -40,16 +41,35 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
         if isinstance(crm, SandboxCRM):
             from adapters.sandbox import SandboxAdapter
 
+            if crm.path != ":memory:" and not Path(crm.path).exists():
+                # a typo must not silently start an empty CRM beside the real one
+                raise ConfigError(f"crm.path: no sandbox database at {crm.path} (run `crmgate init` "
+                                  "or fix the path)", code="invalid_config")
             return SandboxAdapter(crm.path, clock=clock)
         if crm.kind == "salesforce":
             from adapters.salesforce import SalesforceAdapter
 
-            return SalesforceAdapter.from_settings(crm.settings(), env=env)
+            injected = {"clock": clock} if clock is not None else {}
+            return SalesforceAdapter.from_settings(crm.settings(), env=env, **injected)
         from adapters.hubspot import HubSpotAdapter
 
+        if clock is not None:  # HubSpot's limiter counts seconds; follow the injected clock
+            return HubSpotAdapter.from_settings(crm.settings(), env=env, clock=lambda: clock().timestamp())
         return HubSpotAdapter.from_settings(crm.settings(), env=env)
     except AdapterConfigError as exc:
         raise ConfigError(f"crm: {exc.message}", details=exc.details or None) from None
+
+
+def _check_key_pair(config: Config, signer: TrailSigner) -> None:
+    """Refuse a signing key that does not match the configured public key: every checkpoint it
+    signed would fail verification later, when it is too late to notice."""
+    try:
+        public = config.public_key_path
+    except ConfigError:
+        return
+    if public.exists() and load_public_key(public).key_id != signer.key_id:
+        raise ConfigError(f"the trail signing key does not match {public} (key ids differ); "
+                          "check trail_key_file or CRMGATE_TRAIL_KEY", code="invalid_trail_key")
 
 
 class Gate:
@@ -85,8 +105,17 @@ class Gate:
         rulebook = load_rulebook(config.rules)
         if signer is None:
             signer = load_signer(config.trail_key_file, env=env)
-        store = TrailStore(config.store, signer=signer, clock=clock)
-        adapter = make_adapter(config, clock=clock, env=env)
+            _check_key_pair(config, signer)
+        sqlite_file = config.store.startswith("sqlite:///")
+        if sqlite_file and not Path(config.store.removeprefix("sqlite:///")).exists():
+            raise ConfigError(f"store: no trail database at {config.store.removeprefix('sqlite:///')} "
+                              "(run `crmgate init` or fix the URL); a typo must not start a second trail")
+        adapter = make_adapter(config, clock=clock, env=env)  # first: a bad CRM setting touches no file
+        try:
+            store = TrailStore(config.store, signer=signer, clock=clock, create=not sqlite_file)
+        except BaseException:
+            adapter.close()
+            raise
         registry = ProviderRegistry({name: http_provider(p.url, timeout=p.timeout_s, headers=p.headers(env))
                                      for name, p in config.providers.items()})
         return cls(rulebook=rulebook, adapter=adapter, store=store, clock=clock, ids=ids,

@@ -84,7 +84,7 @@ def govern(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rule
         if section.shadow:
             shadows.append(result)
             continue
-        if result.by_ai and not _may_write(rulebook, proposal, section.field):
+        if result.by_ai and not may_write(rulebook, proposal, section.field):
             # the use case may not set this field: the suggestion cannot win, routing decides
             result = replace(route(name, section, record, None,
                                    {pool: states.get((name, pool), PoolState()) for pool in section.pools}),
@@ -104,7 +104,8 @@ def govern(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rule
                     _provenance(d, enrichment, routing), pool_changes)
 
 
-def _may_write(rulebook: Rulebook, proposal: Proposal, field_name: str) -> bool:
+def may_write(rulebook: Rulebook, proposal: Proposal, field_name: str) -> bool:
+    """Whether the proposal's use case may write ``field_name`` on its object."""
     uc, violation = resolve_use_case(proposal, rulebook)
     if violation is not None or uc is None:
         return False

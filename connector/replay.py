@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.trail import TrailStore
+from connector.governance import may_write
+from connector.trail import Entry, TrailStore
+from rules.proposal import Op, Proposal
 from rules.routing import PoolState, RoutingSection, route, sections_for
 from rules.schema import Rulebook
 
@@ -58,7 +60,10 @@ def replay(store: TrailStore, rulebook: Rulebook, *, since: str | None = None,
         new_owner, new_rule, new_step = None, "unrouted", None
         if live:
             name, section = live[0]
-            new = _route_again(name, section, old, states)
+            suggestion = old.get("suggestion")
+            if suggestion is not None and not _may_suggest(rulebook, entry, old, section.field):
+                suggestion = None  # as live routing does: the use case may not write the field
+            new = _route_again(name, section, old, suggestion, states)
             new_owner, new_rule, new_step = new.owner, new.winner or "", new.step
         if new_owner != old.get("owner"):
             report.changed += 1
@@ -72,12 +77,20 @@ def replay(store: TrailStore, rulebook: Rulebook, *, since: str | None = None,
     return report
 
 
-def _route_again(name: str, section: RoutingSection, old: dict[str, Any],
+def _may_suggest(rulebook: Rulebook, entry: Entry, old: dict[str, Any], field_name: str) -> bool:
+    recorded = entry.data.get("proposal") or {}
+    proposal = Proposal.model_construct(
+        object=old["object"], op=Op(entry.op), record_id=entry.record_id, actor=entry.actor,
+        use_case=recorded.get("use_case"), fields={field_name: old.get("suggestion")})
+    return may_write(rulebook, proposal, field_name)
+
+
+def _route_again(name: str, section: RoutingSection, old: dict[str, Any], suggestion: Any,
                  states: dict[tuple[str, str], PoolState]):
     if old.get("pool") and old.get("pool_before") is not None:
         states.setdefault((name, old["pool"]), PoolState.from_dict(old["pool_before"]))
     pools = {p: states.get((name, p), PoolState()) for p in section.pools}
-    new = route(name, section, old["input"], old.get("suggestion"), pools)
+    new = route(name, section, old["input"], suggestion, pools)
     if old.get("committed") and new.pool and new.pool_after is not None:
         states[(name, new.pool)] = new.pool_after
     return new

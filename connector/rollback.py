@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from adapters.base import (
     Adapter,
     CreateRequest,
@@ -31,7 +33,7 @@ from adapters.base import (
     UpdateRequest,
     WriteResult,
 )
-from adapters.errors import CRMError
+from adapters.errors import CRMError, RecordError
 from connector.clock import IdFactory
 from connector.errors import RollbackError
 from connector.rollback_plan import (
@@ -44,6 +46,8 @@ from connector.rollback_plan import (
 )
 from connector.rollback_select import Selector, done_fields, select_changes
 from connector.trail import NewEntry, TrailStore
+
+log = structlog.get_logger("crmgate.rollback")
 
 __all__ = ["BulkRollbackReport", "Change", "FieldAction", "FieldPlan", "Rollback", "RollbackReport",
            "Selector", "same"]
@@ -217,6 +221,12 @@ class Rollback:
             return got
         except CRMError as exc:
             return [WriteResult(status="failed", error=exc.to_record_error()) for _ in chunk]
+        except Exception as exc:  # an adapter bug: the intents are recorded, so record the results too
+            log.exception("rollback.adapter_bug", object=obj, op=op)
+            err = RecordError(code="unknown_outcome", message=(
+                f"the adapter raised {type(exc).__name__}; the write may or may not have happened: "
+                "check the record before retrying"))
+            return [WriteResult(status="failed", error=err) for _ in chunk]
 
     # -- trail ----------------------------------------------------------------------------------
     def _common(self, p: RecordPlan, ch: Change, rb_id: str, batch_id: str) -> dict[str, Any]:

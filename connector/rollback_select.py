@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from connector.approvals import reading
-from connector.clock import iso
-from connector.errors import RollbackError
+from connector.clock import parse_time
+from connector.errors import CrmgateError, RollbackError
 from connector.rollback_plan import ALL, Change
 from connector.trail import Entry, TrailStore
 from connector.trail.scan import row_to_entry
@@ -46,27 +45,16 @@ class Selector:
                                 + (f" (got {', '.join(given)})" if given else ""), code="bad_selector")
         if (self.since or self.until) and given[0] not in ("actor", "use_case"):
             raise RollbackError("--since/--until go with --actor or --use-case", code="bad_selector")
-        since, until = parse_time(self.since, "since"), parse_time(self.until, "until")
+        try:
+            since, until = parse_time(self.since, name="since"), parse_time(self.until, name="until")
+        except CrmgateError as exc:  # keep rollback's own error type for its callers
+            raise RollbackError(exc.message, code=exc.code) from None
         if since and until and since >= until:
             raise RollbackError(f"--since {self.since} is not before --until {self.until}", code="bad_selector")
         return Selector(self.change, self.batch, self.actor, self.use_case, since, until)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k)}
-
-
-def parse_time(value: str | datetime | None, name: str) -> str | None:
-    """An ISO-8601 time (a date, or a time with or without offset; naive means UTC) as a trail ``ts``."""
-    if value is None or value == "":
-        return None
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise RollbackError(f"--{name} {value!r} is not an ISO-8601 time (e.g. 2026-11-22T09:00:00Z)",
-                            code="invalid_time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso(moment)
 
 
 def select_changes(store: TrailStore, sel: Selector) -> list[Change]:

@@ -74,6 +74,14 @@ def load_rulebook(path: str | PathLike[str]) -> Rulebook:
 
 def parse_rulebook(text: str, source: str = "<string>") -> Rulebook:
     """Parse YAML ``text`` into a :class:`Rulebook`. Raises :class:`RulebookError`, nothing else."""
+    try:
+        return _parse(text, source)
+    except RecursionError:  # an alias that contains itself (``a: &a [*a]``) has no finite form
+        raise RulebookError(source, [RulebookProblem(
+            "", "expected a tree of mappings and lists; got a YAML alias that refers to itself")]) from None
+
+
+def _parse(text: str, source: str) -> Rulebook:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

@@ -6,6 +6,7 @@ not rule violations. Rule violations are judged later against the rulebook.
 """
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -42,4 +43,26 @@ class Proposal(BaseModel):
             raise ValueError(f"record_id is required for op '{self.op.value}'")
         if self.op is Op.DELETE and self.fields:
             raise ValueError("fields must be empty for op 'delete'")
+        for name in ("fields", "inputs"):
+            where = _non_finite(getattr(self, name), name)
+            if where:
+                raise ValueError(f"{where} is not a finite number (NaN and infinities cannot be "
+                                 "recorded or written)")
         return self
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinity inside ``value``, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _non_finite(v, f"{path}.{k}")
+            if found:
+                return found
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _non_finite(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None

@@ -51,3 +51,18 @@ def test_connector_all_is_complete():
         assert hasattr(connector, name)
     public = {n for n in vars(connector) if not n.startswith("_") and n[0].isupper()}
     assert public <= set(connector.__all__)
+
+
+def test_every_package_and_template_ships():
+    """A wheel (not only the editable install the tests run from) contains every package folder and
+    the templates `crmgate init` reads."""
+    import tomllib
+
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    declared = set(conf["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("connector", "adapters", "rules")
+             for p in (ROOT / top).rglob("__init__.py")}
+    assert found == declared
+    patterns = conf["package-data"]["connector"]
+    templates = {p.name for p in (ROOT / "connector" / "templates").iterdir()}
+    assert templates and all(any(Path("templates", t).match(pat) for pat in patterns) for t in templates)

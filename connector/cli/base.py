@@ -41,7 +41,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except CRMError as exc:
             _emit_error(exc.to_dict(), 1)
         except TrailStoreError as exc:
-            _emit_error({"code": "trail_store_error", "message": str(exc)}, 1)
+            _emit_error(exc.to_dict(), 1)
 
     return wrapper
 

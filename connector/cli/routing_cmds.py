@@ -24,14 +24,17 @@ def routing_replay(ctx: Ctx, rules_path: str, since: str | None, until: str | No
     Prints JSON Lines: a summary first (how many records would change owner, from which rule to
     which), then one line per difference.
     """
+    from connector.clock import parse_time
     from connector.replay import replay
     from connector.trail import TrailStore
     from rules.loader import load_rulebook
 
+    parse_time(since, name="since"), parse_time(until, name="until")  # refuse bad input first
     rulebook = load_rulebook(rules_path)
     store = TrailStore(ctx.config().store, create=False)
     try:
-        report = replay(store, rulebook, since=since, until=until)
+        report = replay(store, rulebook, since=parse_time(since, name="since"),
+                        until=parse_time(until, name="until"))
     finally:
         store.close()
     click.echo(dumps(report.summary()))

@@ -14,10 +14,19 @@ from __future__ import annotations
 class TrailError(Exception):
     """Base of every error raised by :mod:`connector.trail`."""
 
+    code = "trail_error"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": str(self)}
+
 
 class TrailStoreError(TrailError):
     """The trail database failed, or the store was used in a way it cannot serve (e.g. no signer)."""
 
+    code = "trail_store_error"
+
 
 class KeyFileError(TrailError):
     """A trail key could not be created or loaded. The message names the source, never the key."""
+
+    code = "invalid_trail_key"

@@ -209,4 +209,17 @@ def test_missing_manifest(filtered, keys):
     """Without its manifest an export cannot be verified, and says so."""
     path = filtered("jsonl")
     sidecar(path, ".manifest.json").unlink()
-    assert codes(verify_export(path, keys[1])) == {"manifest_unreadable"}
+    report = verify_export(path, keys[1])
+    assert codes(report) == {"manifest_unreadable"}
+    assert report.verified == () and report.to_dict()["verified"] == []  # a failure claims nothing
+
+
+@pytest.mark.parametrize("which", ["", ".chain"])
+def test_binary_file_is_a_finding_not_a_crash(filtered, keys, which):
+    """An export or chain file replaced by bytes that are not text is reported, never a traceback."""
+    path = filtered("jsonl")
+    target = sidecar(path, which) if which else path
+    target.write_bytes(b"\xff\xfe\x00garbage")
+    report = verify_export(path, keys[1])
+    assert not report.ok and report.verified == ()
+    assert "file_not_text" in codes(report)

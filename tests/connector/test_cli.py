@@ -210,3 +210,64 @@ def test_console_script_is_installed():
         pytest.skip("crmgate is not installed as a console script in this environment")
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     assert "governed door" in out.stdout
+
+
+def _cfg(project: Path, old: str, new: str) -> Path:
+    cfg = project / "crmgate.yaml"
+    cfg.write_text(cfg.read_text().replace(old, new))
+    return cfg
+
+
+LEAD = json.dumps({"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
+                   "fields": {"LastName": "A", "Company": "B"}})
+
+
+@pytest.mark.parametrize("setup, code", [
+    (lambda p: (p / "trail.key").unlink(), "invalid_trail_key"),
+    (lambda p: _cfg(p, "store: sqlite:///trail.db", "store: mysql://db/crm"), "invalid_config"),
+    (lambda p: _cfg(p, "path: sandbox.db", "path: sandbx.db"), "invalid_config"),
+    (lambda p: _cfg(p, "store: sqlite:///trail.db", "store: sqlite:///trial.db"), "invalid_config"),
+    (lambda p: (p / "trail.pub").write_bytes(_other_public_key()), "invalid_trail_key"),
+])
+def test_broken_setups_are_structured_errors_and_create_nothing(run, project, setup, code):
+    """A missing or mismatched trail key, an unsupported store URL, or a typo'd path to the CRM or
+    the trail is exit 2 with a code, and no new database file appears."""
+    setup(project)
+    before = sorted(p.name for p in project.iterdir())
+    r = run("propose", "-", input=LEAD, ok=False)
+    assert r.exit_code == 2, r.output
+    assert json.loads(r.stderr)["error"]["code"] == code
+    assert "Traceback" not in r.output + r.stderr
+    assert sorted(p.name for p in project.iterdir()) == before
+
+
+def _other_public_key() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_bad_keys_and_self_referencing_yaml_are_structured(run, project, tmp_path, monkeypatch):
+    """A key that is not a key, in a file or in CRMGATE_TRAIL_KEY, and a rulebook whose YAML alias
+    refers to itself are exit 2 with a code, never a traceback."""
+    r = run("trail", "verify", "--public-key", str(project / "crmgate.yaml"), ok=False)
+    assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "invalid_trail_key"
+    monkeypatch.setenv("CRMGATE_TRAIL_KEY", "SuperSecretValue123")
+    r = run("propose", "-", input=LEAD, ok=False)
+    assert r.exit_code == 2 and "SuperSecretValue123" not in r.output + r.stderr
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("a: &a [*a]\n")
+    r = CliRunner().invoke(cli, ["rules", "check", str(loop)])
+    assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "invalid_rulebook"
+
+
+def test_non_finite_numbers_are_refused_whole(run):
+    """NaN or 1e400 in a proposal is malformed input: exit 2, and the good proposal beside it is
+    not processed either."""
+    bad = LEAD.replace('"Company": "B"', '"Company": "B", "NumberOfEmployees": NaN')
+    for text in (bad, "[" + LEAD + "," + bad.replace("NaN", "1e400") + "]"):
+        r = run("propose", "-", input=text, ok=False)
+        assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "invalid_proposal"
+    assert json.loads(run("trail", "verify").stdout)["entries"] == 0

@@ -71,3 +71,27 @@ def test_replay_prints_the_diff_for_a_changed_rulebook(project):
     assert [(d["old"]["owner"], d["new"]["owner"]) for d in diffs] == [("005EMEA1", "005EMEA9")]
     same, *none = invoke(project, "routing", "replay", "--rules", str(project / "rules.yaml"))
     assert same["would_change_owner"] == 0 and none == []
+
+
+def test_replay_under_the_same_rulebook_changes_nothing_even_for_refused_suggestions(project):
+    """A suggestion the live path refused (the use case may not write OwnerId) is refused in
+    replay too, so replaying the unchanged rulebook reports no difference."""
+    [out] = invoke(project, "propose", "-", input=json.dumps(lead("Initech", OwnerId="005NA2")))
+    assert out["routing"]["suggestion_status"] == "field_not_allowed"
+    summary, *diffs = invoke(project, "routing", "replay", "--rules", str(project / "rules.yaml"))
+    assert summary["decisions"] == 1 and summary["would_change_owner"] == 0 and diffs == []
+
+
+def test_replay_window_understands_offsets_and_refuses_garbage(project):
+    """--since with an offset is compared as a time, not as text; a bad time is exit 2."""
+    invoke(project, "propose", "-", input=json.dumps(lead("Initech")))
+    entries = invoke(project, "trail", "show", "--limit", "1")
+    ts = entries[0]["ts"]  # e.g. 2026-11-22T09:30:00.123456Z
+    hour = int(ts[11:13])
+    earlier_with_offset = f"{ts[:11]}{(hour + 1) % 24:02d}:00:00+{1:02d}:00" if hour < 23 else ts[:10]
+    [summary] = invoke(project, "routing", "replay", "--rules", str(project / "rules.yaml"),
+                       "--since", earlier_with_offset)
+    assert summary["decisions"] == 1
+    r = CliRunner().invoke(cli, ["--config", str(project / "crmgate.yaml"), "routing", "replay",
+                                 "--rules", str(project / "rules.yaml"), "--since", "garbage"])
+    assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "invalid_time"

@@ -10,10 +10,21 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "connector" / "templates" / "ru
 
 
 def proposal(obj: str, op: str, actor: str, fields: dict[str, Any] | None = None, **kw: Any) -> Proposal:
-    """A proposal with a record_id filled in for update/delete."""
+    """A proposal with a record_id filled in for update/delete.
+
+    Non-finite numbers are refused when a Proposal is parsed; such a proposal is built unparsed
+    so the rules' own defence against them stays tested.
+    """
     if op != "create":
         kw.setdefault("record_id", "rec1")
-    return Proposal(object=obj, op=op, actor=actor, fields=fields or {}, **kw)
+    values = fields or {}
+    if any(isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) for v in values.values()):
+        from rules.proposal import Op
+
+        return Proposal.model_construct(object=obj, op=Op(op), actor=actor, fields=values,
+                                        **{"use_case": None, "confidence": None, "reasons": [],
+                                           "inputs": {}, "idempotency_key": None, **kw})
+    return Proposal(object=obj, op=op, actor=actor, fields=values, **kw)
 
 
 def opp(**overrides: Any) -> dict[str, Any]:

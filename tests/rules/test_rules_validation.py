@@ -251,3 +251,16 @@ def test_validate_is_pure(rulebook: Rulebook) -> None:
     p = proposal("Opportunity", "update", "ai:x", {"StageName": "Negotiation"})
     first = validate(p, current, rulebook, None)
     assert validate(p, current, rulebook, None) == first and current == opp()
+
+
+def test_non_finite_numbers_are_malformed_proposals():
+    """NaN and infinities anywhere in fields or inputs are refused when the proposal is parsed:
+    they could be neither recorded in the trail nor written."""
+    import pydantic
+    import pytest as _pytest
+
+    from rules.proposal import Proposal
+
+    for bad in ({"fields": {"Amount": float("nan")}}, {"inputs": {"score": [1.0, float("inf")]}}):
+        with _pytest.raises(pydantic.ValidationError, match="not a finite number"):
+            Proposal.model_validate({"object": "Lead", "op": "create", "actor": "ai:x", **bad})
