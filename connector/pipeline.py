@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -55,6 +55,7 @@ class _Plan:
     outcome: Outcome | None = None
     enrichment: EnrichmentResult | None = None
     governed: Governed | None = None
+    trace: dict[str, Any] = field(default_factory=dict)  # routing/enrichment, built once per proposal
     replayed: bool = False
 
 
@@ -71,7 +72,7 @@ class WritePath:
         self.clock = clock
         self.ids = ids
         self.approval_ttl = approval_ttl
-        self.rulebook_version = rulebook_version(rulebook)
+        self.rulebook_version = rulebook.version_hash
         self._crm_objects = set(adapter.objects())
 
     # -- public -------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class WritePath:
         wanted: dict[str, list[str]] = defaultdict(list)
         for plan in plans:
             p = plan.proposal
-            if p.op is not Op.CREATE and p.object in self._crm_objects and p.object in _objects(self.rulebook):
+            if p.op is not Op.CREATE and p.object in self._crm_objects and p.object in self.rulebook.objects:
                 wanted[p.object].append(p.record_id)  # type: ignore[arg-type]
         found: dict[tuple[str, str], Record] = {}
         errors: dict[str, CRMError] = {}
@@ -167,7 +168,7 @@ class WritePath:
                 queue_rows: list[dict[str, Any]]) -> None:
         p = plan.proposal
         g = govern(p, dict(plan.before.fields) if plan.before else None, self.rulebook, plan.enrichment, states)
-        plan.governed, plan.decision = g, g.decision
+        plan.governed, plan.decision, plan.trace = g, g.decision, g.trace()
         d = g.decision
         status = _STATUS_OF_ACTION[d.action]
         plan.change_id, plan.write = None, False
@@ -256,7 +257,7 @@ class WritePath:
             tier=d.tier if d else None, reason=reason or (d.reason if d else ""),
             violations=d.violations if d else (), changes=d.changes if d else (),
             would=d.would if d else None, error=error,
-            extra=plan.governed.trace() if plan.governed else {},
+            extra=plan.trace,
         )
 
     def _entry(self, plan: _Plan, batch_id: str, kind: str, data: dict[str, Any],
@@ -277,7 +278,7 @@ class WritePath:
             "rulebook_version": self.rulebook_version,
             "before": {"version": plan.before.version, "fields": dict(plan.before.fields)} if plan.before else None,
             "error": error,
-            **(plan.governed.trace() if plan.governed else {}),
+            **plan.trace,
         })
 
     def _queue_row(self, plan: _Plan) -> dict[str, Any]:
@@ -339,15 +340,6 @@ def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any
     if proposal.op is Op.DELETE or decision is None:
         return {}
     return {c.field: c.after for c in decision.changes}
-
-
-def rulebook_version(rulebook: Any) -> str | None:
-    v = getattr(rulebook, "version_hash", None)
-    return v() if callable(v) else v
-
-
-def _objects(rulebook: Any) -> dict[str, Any]:
-    return getattr(rulebook, "objects", {}) or {}
 
 
 def _after_values(plan: _Plan, res: WriteResult) -> dict[str, Any] | None:

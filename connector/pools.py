@@ -27,9 +27,10 @@ Key = tuple[str, str]
 
 
 def create_tables(engine: sa.Engine) -> None:
-    from connector.dbschema import ensure
+    from connector.trail.engine import schema_transaction
 
-    ensure(engine, metadata)
+    with schema_transaction(engine) as conn:
+        metadata.create_all(conn, checkfirst=True)
 
 
 def load(conn: sa.Connection, keys: Iterable[Key]) -> dict[Key, PoolState]:

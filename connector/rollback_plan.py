@@ -23,6 +23,7 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from adapters.base import Record
+from rules.conditions import values_equal
 
 FieldAction = Literal["revert", "force", "conflict", "skip"]
 ALL = "*"  # marker in ``done``: the whole change was undone (a create deleted, a delete re-created)
@@ -30,11 +31,7 @@ ALL = "*"  # marker in ``done``: the whole change was undone (a create deleted, 
 
 def same(a: Any, b: Any) -> bool:
     """CRMs hand blanks back as null or "": both mean empty."""
-    if a in (None, "") and b in (None, ""):
-        return True
-    if isinstance(a, bool) or isinstance(b, bool):  # True == 1 must not count as unchanged
-        return a is b
-    return bool(a == b)
+    return (a in (None, "") and b in (None, "")) or values_equal(a, b)
 
 
 @dataclass(frozen=True, slots=True)

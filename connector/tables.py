@@ -43,6 +43,7 @@ idempotency = sa.Table(
 
 
 def create_tables(engine: sa.Engine) -> None:
-    from connector.dbschema import ensure
+    from connector.trail.engine import schema_transaction
 
-    ensure(engine, metadata)
+    with schema_transaction(engine) as conn:
+        metadata.create_all(conn, checkfirst=True)

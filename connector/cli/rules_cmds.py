@@ -1,7 +1,6 @@
 """crmgate rules ..."""
 from __future__ import annotations
 
-from typing import Any
 
 import click
 
@@ -22,15 +21,11 @@ def rules_check(path: str) -> None:
 
     rb = load_rulebook(path)
     click.echo(dumps({
-        "ok": True, "source": path, "version_hash": _version_hash(rb),
+        "ok": True, "source": path, "version_hash": rb.version_hash,
         "objects": sorted(rb.objects), "use_cases": list(rb.use_cases),
         "risk_rules": len(rb.risk.rules),
     }))
 
-
-def _version_hash(rb: Any) -> Any:
-    v = getattr(rb, "version_hash", None)
-    return v() if callable(v) else v
 
 
 @rules.command("from-describe")

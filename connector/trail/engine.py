@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from time import monotonic, sleep
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -46,6 +48,20 @@ def _enable_wal(cursor: Any, busy_timeout: float) -> None:
             if monotonic() > deadline:
                 raise
             sleep(0.01)
+
+
+SCHEMA_LOCK_KEY = 0x7472_6169_6C00  # one advisory lock for every crmgate table creation on PostgreSQL
+
+
+@contextmanager
+def schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction for CREATE TABLE that several workers may run at once: PostgreSQL's catalog
+    races on concurrent creation, so it is serialised with an advisory lock; SQLite serialises
+    writers itself."""
+    with engine.begin() as conn:
+        if not is_sqlite(engine):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+        yield conn
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> Engine:

@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, Select, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from connector.trail import schema
 from connector.trail.canonical import GENESIS, canonical_json, checkpoint_message, entry_hash, to_jsonable
-from connector.trail.engine import BEGIN_OPTION, is_sqlite, make_engine
+from connector.trail.engine import BEGIN_OPTION, is_sqlite, make_engine, schema_transaction
 from connector.trail.errors import TrailStoreError
 from connector.trail.keys import TrailSigner
 from connector.trail.records import ID_FIELDS, Checkpoint, Entry, NewEntry
@@ -38,7 +38,6 @@ Clock = Callable[[], datetime]
 AlsoHook = Callable[[Connection, list[Entry]], None]
 BuildHook = Callable[[Connection], Sequence[NewEntry]]
 
-_SCHEMA_LOCK_KEY = 0x7472_6169_6C00  # "trail": serialises table creation on PostgreSQL
 _E, _C, _H = schema.entries, schema.checkpoints, schema.head
 
 
@@ -102,9 +101,7 @@ class TrailStore:
     # -- setup -------------------------------------------------------------------------------
 
     def _create_schema(self) -> None:
-        with self.engine.begin() as conn:
-            if not self._sqlite:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+        with schema_transaction(self.engine) as conn:
             schema.metadata.create_all(conn)
             if conn.execute(select(_H.c.id).where(_H.c.id == 1)).first() is None:
                 conn.execute(insert(_H).values(id=1, seq=0, hash=GENESIS))
