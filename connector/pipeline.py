@@ -26,6 +26,7 @@ import structlog
 from adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
 from adapters.errors import CRMError, RecordError
 from connector import pools, tables
+from connector.before_images import read_before_images
 from connector.clock import Clock, IdFactory, iso
 from connector.outcome import Outcome
 from connector.enrichment import Enricher
@@ -145,20 +146,8 @@ class WritePath:
         return plans
 
     def _read_before_images(self, plans: list[_Plan]) -> dict[str, CRMError]:
-        wanted: dict[str, list[str]] = defaultdict(list)
-        for plan in plans:
-            p = plan.proposal
-            if p.op is not Op.CREATE and p.object in self._crm_objects and p.object in self.rulebook.objects:
-                wanted[p.object].append(p.record_id)  # type: ignore[arg-type]
-        found: dict[tuple[str, str], Record] = {}
-        errors: dict[str, CRMError] = {}
-        for obj, ids in wanted.items():
-            try:
-                for rid, rec in self.adapter.get_many(obj, list(dict.fromkeys(ids))).items():
-                    found[(obj, rid)] = rec
-            except CRMError as exc:
-                errors[obj] = exc
-                log.warning("before_image.failed", object=obj, code=exc.code)
+        found, errors = read_before_images(self.adapter, self.rulebook, self._crm_objects,
+                                           (p.proposal for p in plans))
         for plan in plans:
             if plan.proposal.record_id:
                 plan.before = found.get((plan.proposal.object, plan.proposal.record_id))
