@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector import tables
+from connector.actors import is_ai
 from connector.clock import Clock, iso
 from connector.errors import ApprovalError
 from connector.trail.engine import BEGIN_OPTION, is_sqlite
@@ -134,7 +135,7 @@ def check_approver(rulebook: Any, q: QueuedChange, by: str) -> None:
     if name == q.actor.strip():
         raise ApprovalError(f"{name} proposed change {q.change_id}; the proposer never decides its "
                             "own change", code="approver_is_proposer", details=details)
-    if name.lower().startswith("ai:"):
+    if is_ai(name):
         raise ApprovalError(f"{name} is an AI actor; only a person may approve or reject a change",
                             code="approver_is_ai", details=details)
     where, globs = allowed_approvers(rulebook, q.tier, q.use_case)

@@ -58,6 +58,16 @@ class ApprovalSettings(BaseModel):
     ttl_hours: float = Field(default=72, gt=0)
 
 
+class ServerSettings(BaseModel):
+    """The HTTP API and MCP server: each credential's request limit (``rate_limit`` requests per
+    ``rate_window_s``, unless the credential sets its own) and the most proposals in one request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rate_limit: int = Field(default=120, ge=1)
+    rate_window_s: float = Field(default=60, gt=0)
+    max_proposals: int = Field(default=1000, ge=1, le=10000)
+
+
 class Config(BaseModel):
     """A validated configuration with absolute paths."""
 
@@ -70,6 +80,7 @@ class Config(BaseModel):
     trail_public_key_file: str | None = None
     approvals: ApprovalSettings = ApprovalSettings()
     providers: dict[str, HttpProvider] = Field(default_factory=dict)
+    server: ServerSettings = ServerSettings()
     #: the directory the relative paths were resolved against
     base_dir: str = "."
 

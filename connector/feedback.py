@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from connector.actors import is_ai
 from connector.errors import CrmgateError
 from connector.trail import Entry, NewEntry, TrailStore
 
@@ -46,7 +47,7 @@ def record_feedback(store: TrailStore, change_id: str, *, correct: bool, by: str
     by = (by or "").strip()
     if not by:
         raise FeedbackError("feedback needs a person's name (--by)", code="feedback_refused")
-    if by.lower().startswith("ai:"):
+    if is_ai(by):
         raise FeedbackError(f"{by} is an AI actor: only people record outcome feedback",
                             details={"by": by})
     entries = store.entries_for(change_id=change_id)

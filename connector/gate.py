@@ -19,6 +19,7 @@ from adapters.errors import AdapterConfigError
 from connector import pools, tables
 from connector.approvals import QueuedChange, list_queue
 from connector.approve import ApprovalResult, Approver
+from connector.check import Check, Checker
 from connector.clock import Clock, IdFactory, new_id, utc_now
 from connector.config import Config, SandboxCRM
 from connector.enrichment import Enricher, ProviderRegistry, Runner, http_provider, thread_runner
@@ -60,7 +61,7 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
         raise ConfigError(f"crm: {exc.message}", details=exc.details or None) from None
 
 
-def _check_key_pair(config: Config, signer: TrailSigner) -> None:
+def check_key_pair(config: Config, signer: TrailSigner) -> None:
     """Refuse a signing key that does not match the configured public key: every checkpoint it
     signed would fail verification later, when it is too late to notice."""
     try:
@@ -95,6 +96,8 @@ class Gate:
         enricher = Enricher(rulebook, self.providers, clock=self.clock, runner=runner or thread_runner)
         self._path = WritePath(rulebook=rulebook, adapter=adapter, store=store, clock=self.clock,
                                ids=self.ids, approval_ttl=approval_ttl, enricher=enricher)
+        self._checker = Checker(rulebook=rulebook, adapter=adapter, store=store, enricher=enricher,
+                                crm_objects=set(adapter.objects()))
 
     @classmethod
     def from_config(cls, config: Config, *, env: Mapping[str, str] | None = None,
@@ -105,7 +108,7 @@ class Gate:
         rulebook = load_rulebook(config.rules)
         if signer is None:
             signer = load_signer(config.trail_key_file, env=env)
-            _check_key_pair(config, signer)
+            check_key_pair(config, signer)
         sqlite_file = config.store.startswith("sqlite:///")
         if sqlite_file and not Path(config.store.removeprefix("sqlite:///")).exists():
             raise ConfigError(f"store: no trail database at {config.store.removeprefix('sqlite:///')} "
@@ -131,6 +134,13 @@ class Gate:
         if isinstance(proposals, (Proposal, Mapping)):
             proposals = [proposals]
         return self._path.run(coerce(list(proposals)))
+
+    def check(self, proposals: Proposal | Mapping[str, Any] | Iterable[Proposal | Mapping[str, Any]]
+              ) -> list[Check]:
+        """What :meth:`propose` would do now, and why, writing nothing; see :mod:`connector.check`."""
+        if isinstance(proposals, (Proposal, Mapping)):
+            proposals = [proposals]
+        return self._checker.run(coerce(list(proposals)))
 
     def rollback(self, change_id: str, *, dry_run: bool = False, force: bool = False,
                  by: str = "admin") -> RollbackReport:

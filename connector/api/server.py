@@ -1,0 +1,49 @@
+"""Wiring a :class:`Service` from the configuration, for ``crmgate serve`` and ``crmgate mcp``."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+from connector.clock import Clock, IdFactory, new_id, utc_now
+from connector.config import Config, load_config
+from connector.credentials import Credentials
+from connector.gate import Gate, check_key_pair
+from connector.quota import RequestLimiter
+from connector.service import Service
+from connector.trail import load_signer
+
+CONFIG_ENV = "CRMGATE_CONFIG"
+
+
+def build_service(config: Config, *, env: Mapping[str, str] | None = None, clock: Clock | None = None,
+                  ids: IdFactory | None = None, monotonic: Callable[[], float] = time.monotonic) -> Service:
+    """A service over the configured CRM, store and rulebook; the caller closes ``service.gate``."""
+    env = os.environ if env is None else env
+    signer = load_signer(config.trail_key_file, env=env)
+    check_key_pair(config, signer)
+    gate = Gate.from_config(config, env=env, clock=clock, ids=ids, signer=signer)
+    settings = config.server
+    return Service(gate, credentials=Credentials(gate.store, clock=gate.clock, ids=gate.ids),
+                   limiter=RequestLimiter(default_limit=settings.rate_limit,
+                                          per_seconds=settings.rate_window_s, clock=monotonic),
+                   signer=signer, max_proposals=settings.max_proposals)
+
+
+@contextmanager
+def open_service(config: Config, **kwargs) -> Iterator[Service]:
+    service = build_service(config, **kwargs)
+    try:
+        yield service
+    finally:
+        service.gate.close()
+
+
+def app_from_env():
+    """The ASGI app for the config named by ``$CRMGATE_CONFIG`` (uvicorn ``--factory``, several workers)."""
+    from connector.api.app import create_app
+    from connector.mcp_server import streamable_http_app
+
+    service = build_service(load_config(os.environ.get(CONFIG_ENV)))
+    return create_app(service, mcp_app=streamable_http_app(service))
