@@ -9,7 +9,7 @@ committed as ``docs/openapi.json``.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,6 +22,7 @@ from connector.service import Service
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Error, "description": why} for code, why in (
+        (400, "The body could not be read as JSON"),
         (401, "No token, or an unknown or revoked one"),
         (403, "The credential lacks the scope, or names another actor"),
         (404, "Unknown id, or not one this credential may read"),
@@ -52,7 +53,6 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
                               "validated against the rulebook, tiered by risk, written reversibly and "
                               "recorded in a signed, hash-chained trail.")
     errors.install(app)
-    rulebook = service.gate.rulebook
 
     def authenticated(request: Request, response: Response,
                       auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:
@@ -78,7 +78,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
     def capabilities(cred: Credential = Caller) -> dict[str, Any]:
         """What this credential's actor may change: per use case and object, the operations, mode,
         confidence floor and each field's JSON Schema (from the rulebook)."""
-        return {"actor": cred.actor, "grants": [g.to_dict() for g in grants_for(rulebook, cred.actor)]}
+        return {"actor": cred.actor, "grants": [g.to_dict() for g in grants_for(service.gate.rulebook, cred.actor)]}
 
     @app.post("/v1/proposals", response_model=schemas.Outcomes, responses=ERRORS, tags=["proposals"])
     def propose(body: schemas.ProposalsIn, cred: Credential = Caller) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
         request (422) and nothing is decided or written."""
         items = [p.model_dump(exclude_unset=True) for p in body.proposals]
         outcomes = service.propose(cred, items)
-        return {"outcomes": [with_fixes(o.to_dict(), rulebook, cred.actor) for o in outcomes]}
+        return {"outcomes": [with_fixes(o.to_dict(), service.gate.rulebook, cred.actor) for o in outcomes]}
 
     @app.post("/v1/proposals/check", response_model=schemas.Checks, responses=ERRORS, tags=["proposals"])
     def check(body: schemas.ProposalsIn, cred: Credential = Caller) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
         but the reads)."""
         items = [p.model_dump(exclude_unset=True) for p in body.proposals]
         checks = service.check(cred, items)
-        return {"checks": [with_fixes(c.to_dict(), rulebook, cred.actor) for c in checks]}
+        return {"checks": [with_fixes(c.to_dict(), service.gate.rulebook, cred.actor) for c in checks]}
 
     @app.get("/v1/proposals/{proposal_id}", response_model=schemas.ChangeView, responses=ERRORS,
              tags=["proposals"])
@@ -167,3 +167,9 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
     if mcp_app is not None:
         app.mount("/mcp", mcp_app)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document: it depends on no configuration (the routes use the service only when
+    called). ``python -m connector.api > docs/openapi.json`` writes the committed copy."""
+    return create_app(cast(Service, None)).openapi()

@@ -1,0 +1,105 @@
+"""Credentials: tokens stored as hashes, scopes, AI actors never approvers, revocation, the trail."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+
+from connector.credentials import (
+    AccessError,
+    CredentialError,
+    Credentials,
+    credential_id_of,
+    credentials_table,
+)
+from connector.trail import TrailStore
+
+
+@pytest.fixture
+def creds(tmp_path, keypair, clock, ids):
+    store = TrailStore(f"sqlite:///{tmp_path / 'trail.db'}", signer=keypair[0], clock=clock)
+    yield Credentials(store, clock=clock, ids=ids, random_bytes=lambda n: bytes(range(n)))
+    store.close()
+
+
+def test_token_is_returned_once_and_only_its_hash_is_stored(creds):
+    """The database holds the SHA-256 of the token, never the token or its secret part."""
+    cred, token = creds.create("ai:lead-intake-1", ["propose", "read"], by="admin:root")
+    assert token.startswith(f"crmgate.{cred.id}.")
+    with creds.store.engine.connect() as conn:
+        row = conn.execute(sa.select(credentials_table)).mappings().one()
+    assert row["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()
+    secret = token.rsplit(".", 1)[1]
+    assert all(secret not in str(v) for v in row.values())
+    assert creds.authenticate(token) == cred
+
+
+def test_creation_and_revocation_are_trail_entries_without_the_token(creds):
+    """credential.created and credential.revoked name the actor and scopes; no token, no hash."""
+    cred, token = creds.create("ai:x", ["propose"], by="admin:root", label="lead bot", rate_limit=30)
+    creds.revoke(cred.id, by="admin:ana")
+    entries = list(creds.store.iter_entries())
+    assert [e.kind for e in entries] == ["credential.created", "credential.revoked"]
+    assert entries[0].actor == "admin:root" and entries[1].actor == "admin:ana"
+    assert entries[0].data == {"credential_id": cred.id, "actor": "ai:x", "scopes": ["propose"],
+                               "label": "lead bot", "rate_limit": 30}
+    text = repr([e.to_dict() for e in entries])
+    assert token not in text and token.rsplit(".", 1)[1] not in text
+    assert hashlib.sha256(token.encode()).hexdigest() not in text
+
+
+@pytest.mark.parametrize("scopes", [["approve"], ["rollback"], ["propose", "approve"]])
+def test_an_ai_actor_can_never_hold_approve_or_rollback(creds, scopes):
+    """Creating such a credential is refused and writes nothing."""
+    with pytest.raises(CredentialError) as info:
+        creds.create("ai:deal-hygiene", scopes, by="admin:root")
+    assert info.value.code == "scope_not_allowed"
+    assert creds.list() == [] and creds.store.count() == 0
+
+
+def test_an_ai_row_edited_to_approve_still_cannot_approve(creds):
+    """A scope added to the table by hand is dropped when an ai: credential is loaded."""
+    cred, token = creds.create("AI:scorer", ["propose"], by="admin:root")
+    with creds.store.engine.begin() as conn:
+        conn.execute(credentials_table.update().values(scopes="approve,propose,rollback"))
+    assert creds.authenticate(token).scopes == {"propose"}
+
+
+@pytest.mark.parametrize("scopes, code", [([], "unknown_scope"), (["propose", "admin"], "unknown_scope")])
+def test_bad_scopes_are_refused(creds, scopes, code):
+    """No scope, or an unknown one, is a structured error naming the problem."""
+    with pytest.raises(CredentialError) as info:
+        creds.create("admin:ana", scopes, by="admin:root")
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("token", [None, "", "Bearer", "crmgate.cred_000001.wrong", "crmgate..x",
+                                   "x" * 5000, "crmgate.cred_999.abc"])
+def test_unknown_tokens_are_401(creds, token):
+    """Missing, malformed, wrong-secret and unknown-id tokens are all refused with 401."""
+    creds.create("ai:x", ["propose"], by="admin:root")
+    with pytest.raises(AccessError) as info:
+        creds.authenticate(token)
+    assert info.value.status == 401
+    assert info.value.code == ("missing_token" if not token else "invalid_token")
+
+
+def test_a_revoked_token_is_refused_at_once(creds):
+    """After revoke, the same token is 401 revoked_token; revoking twice is an error."""
+    cred, token = creds.create("ai:x", ["propose"], by="admin:root")
+    creds.revoke(cred.id, by="admin:root")
+    with pytest.raises(AccessError) as info:
+        creds.authenticate(token)
+    assert (info.value.status, info.value.code) == (401, "revoked_token")
+    with pytest.raises(CredentialError) as again:
+        creds.revoke(cred.id, by="admin:root")
+    assert again.value.code == "already_revoked"
+
+
+def test_credential_id_of_reads_only_well_formed_tokens():
+    """Logs may name the credential id of a token, never more of it."""
+    assert credential_id_of("crmgate.cred_1.secret") == "cred_1"
+    assert credential_id_of("crmgate.cred_1") is None
+    assert credential_id_of("other.cred_1.secret") is None
+    assert credential_id_of(None) is None
