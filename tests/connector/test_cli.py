@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -182,11 +183,19 @@ def test_init_refuses_to_overwrite(project):
     assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "already_initialised"
 
 
-COMMANDS = [[], ["init"], ["demo"], ["propose"], ["records"], ["records", "get"], ["sandbox"],
-            ["sandbox", "edit"], ["approvals"], ["approvals", "list"], ["rollback"], ["trail"],
-            ["trail", "show"], ["trail", "verify"], ["trail", "export"], ["rules"], ["rules", "check"],
-            ["routing"], ["routing", "replay"], ["approvals", "show"], ["approvals", "approve"],
-            ["approvals", "reject"], ["feedback"], ["report"]]
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command and group under ``group``, walked from the CLI itself so none is forgotten."""
+    out = [list(prefix)]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            out += _command_paths(command, (*prefix, name))
+        else:
+            out.append([*prefix, name])
+    return out
+
+
+COMMANDS = _command_paths(cli)
+assert ["tokens", "create"] in COMMANDS and ["serve"] in COMMANDS and ["mcp"] in COMMANDS
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "crmgate")
@@ -271,3 +280,36 @@ def test_non_finite_numbers_are_refused_whole(run):
         r = run("propose", "-", input=text, ok=False)
         assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "invalid_proposal"
     assert json.loads(run("trail", "verify").stdout)["entries"] == 0
+
+
+def test_tokens_create_list_revoke(run):
+    """A token is printed once; list never shows it; revoke records who; the trail holds both."""
+    made = json.loads(run("tokens", "create", "--actor", "ai:lead-intake-1", "--scope", "propose,read",
+                          "--scope", "read", "--label", "intake bot", "--rate-limit", "30").stdout)
+    assert made["scopes"] == ["propose", "read"] and made["token"].startswith(f"crmgate.{made['id']}.")
+    listed = json.loads(run("tokens", "list").stdout)
+    assert [c["id"] for c in listed] == [made["id"]] and "token" not in listed[0]
+    assert made["token"] not in run("tokens", "list").stdout
+    revoked = json.loads(run("tokens", "revoke", made["id"], "--by", "admin:ana").stdout)
+    assert revoked["revoked_by"] == "admin:ana" and revoked["revoked_at"]
+    kinds = [json.loads(line)["kind"] for line in run("trail", "show").stdout.splitlines()]
+    assert kinds == ["credential.created", "credential.revoked"]
+    run("trail", "verify")
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--actor", "ai:deal-hygiene", "--scope", "approve"], "scope_not_allowed"),
+    (["--actor", "admin:ana", "--scope", "superuser"], "unknown_scope"),
+])
+def test_tokens_create_refusals(run, args, code):
+    """An AI approver or an unknown scope: exit 2, a structured error, nothing written."""
+    r = run("tokens", "create", *args, ok=False)
+    assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == code
+    assert run("tokens", "list").stdout.strip() == "[]"
+    assert run("trail", "show").stdout.strip() == ""
+
+
+def test_tokens_revoke_unknown(run):
+    """Revoking an id that does not exist is exit 2 unknown_credential."""
+    r = run("tokens", "revoke", "cred_nope", ok=False)
+    assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "unknown_credential"
