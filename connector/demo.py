@@ -97,6 +97,7 @@ def _walkthrough(echo: Echo, workdir: Path) -> bool:
         echo(f"\n   approval queue: {len(queued)} pending ({', '.join(q.rule or '' for q in queued)})")
 
     _routing_part(s, config, workdir)
+    _doors_part(s, config)
 
     key = load_public_key(config.public_key_path)
     store = TrailStore(config.store)
@@ -137,6 +138,37 @@ def _routing_part(s: _Steps, config: Any, workdir: Path) -> None:
         unknown = lead("Nobody Ltd")
         s.check("a Lead the provider knows nothing about (Country: hold)", unknown.status, "queued",
                 f"rule {unknown.rule}")
+
+
+def _doors_part(s: _Steps, config: Any) -> None:
+    """What `crmgate serve` and `crmgate mcp` enforce, through the service both doors share."""
+    from connector.api.server import open_service
+    from connector.errors import CrmgateError
+
+    def refused(call: Callable[[], Any]) -> str:
+        try:
+            call()
+        except CrmgateError as exc:
+            return exc.code
+        return "allowed"
+
+    s.echo("\n   agents through the HTTP API and MCP (crmgate tokens create, crmgate serve, crmgate mcp):")
+    with open_service(config) as service:
+        cred, token = service.credentials.create("ai:lead-intake-1", ["propose", "read"], by="admin:demo")
+        agent, _ = service.admit(token, action="demo")
+        new = {"object": "Lead", "op": "create", "fields": {"LastName": "Sato", "Company": "Kumo KK"}}
+        [made] = service.propose(agent, [new])
+        s.check("ai:lead-intake-1's token proposes a Lead (no actor given)", made.status, "applied",
+                f"actor {made.actor}, from the token")
+        s.check("the same token proposes as ai:deal-hygiene",
+                refused(lambda: service.propose(agent, [{**new, "actor": "ai:deal-hygiene"}])),
+                "actor_mismatch", "refused; nothing written")
+        s.check("a token that lets ai:deal-hygiene approve",
+                refused(lambda: service.credentials.create("ai:deal-hygiene", ["approve"], by="admin:demo")),
+                "scope_not_allowed", "refused at creation")
+        service.credentials.revoke(cred.id, by="admin:demo")
+        s.check("the revoked token, one request later", refused(lambda: service.admit(token, action="demo")),
+                "revoked_token", "401")
 
 
 def _approvals_part(s: _Steps, gate: Gate, fc: Any, low: Any, hyg: dict[str, Any]) -> None:
