@@ -50,46 +50,37 @@ class FieldChange(_Out):
     after: Any = None
 
 
-class Outcome(_Out):
+class _Decided(_Out):
+    """What the rules decided for one proposal (shared by outcomes and checks)."""
+
     status: OutcomeStatus
-    proposal_id: str
-    change_id: str | None = None
-    record_id: str | None = None
     object: str
     op: str
     actor: str
+    record_id: str | None = None
     use_case: str | None = None
     rule: str | None = None
     tier: str | None = None
     reason: str = ""
     violations: list[Violation] = Field(default_factory=list)
     changes: list[FieldChange] = Field(default_factory=list)
-    batch_id: str
     would: str | None = None
     error: dict[str, Any] | None = None
     replayed: bool = False
+
+
+class Outcome(_Decided):
+    proposal_id: str
+    change_id: str | None = None
+    batch_id: str
 
 
 class Outcomes(_Out):
     outcomes: list[Outcome]
 
 
-class Check(_Out):
+class Check(_Decided):
     dry_run: Literal[True] = True
-    status: OutcomeStatus
-    object: str
-    op: str
-    actor: str
-    record_id: str | None = None
-    use_case: str | None = None
-    rule: str | None = None
-    tier: str | None = None
-    reason: str = ""
-    violations: list[Violation] = Field(default_factory=list)
-    changes: list[FieldChange] = Field(default_factory=list)
-    would: str | None = None
-    error: dict[str, Any] | None = None
-    replayed: bool = False
 
 
 class Checks(_Out):
