@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from connector.api import errors, schemas
@@ -46,9 +47,11 @@ def package_version() -> str:
 
 
 def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
-    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is mounted at /mcp."""
+    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp."""
+    # Starlette runs only the outer app's lifespan: a Starlette mcp_app's (the MCP session manager) is ours
+    lifespan = mcp_app.router.lifespan_context if isinstance(mcp_app, Starlette) else None
     app = FastAPI(title="crmgate", version=package_version(), openapi_url="/v1/openapi.json",
-                  docs_url="/v1/docs", redoc_url=None,
+                  docs_url="/v1/docs", redoc_url=None, lifespan=lifespan,
                   description="The governed door between AI workflows and your CRM. Every proposal is "
                               "validated against the rulebook, tiered by risk, written reversibly and "
                               "recorded in a signed, hash-chained trail.")
@@ -165,7 +168,8 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
             "Content-Disposition": f'attachment; filename="trail-{manifest["head"]["seq"]}.zip"'})
 
     if mcp_app is not None:
-        app.mount("/mcp", mcp_app)
+        # a route, not a mount: a mount answers /mcp with a redirect to /mcp/, and mcp_app routes /mcp itself
+        app.router.add_route("/mcp", mcp_app, include_in_schema=False)
     return app
 
 

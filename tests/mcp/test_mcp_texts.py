@@ -1,0 +1,25 @@
+"""The words of results the end-to-end tests cannot easily provoke: a conflict and a replayed key."""
+from __future__ import annotations
+
+from connector.mcp_tools import outcome_text
+
+CONFLICT = {"status": "conflict", "object": "Lead", "op": "update", "record_id": "00Q1", "change_id": "chg_1",
+            "proposal_id": "prp_1", "reason": "the record changed since it was read", "rule": "risk.default",
+            "tier": "low", "violations": [], "changes": [{"field": "Rating", "before": "Warm", "after": "Hot"}],
+            "error": {"code": "conflict", "message": "LastModifiedDate moved"}}
+
+
+def test_a_conflict_says_to_read_the_record_again_and_propose_from_its_current_values():
+    """The agent is told nothing was written, what the CRM said, and to re-read before proposing again."""
+    text = outcome_text(CONFLICT)
+    assert text.startswith("CONFLICT: Lead 00Q1 changed in the CRM after crmgate read it; nothing was written.")
+    assert "The CRM said: conflict: LastModifiedDate moved" in text
+    assert text.endswith("Read the record again with get_record and propose again from its current values, "
+                         "with a new idempotency_key.")
+
+
+def test_a_replayed_key_says_nothing_new_was_done():
+    """A repeated idempotency key returns the first outcome, and the text says no new change was made."""
+    text = outcome_text({**CONFLICT, "status": "applied", "error": None, "replayed": True})
+    assert text.startswith("APPLIED: the update of Lead 00Q1 was written to the CRM.\n"
+                           "This idempotency_key was used before: this is that first outcome; nothing new was done.")
