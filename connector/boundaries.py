@@ -15,7 +15,7 @@ _TYPE_WORDS = {
     "string": "text", "picklist": "one of the listed values", "date": "a date as YYYY-MM-DD",
     "datetime": "an ISO-8601 date and time, e.g. 2026-12-01T09:30:00Z", "number": "a number",
     "integer": "a whole number (no decimals)", "boolean": "true or false",
-    "email": "an email address (name@example.com)", "reference": "a record id",
+    "email": "an email address such as name@example.com", "reference": "a record id",
 }
 
 

@@ -6,7 +6,11 @@
     ├── ConfigError       the configuration file is missing or wrong
     ├── ProposalError     a proposal is malformed (not a rule violation: it never reached the rules)
     ├── RollbackError     a rollback cannot be planned (unknown change, never applied...)
-    └── ApprovalError     an approval action is refused (unknown id...)
+    ├── ApprovalError     an approval action is refused (unknown id...)
+    ├── credentials.AccessError      a request refused for who sent it (401/403/429 in ``status``)
+    ├── credentials.CredentialError  a credential cannot be created or revoked as asked
+    ├── service.NotFound             an id unknown, or not one this credential may read
+    └── mcp_server.ToolError         an MCP tool called with bad arguments, or an unknown tool
 
 Rulebook errors are ``rules.RulebookError``; CRM errors are ``adapters.errors.CRMError``; trail
 errors are ``connector.trail.TrailStoreError``. The CLI renders all of them the same way.

@@ -154,10 +154,11 @@ async def mcp_http(app: Any, token: str, *, mode: str = "auto") -> AsyncIterator
             yield client
 
 
-# -- docs/mcp.md ----------------------------------------------------------------------------------
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "mcp.md"
+# -- the README's MCP section ---------------------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def doc_blocks(language: str) -> list[str]:
-    """The fenced ``language`` blocks of docs/mcp.md, in order."""
-    return [block.split("```", 1)[0] for block in DOCS.read_text(encoding="utf-8").split(f"```{language}\n")[1:]]
+    """The fenced ``language`` blocks of the README's MCP section, in order."""
+    section = README.read_text(encoding="utf-8").split("### MCP", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split(f"```{language}\n")[1:]]
