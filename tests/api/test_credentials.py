@@ -17,8 +17,9 @@ from connector.trail import TrailStore
 
 
 @pytest.fixture
-def creds(tmp_path, keypair, clock, ids):
-    store = TrailStore(f"sqlite:///{tmp_path / 'trail.db'}", signer=keypair[0], clock=clock)
+def creds(store_url, keypair, clock, ids):
+    """Credentials on SQLite and on PostgreSQL (where several server processes share them)."""
+    store = TrailStore(store_url, signer=keypair[0], clock=clock)
     yield Credentials(store, clock=clock, ids=ids, random_bytes=lambda n: bytes(range(n)))
     store.close()
 
