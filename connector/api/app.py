@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from connector.api import errors, schemas
+from connector.api.limits import MaxBodySize
 from connector.boundaries import grants_for, with_fixes
 from connector.credentials import Credential
 from connector.service import Service
@@ -25,6 +26,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Error, "description": why} for code, why in (
         (400, "The body could not be read as JSON"),
         (401, "No token, or an unknown or revoked one"),
+        (413, "The body is over server.max_body_mb"),
         (403, "The credential lacks the scope, or names another actor"),
         (404, "Unknown id, or not one this credential may read"),
         (409, "The state does not allow it (not pending, expired, key in use)"),
@@ -34,6 +36,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (503, "The trail store is unavailable"),
     )}
 
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
 _bearer = HTTPBearer(auto_error=False, description="A crmgate token: `crmgate tokens create`")
 _Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 _Object = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_]+$")]
@@ -46,7 +49,8 @@ def package_version() -> str:
         return "0"
 
 
-def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
+def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
     """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp."""
     # Starlette runs only the outer app's lifespan: a Starlette mcp_app's (the MCP session manager) is ours
     lifespan = mcp_app.router.lifespan_context if isinstance(mcp_app, Starlette) else None
@@ -56,6 +60,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None) -> FastAPI:
                               "validated against the rulebook, tiered by risk, written reversibly and "
                               "recorded in a signed, hash-chained trail.")
     errors.install(app)
+    app.add_middleware(MaxBodySize, limit=max_body_bytes)
 
     def authenticated(request: Request, response: Response,
                       auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:

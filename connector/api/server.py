@@ -45,5 +45,7 @@ def app_from_env():
     from connector.api.app import create_app
     from connector.mcp_server import streamable_http_app
 
-    service = build_service(load_config(os.environ.get(CONFIG_ENV)))
-    return create_app(service, mcp_app=streamable_http_app(service))
+    config = load_config(os.environ.get(CONFIG_ENV))
+    service = build_service(config)
+    return create_app(service, mcp_app=streamable_http_app(service),
+                      max_body_bytes=int(config.server.max_body_mb * 1024 * 1024))

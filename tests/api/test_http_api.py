@@ -294,3 +294,21 @@ def test_capabilities_show_the_actors_boundaries(client, agent):
     assert grant["fields"]["Rating"] == {"anyOf": [{"type": "string", "enum": ["Hot", "Warm", "Cold"]},
                                                    {"type": "null"}]}
     assert grant["fields"]["LastName"] == {"type": "string"}
+
+
+def test_an_oversized_body_is_413_before_anything_is_read(service, agent):
+    """A body over the cap is refused whether Content-Length announces it or it streams in chunks."""
+    with TestClient(create_app(service, max_body_bytes=2000)) as small:
+        body = {"proposals": [lead(LastName="x" * 3000)]}
+        r = small.post("/v1/proposals", json=body, headers=agent)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+        def chunks():
+            yield b'{"proposals": [{"object": "Lead", "op": "create", "fields": {"LastName": "'
+            for _ in range(50):
+                yield b"y" * 100
+            yield b'"}}]}'
+        r = small.post("/v1/proposals", content=chunks(), headers={**agent, "Content-Type": "application/json"})
+        assert r.status_code == 413
+        assert small.post("/v1/proposals", json={"proposals": [lead()]}, headers=agent).status_code == 200
+    assert service.gate.store.head()[0] > 0
