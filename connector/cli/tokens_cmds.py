@@ -39,15 +39,16 @@ def tokens() -> None:
 @click.option("--rate-limit", type=click.IntRange(min=1), default=None,
               help="Requests per window for this token (default: server.rate_limit from the config).")
 @click.option("--by", default="admin", show_default=True, help="Who creates it (recorded in the trail).")
+@click.option("--token-only", is_flag=True, help="Print only the token (for `export CRMGATE_TOKEN=$(...)`).")
 @pass_ctx
 @handle_errors
 def tokens_create(ctx: Ctx, actor: str, scopes: tuple[str, ...], label: str | None, rate_limit: int | None,
-                  by: str) -> None:
+                  by: str, token_only: bool) -> None:
     """Create a credential and print it with its token. The token is shown once: only its hash is kept."""
     wanted = [s for item in scopes for s in item.split(",")]
     with _Credentials(ctx) as creds:
         cred, token = creds.create(actor, wanted, by=by, label=label, rate_limit=rate_limit)
-    click.echo(dumps({**cred.to_dict(), "token": token}))
+    click.echo(token if token_only else dumps({**cred.to_dict(), "token": token}))
     click.echo("Store this token now: it cannot be shown again (only its SHA-256 is kept).", err=True)
 
 

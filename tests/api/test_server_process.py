@@ -1,4 +1,4 @@
-"""`crmgate serve` as a real process on 127.0.0.1: start it, call it over TCP, stop it."""
+"""`crmgate serve` as a real process on 127.0.0.1, started as the README says: call it over TCP, stop it."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connector.setup import init_project
 
 CRMGATE = str(Path(sys.executable).with_name("crmgate"))
 
@@ -23,32 +22,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cli(project: Path, *args: str) -> dict:
-    done = subprocess.run([CRMGATE, "--config", str(project / "crmgate.yaml"), *args],
-                          capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(done.stdout)
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_http_blocks() -> list[str]:
+    """The shell blocks of the README's HTTP API section, in order."""
+    section = README.read_text().split("### The HTTP API", 1)[1].split("\n### ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```sh\n")[1:]]
 
 
 @pytest.fixture
 def server(tmp_path):
-    """A project, a token from `crmgate tokens create`, and `crmgate serve` listening on a free port."""
-    project = tmp_path / "proj"
-    init_project(project)
-    token = _cli(project, "tokens", "create", "--actor", "ai:lead-intake-1", "--scope", "propose,read")["token"]
+    """The README's first HTTP block as written (init, a token, `crmgate serve`), with a free port
+    and the token echoed to stderr for the test to use."""
+    script = readme_http_blocks()[0]
+    assert script.rstrip().endswith("crmgate serve --host 127.0.0.1 --port 8080")
     port = _free_port()
-    proc = subprocess.Popen([CRMGATE, "--config", str(project / "crmgate.yaml"), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={k: v for k, v in os.environ.items() if k != "CRMGATE_TRAIL_KEY"})
-    base = f"http://127.0.0.1:{port}"
-    seen = []
+    script = script.replace("crmgate serve", 'echo "TOKEN=$CRMGATE_TOKEN" >&2; exec crmgate serve')
+    script = script.replace("--port 8080", f"--port {port}")
+    env = {k: v for k, v in os.environ.items() if k not in ("CRMGATE_TRAIL_KEY", "CRMGATE_CONFIG")}
+    env["PATH"] = f"{Path(CRMGATE).parent}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base, seen, token = f"http://127.0.0.1:{port}", [], None
     for line in proc.stderr:  # uvicorn says when it listens; EOF means the process died
         seen.append(line)
+        token = line.strip().removeprefix("TOKEN=") if line.startswith("TOKEN=") else token
         if "Uvicorn running on" in line:
             break
     else:
         proc.kill()
         pytest.fail(f"crmgate serve did not start: {''.join(seen)[-2000:]}")
-    yield base, {"Authorization": f"Bearer {token}"}, project, proc, seen
+    assert token and token.startswith("crmgate.")
+    yield base, {"Authorization": f"Bearer {token}"}, tmp_path / "myproject", proc, seen
     if proc.poll() is None:
         proc.kill()
         proc.communicate()
@@ -91,10 +97,8 @@ def test_serve_refuses_a_bad_config_before_listening(tmp_path):
 def test_the_readme_curl_example_works(server):
     """The README's curl call, run as written against the server, gets the rejection it shows."""
     base, auth, _project, _proc, _seen = server
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("### The HTTP API", 1)[1]
-    command = next(block for block in section.split("```sh\n")[1:] if block.startswith("curl"))
-    command = command.split("```", 1)[0].replace("http://127.0.0.1:8080", base)
+    command = readme_http_blocks()[1].replace("http://127.0.0.1:8080", base)
+    assert command.startswith("curl")
     token = auth["Authorization"].removeprefix("Bearer ")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30,
                           env={**os.environ, "CRMGATE_TOKEN": token}, check=True)

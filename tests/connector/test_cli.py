@@ -313,3 +313,9 @@ def test_tokens_revoke_unknown(run):
     """Revoking an id that does not exist is exit 2 unknown_credential."""
     r = run("tokens", "revoke", "cred_nope", ok=False)
     assert r.exit_code == 2 and json.loads(r.stderr)["error"]["code"] == "unknown_credential"
+
+
+def test_tokens_create_token_only(run):
+    """--token-only prints the bare token, the one line a shell `$(...)` needs."""
+    out = run("tokens", "create", "--actor", "ai:x", "--scope", "propose", "--token-only").stdout
+    assert out.count("\n") == 1 and out.startswith("crmgate.cred_") and "{" not in out
