@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ AlsoHook = Callable[[Connection, list[Entry]], None]
 BuildHook = Callable[[Connection], Sequence[NewEntry]]
 
 _E, _C, _H = schema.entries, schema.checkpoints, schema.head
+#: the columns of an entry row as ``_chain`` builds it
+_ROW = ("seq", "ts", "kind", *ID_FIELDS, "body", "prev_hash", "hash")
+_SQLITE_INSERT = f"INSERT INTO {_E.name} ({', '.join(_ROW)}) VALUES ({', '.join('?' for _ in _ROW)})"
+_ids = attrgetter(*ID_FIELDS)
 
 
 def format_ts(moment: datetime) -> str:
@@ -152,7 +157,7 @@ class TrailStore:
                     datas = self._checked(entries)
                 ts = self._now()
                 out, rows = self._chain(entries, datas, int(seq), prev, ts)  # type: ignore[arg-type]
-                conn.execute(insert(_E), rows)
+                self._insert(conn, rows)
                 if also is not None:
                     in_hook = True
                     also(conn, list(out))
@@ -179,20 +184,29 @@ class TrailStore:
 
     @staticmethod
     def _chain(entries: Sequence[NewEntry], datas: list[Any], head_seq: int, prev: str,
-               ts: str) -> tuple[list[Entry], list[dict[str, Any]]]:
+               ts: str) -> tuple[list[Entry], list[tuple[Any, ...]]]:
+        """The committed entries and their rows (values in ``_ROW`` column order)."""
         out: list[Entry] = []
-        rows: list[dict[str, Any]] = []
-        for offset, (item, data) in enumerate(zip(entries, datas, strict=True), start=1):
-            ids = {name: getattr(item, name) for name in ID_FIELDS}
-            content = {"seq": head_seq + offset, "ts": ts, "kind": item.kind, **ids, "data": data}
+        rows: list[tuple[Any, ...]] = []
+        seq = head_seq
+        for item, data in zip(entries, datas, strict=True):
+            seq += 1
+            ids = _ids(item)
+            content = dict(zip(ID_FIELDS, ids), seq=seq, ts=ts, kind=item.kind, data=data)
             body = canonical_json(content, jsonable=True)  # data came from to_jsonable already
             digest = entry_hash(prev, body)
-            out.append(Entry(seq=head_seq + offset, ts=ts, kind=item.kind, **ids, data=data,
-                             prev_hash=prev, hash=digest))
-            rows.append({"seq": head_seq + offset, "ts": ts, "kind": item.kind, **ids, "body": body,
-                         "prev_hash": prev, "hash": digest})
+            out.append(Entry(seq, ts, item.kind, *ids, data, prev, digest))
+            rows.append((seq, ts, item.kind, *ids, body, prev, digest))
             prev = digest
         return out, rows
+
+    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        # SQLite: straight to the driver's executemany (SQLAlchemy's per-row parameter building
+        # cost as much as the insert itself); PostgreSQL keeps SQLAlchemy's multi-row VALUES.
+        if self._sqlite:
+            conn.exec_driver_sql(_SQLITE_INSERT, rows)
+        else:
+            conn.execute(insert(_E), [dict(zip(_ROW, row)) for row in rows])
 
     # -- reading -----------------------------------------------------------------------------
 

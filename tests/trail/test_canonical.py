@@ -48,6 +48,14 @@ def test_round_trips_json_values(value):
     assert canonical_json(json.loads(text)) == text
 
 
+@given(json_values)
+def test_same_bytes_as_the_reference_encoder(value):
+    """The reused C encoder gives exactly json.dumps' canonical settings' output (the pinned form)."""
+    reference = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert canonical_json(value) == reference
+    assert canonical_json(value, jsonable=True) == reference
+
+
 def test_compact_sorted_format():
     """Keys are sorted and there is no whitespace between tokens."""
     assert canonical_json({"b": 1, "a": [1, {"d": None, "c": True}]}) == '{"a":[1,{"c":true,"d":null}],"b":1}'
