@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 _FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
@@ -23,6 +24,11 @@ def parse_stamp(value: str) -> datetime | None:
     """A Salesforce datetime (``...+0000`` or ``...Z``) as an aware UTC datetime; None if odd."""
     if not isinstance(value, str):
         return None
+    return _parse_stamp(value)
+
+
+@lru_cache(maxsize=4096)  # records read together share stamps; strptime was most of a retrieve's cost
+def _parse_stamp(value: str) -> datetime | None:
     text = value.strip().replace("Z", "+0000")
     for fmt in _FORMATS:
         try:

@@ -234,6 +234,7 @@ class SalesforceAdapter(Adapter):
         if not ids:
             return {}
         fields = list(self.read_fields(object))
+        skip = frozenset({*SYSTEM_FIELDS, "attributes", self.settings.idempotency_field})
         found: dict[str, Record] = {}
         for chunk in chunks(ids, self.max_retrieve):
             body, response = self._retrying(
@@ -246,15 +247,15 @@ class SalesforceAdapter(Adapter):
             for row in rows:
                 if row is None:  # an id that does not exist, or was deleted
                     continue
-                rec = self._to_record(object, row)
+                rec = self._to_record(object, row, skip)
                 found[rec.id] = rec
                 self._reads.remember(object, rec.id, rec.version, rec.fields, read_at, server_date)
         return found
 
-    def _to_record(self, object: str, row: Any) -> Record:
+    @staticmethod
+    def _to_record(object: str, row: Any, skip: frozenset[str | None]) -> Record:
         if not isinstance(row, Mapping) or not isinstance(row.get("Id"), str) or not isinstance(row.get("SystemModstamp"), str):
             raise ResponseError(f"retrieve {object}: a record without Id or SystemModstamp")
-        skip = {*SYSTEM_FIELDS, "attributes", self.settings.idempotency_field}
         fields = {k: v for k, v in row.items() if k not in skip and v is not None}
         meta = {k: row[k] for k in _META if row.get(k) is not None}
         return Record(object=object, id=row["Id"], fields=fields, version=row["SystemModstamp"], meta=meta)
