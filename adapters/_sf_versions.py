@@ -9,6 +9,7 @@ the adapter can tell a settled, recent before-image from one that must be re-che
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,11 +63,13 @@ class Seen:
 
 
 class ReadLog:
-    """The last read of each record, bounded (oldest forgotten first)."""
+    """The last read of each record, bounded (oldest forgotten first). Thread-safe: the chunks of
+    one adapter call may be in flight on several threads."""
 
     def __init__(self, limit: int = 50_000) -> None:
         self._seen: OrderedDict[tuple[str, str], Seen] = OrderedDict()
         self._limit = limit
+        self._lock = threading.Lock()
 
     def remember(self, object: str, id: str, version: str, fields: Mapping[str, Any],
                  read_at: datetime, server_date: datetime | None) -> None:
@@ -74,13 +77,17 @@ class ReadLog:
         # no Date header: we cannot prove the same second, so the read counts as settled
         unsettled = bool(stamp and server_date and stamp.replace(microsecond=0) >= server_date.replace(microsecond=0))
         key = (object, id)
-        self._seen.pop(key, None)
-        self._seen[key] = Seen(version, dict(fields), read_at, unsettled)
-        while len(self._seen) > self._limit:
-            self._seen.popitem(last=False)
+        seen = Seen(version, dict(fields), read_at, unsettled)
+        with self._lock:
+            self._seen.pop(key, None)
+            self._seen[key] = seen
+            while len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
 
     def get(self, object: str, id: str) -> Seen | None:
-        return self._seen.get((object, id))
+        with self._lock:
+            return self._seen.get((object, id))
 
     def forget(self, object: str, id: str) -> None:
-        self._seen.pop((object, id), None)
+        with self._lock:
+            self._seen.pop((object, id), None)
