@@ -58,6 +58,25 @@ def to_jsonable(value: Any) -> Any:
     return _to_jsonable(value)
 
 
+def is_plain_json(value: Any) -> bool:
+    """True when ``value`` is already what :func:`to_jsonable` would return: exact dicts with str
+    keys, lists, str, int, finite float, bool, None. It walks without copying."""
+    t = type(value)
+    if t in _PLAIN:
+        return True
+    if t is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _PLAIN and not is_plain_json(item)):
+                return False
+        return True
+    if t is list:
+        for item in value:
+            if type(item) not in _PLAIN and not is_plain_json(item):
+                return False
+        return True
+    return t is float and math.isfinite(value)
+
+
 def _to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value

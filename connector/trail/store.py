@@ -6,6 +6,8 @@ Contract:
   entries the next gap-free sequence numbers, one timestamp from the clock, chains their hashes,
   runs the caller's ``also(conn, entries)`` in the same transaction, stores one checkpoint of
   the new head signed by the trail key, moves the head and commits. Any failure leaves nothing.
+* The entries ``append`` returns share ``data`` with the NewEntry when it was already plain JSON
+  (no copy is made); treat both as read-only.
 * Readers page by ``seq`` with ``(start, limit)``; entries are built from the indexed columns
   plus ``data`` from the stored body (run the verifier to check they agree).
 * Driver errors surface as :class:`TrailStoreError` (chained); errors raised by ``also`` and
@@ -26,7 +28,14 @@ from sqlalchemy import Connection, Select, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from connector.trail import schema
-from connector.trail.canonical import GENESIS, canonical_json, checkpoint_message, entry_hash, to_jsonable
+from connector.trail.canonical import (
+    GENESIS,
+    canonical_json,
+    checkpoint_message,
+    entry_hash,
+    is_plain_json,
+    to_jsonable,
+)
 from connector.trail.engine import BEGIN_OPTION, is_sqlite, make_engine, schema_transaction
 from connector.trail.errors import TrailStoreError
 from connector.trail.keys import TrailSigner
@@ -180,7 +189,9 @@ class TrailStore:
         for item in entries:
             if not isinstance(item, NewEntry):
                 raise TypeError(f"append takes NewEntry items, got {type(item).__name__}")
-        return [to_jsonable(item.data) for item in entries]
+        # Data that is already plain JSON is used as is: a copy of every batch's data was ~15%
+        # of an append, mostly in the garbage collections its surviving containers set off.
+        return [item.data if is_plain_json(item.data) else to_jsonable(item.data) for item in entries]
 
     @staticmethod
     def _chain(entries: Sequence[NewEntry], datas: list[Any], head_seq: int, prev: str,
