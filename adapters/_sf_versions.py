@@ -57,7 +57,7 @@ def parse_http_date(value: str | None) -> datetime | None:
 @dataclass(frozen=True, slots=True)
 class Seen:
     version: str
-    fields: Mapping[str, Any]
+    fields: Mapping[str, Any]  # only for an unsettled read (empty otherwise)
     read_at: datetime  # the adapter's clock when the answer arrived
     unsettled: bool  # stamped in the same second as the server's Date of the read
 
@@ -77,7 +77,8 @@ class ReadLog:
         # no Date header: we cannot prove the same second, so the read counts as settled
         unsettled = bool(stamp and server_date and stamp.replace(microsecond=0) >= server_date.replace(microsecond=0))
         key = (object, id)
-        seen = Seen(version, dict(fields), read_at, unsettled)
+        # the fields are compared only for an unsettled read: keep a copy only then
+        seen = Seen(version, dict(fields) if unsettled else {}, read_at, unsettled)
         with self._lock:
             self._seen.pop(key, None)
             self._seen[key] = seen
