@@ -7,7 +7,8 @@ Each contender updates ``NumberOfEmployees`` on N existing Leads, in a fake org 
 ``--latency`` seconds to every API call:
 
 * crmgate: ``Gate.propose`` of N update proposals with the example rulebook (use case
-  lead_intake), a signed SQLite trail, before-images and conditional batched writes;
+  lead_intake), a signed SQLite trail, before-images and conditional batched writes
+  (``crm.concurrency`` = ``--concurrency``);
 * (a) a plain simple-salesforce loop: ``sf.Lead.get(id)`` then ``sf.Lead.update(id, ...)`` per record;
 * (b) hand-written Collections: one retrieve per 2,000 ids, one ``PATCH composite/sobjects`` per
   200 records, no validation, no trail;
