@@ -55,7 +55,3 @@ def key_value(key: str | None) -> str:
     """An idempotency key that fits a Text(80) External ID field."""
     key = key or ""
     return key if len(key) <= 80 else "h-" + hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]

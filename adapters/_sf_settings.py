@@ -10,6 +10,7 @@
     idempotency_field: Crmgate_Key__c     # External ID field for idempotent creates (upsert)
     batch_check: recent              # recent | reread  (see adapters/salesforce.py)
     max_check_age: 2.0               # seconds a before-image read counts as the check
+    concurrency: 4                   # API calls of one adapter call in flight at once (1: one by one)
     timeout: 30
     retry: {attempts: 5, initial: 0.5, maximum: 30, jitter: 0.25, max_retry_after: 120}
     credentials_env: {session_id: SALESFORCE_SESSION_ID, ...}   # NAMES of env variables
@@ -41,7 +42,9 @@ DEFAULT_ENV = {
     "private_key_file": "SALESFORCE_PRIVATE_KEY_FILE",
 }
 KNOWN_KEYS = frozenset({"instance_url", "api_version", "domain", "objects", "fields", "idempotency_field",
-                        "batch_check", "max_check_age", "timeout", "retry", "credentials_env"})
+                        "batch_check", "max_check_age", "concurrency", "timeout", "retry", "credentials_env"})
+#: requests keeps at most 10 connections per host by default; more lanes would just queue there
+MAX_CONCURRENCY = 10
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -96,6 +99,7 @@ class Settings:
     idempotency_field: str | None = None
     batch_check: str = "recent"
     max_check_age: float = 2.0
+    concurrency: int = 4
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     env_names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
@@ -149,6 +153,9 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     if check not in ("recent", "reread"):
         raise _fail("batch_check", "recent or reread", check)
     age = _number(raw, "max_check_age", 2.0, minimum=0.0)
+    lanes = raw.get("concurrency", 4)
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= MAX_CONCURRENCY:
+        raise _fail("concurrency", f"a whole number from 1 (one call at a time) to {MAX_CONCURRENCY}", lanes)
     timeout = _number(raw, "timeout", 30.0, minimum=0.001)
     retry = _retry_policy(raw.get("retry", {}))
     names = raw.get("credentials_env", {})
@@ -157,7 +164,7 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
         raise _fail("credentials_env", f"a mapping from {sorted(DEFAULT_ENV)} to variable names", names)
     return Settings(instance_url=url.strip().rstrip("/"), api_version=version, domain=domain,
                     objects=tuple(objects), fields={k: tuple(v) for k, v in fields.items()},
-                    idempotency_field=idem, batch_check=check, max_check_age=age, timeout=timeout,
+                    idempotency_field=idem, batch_check=check, max_check_age=age, concurrency=lanes, timeout=timeout,
                     retry=retry, env_names={**DEFAULT_ENV, **names})
 
 

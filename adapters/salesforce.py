@@ -18,6 +18,9 @@ Calls (each is one API call; every one goes through :func:`adapters.retry.retryi
   the write (``batch_check: reread`` always re-reads). A version that moved is a ``conflict``.
 * ``delete_many``: Collections ``DELETE composite/sobjects?ids=`` (200 per call) after the same
   check (Salesforce has no conditional delete).
+* The chunks of one call (writes of 200, retrieves of 2,000) go out up to ``concurrency``
+  (default 4) at a time, answers kept in request order; a chunk that fails as a whole fails its
+  own records only (see :mod:`adapters._sf_chunks`). The adapter is safe to call from threads.
 
 One-second resolution: a before-image whose ``SystemModstamp`` lies in the same second as the
 read's server ``Date`` is *unsettled* (a later write in that second keeps the stamp). Before a
@@ -39,13 +42,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import requests
 from simple_salesforce import Salesforce
 
 from adapters._sf_errors import parse_limit_info, translate
-from adapters._sf_results import Checks, chunks, collection_results, key_value
+from adapters._sf_chunks import Job, chunks, map_in_order, resilient, send_chunks
+from adapters._sf_results import Checks, collection_results, key_value
 from adapters._sf_settings import Credentials, LoopbackSession, Settings, parse_settings
 from adapters._sf_versions import ReadLog, Seen, http_date, parse_http_date, parse_stamp
 from adapters.base import (
@@ -64,7 +69,6 @@ from adapters.errors import (
     QuotaExhaustedError,
     RecordError,
     ResponseError,
-    UnavailableError,
 )
 from adapters.retry import retrying
 
@@ -73,10 +77,6 @@ _META = ("LastModifiedDate", "LastModifiedById", "CreatedDate", "CreatedById")
 _UNREADABLE_TYPES = frozenset({"address", "location", "base64", "id", "complexvalue", "anyType"})
 _ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-class _RecordsToRetry(UnavailableError):
-    """Raised inside a retry loop when some records of a Collections answer were locked."""
 
 
 class SalesforceAdapter(Adapter):
@@ -100,6 +100,7 @@ class SalesforceAdapter(Adapter):
         self._clock = clock or (lambda: datetime.now(UTC))
         self._reads = ReadLog()
         self._describes: dict[str, dict[str, Any]] = {}
+        self._describe_lock = threading.Lock()
         self._created: dict[tuple[str, str], str] = {}  # key -> id, when no idempotency field
         self._stopped: QuotaExhaustedError | None = None
         self._local = threading.local()
@@ -131,12 +132,13 @@ class SalesforceAdapter(Adapter):
         """The sObject describe result (cached per adapter)."""
         if not isinstance(object, str) or not _NAME.match(object):
             raise NotFoundError(f"not an sObject name: {object!r}", code="unknown_object", status=404)
-        if object not in self._describes:
-            body = self._retrying(lambda: self._call("GET", f"sobjects/{object}/describe")[0])
-            if not isinstance(body, Mapping) or not isinstance(body.get("fields"), list):
-                raise ResponseError(f"describe {object}: expected an object with a fields list")
-            self._describes[object] = dict(body)
-        return self._describes[object]
+        with self._describe_lock:  # threads reading at once must not fetch it twice
+            if object not in self._describes:
+                body = self._retrying(lambda: self._call("GET", f"sobjects/{object}/describe")[0])
+                if not isinstance(body, Mapping) or not isinstance(body.get("fields"), list):
+                    raise ResponseError(f"describe {object}: expected an object with a fields list")
+                self._describes[object] = dict(body)
+            return self._describes[object]
 
     def get_many(self, object: str, ids: Sequence[str]) -> dict[str, Record]:
         self._check_object(object)
@@ -166,18 +168,20 @@ class SalesforceAdapter(Adapter):
                 keyed.append(i)
             else:
                 plain.append(i)
+        jobs: list[Job] = []
         for chunk in chunks(keyed, self.max_batch):
             records = [{"attributes": {"type": object}, **reqs[i].fields, idem: key_value(reqs[i].idempotency_key)}
                        for i in chunk]
-            got = self._write_chunk("PATCH", f"composite/sobjects/{object}/{idem}", records, [None] * len(chunk))
-            self._place(results, chunk, got)
+            jobs.append((chunk, partial(self._write_chunk, "PATCH", f"composite/sobjects/{object}/{idem}",
+                                        records, [None] * len(chunk))))
         for chunk in chunks(plain, self.max_batch):
             records = [{"attributes": {"type": object}, **reqs[i].fields} for i in chunk]
-            got = self._write_chunk("POST", "composite/sobjects", records, [None] * len(chunk), ambiguous_unsafe=True)
-            self._place(results, chunk, got)
-            for i, res in zip(chunk, got):
-                if res.ok and res.id and reqs[i].idempotency_key and not idem:
-                    self._created[(object, reqs[i].idempotency_key)] = res.id
+            jobs.append((chunk, partial(self._write_chunk, "POST", "composite/sobjects", records,
+                                        [None] * len(chunk), ambiguous_unsafe=True)))
+        for i, res in self._send(jobs, lambda i: None).items():
+            results[i] = res
+            if res.ok and res.id and reqs[i].idempotency_key and not idem:
+                self._created[(object, reqs[i].idempotency_key)] = res.id
         return results  # type: ignore[return-value]
 
     def update_many(self, object: str, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
@@ -190,13 +194,17 @@ class SalesforceAdapter(Adapter):
         for i, res in checks.conflicts.items():
             results[i] = res
         todo = [i for i, res in enumerate(results) if res is None]
-        for chunk in chunks(todo, self.max_batch):
+
+        def send(chunk: list[int]) -> list[WriteResult]:
             records = [{"attributes": {"type": object}, **reqs[i].fields, "id": reqs[i].id} for i in chunk]
             sent_at = self._clock()
             got = self._write_chunk("PATCH", "composite/sobjects", records, [reqs[i].id for i in chunk])
-            self._place(results, chunk, checks.annotate(chunk, got, sent_at))
-            for i in chunk:
-                self._reads.forget(object, reqs[i].id)
+            return checks.annotate(chunk, got, sent_at)
+
+        for i, res in self._send([(c, partial(send, c)) for c in chunks(todo, self.max_batch)],
+                                 lambda i: reqs[i].id).items():
+            results[i] = res
+            self._reads.forget(object, reqs[i].id)
         return results  # type: ignore[return-value]
 
     def delete_many(self, object: str, requests: Sequence[DeleteRequest]) -> list[WriteResult]:
@@ -207,11 +215,18 @@ class SalesforceAdapter(Adapter):
         for i, res in checks.conflicts.items():
             results[i] = res
         todo = [i for i, res in enumerate(results) if res is None]
-        for chunk in chunks(todo, self.max_batch):
+
+        def send(chunk: list[int]) -> list[WriteResult]:
             sent_at = self._clock()
-            got = self._delete_chunk([reqs[i].id for i in chunk])
-            self._place(results, chunk, checks.annotate(chunk, got, sent_at))
+            return checks.annotate(chunk, self._delete_chunk([reqs[i].id for i in chunk]), sent_at)
+
+        for i, res in self._send([(c, partial(send, c)) for c in chunks(todo, self.max_batch)],
+                                 lambda i: reqs[i].id).items():
+            results[i] = res
         return results  # type: ignore[return-value]
+
+    def _send(self, jobs: list[Job], ids: Callable[[int], str | None]) -> dict[int, WriteResult]:
+        return send_chunks(jobs, ids, self.settings.concurrency)
 
     def close(self) -> None:
         if self._session is not None and self._own_session:
@@ -234,27 +249,32 @@ class SalesforceAdapter(Adapter):
         if not ids:
             return {}
         fields = list(self.read_fields(object))
-        found: dict[str, Record] = {}
-        for chunk in chunks(ids, self.max_retrieve):
+        skip = frozenset({*SYSTEM_FIELDS, "attributes", self.settings.idempotency_field})
+
+        def read(chunk: list[str]) -> list[Record]:
             body, response = self._retrying(
-                lambda chunk=chunk: self._call("POST", f"composite/sobjects/{object}", json={"ids": chunk, "fields": fields}))
+                lambda: self._call("POST", f"composite/sobjects/{object}", json={"ids": chunk, "fields": fields}))
             rows = body or []
             if not isinstance(rows, list) or len(rows) > len(chunk):
                 raise ResponseError(f"retrieve {object}: expected a list of at most {len(chunk)} records")
             server_date = parse_http_date(response.headers.get("Date")) if response is not None else None
             read_at = self._clock()
+            out = []
             for row in rows:
                 if row is None:  # an id that does not exist, or was deleted
                     continue
-                rec = self._to_record(object, row)
-                found[rec.id] = rec
+                rec = self._to_record(object, row, skip)
+                out.append(rec)
                 self._reads.remember(object, rec.id, rec.version, rec.fields, read_at, server_date)
-        return found
+            return out
 
-    def _to_record(self, object: str, row: Any) -> Record:
+        parts = map_in_order(read, chunks(ids, self.max_retrieve), self.settings.concurrency)
+        return {rec.id: rec for part in parts for rec in part}
+
+    @staticmethod
+    def _to_record(object: str, row: Any, skip: frozenset[str | None]) -> Record:
         if not isinstance(row, Mapping) or not isinstance(row.get("Id"), str) or not isinstance(row.get("SystemModstamp"), str):
             raise ResponseError(f"retrieve {object}: a record without Id or SystemModstamp")
-        skip = {*SYSTEM_FIELDS, "attributes", self.settings.idempotency_field}
         fields = {k: v for k, v in row.items() if k not in skip and v is not None}
         meta = {k: row[k] for k in _META if row.get(k) is not None}
         return Record(object=object, id=row["Id"], fields=fields, version=row["SystemModstamp"], meta=meta)
@@ -343,43 +363,7 @@ class SalesforceAdapter(Adapter):
 
     def _resilient(self, send: Callable[[list[int]], list[WriteResult]], n: int, *,
                    ambiguous_unsafe: bool = False) -> list[WriteResult]:
-        """One Collections call under the retry policy; locked records alone are sent again."""
-        results: list[WriteResult | None] = [None] * n
-        pending = list(range(n))
-
-        def attempt() -> None:
-            nonlocal pending
-            try:
-                got = send(pending)
-            except CRMError as exc:
-                # a create without an upsert key must not be re-sent when the first may have landed
-                if ambiguous_unsafe and exc.retryable and not (exc.status == 503 or exc.code == "UNABLE_TO_LOCK_ROW"):
-                    exc.retryable = False
-                    exc.details["not_retried"] = "the create may have been applied; no idempotency_field is set"
-                raise
-            again = []
-            for k, res in zip(pending, got):
-                results[k] = res
-                if res.error is not None and res.error.retryable:
-                    again.append(k)
-            pending = again
-            if pending:
-                raise _RecordsToRetry(f"{len(pending)} records locked", code="UNABLE_TO_LOCK_ROW")
-
-        try:
-            self._retrying(attempt)
-        except _RecordsToRetry:
-            pass  # attempts spent: the locked records stay failed with UNABLE_TO_LOCK_ROW
-        except CRMError:
-            if all(r is None for r in results):
-                raise
-            # a retry of the locked rest failed as a whole: what was written stays reported
-        return results  # type: ignore[return-value]
-
-    @staticmethod
-    def _place(results: list[WriteResult | None], positions: list[int], got: list[WriteResult]) -> None:
-        for i, res in zip(positions, got):
-            results[i] = res
+        return resilient(send, n, self._retrying, ambiguous_unsafe=ambiguous_unsafe)
 
     # -- the HTTP boundary -----------------------------------------------------------------------
 

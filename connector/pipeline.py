@@ -42,7 +42,7 @@ _STATUS_OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed"}
 _STATUS_OF_ACTION = {"queue": "queued", "reject": "rejected", "shadow": "shadowed", "apply": "applied"}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plan:
     """One proposal in flight through a round."""
 
@@ -58,6 +58,7 @@ class _Plan:
     governed: Governed | None = None
     trace: dict[str, Any] = field(default_factory=dict)  # routing/enrichment, built once per proposal
     replayed: bool = False
+    send: dict[str, Any] | None = None  # the fields written (write_fields), once decided
 
 
 class WritePath:
@@ -156,7 +157,7 @@ class WritePath:
     def _decide(self, plan: _Plan, batch_id: str, states: dict, decided: list[NewEntry],
                 queue_rows: list[dict[str, Any]]) -> None:
         p = plan.proposal
-        g = govern(p, dict(plan.before.fields) if plan.before else None, self.rulebook, plan.enrichment, states)
+        g = govern(p, plan.before.fields if plan.before else None, self.rulebook, plan.enrichment, states)
         plan.governed, plan.decision, plan.trace = g, g.decision, g.trace()
         d = g.decision
         status = _STATUS_OF_ACTION[d.action]
@@ -167,11 +168,13 @@ class WritePath:
             plan.change_id = self.ids("chg")
             queue_rows.append(self._queue_row(plan))
         plan.outcome = self._outcome(plan, batch_id, status)
-        decided.append(self._decided_entry(plan, batch_id, "applying" if plan.write else status))
+        entry = self._decided_entry(plan, batch_id, "applying" if plan.write else status)
+        decided.append(entry)
         if plan.write:
+            plan.send = write_fields(p, d)
             decided.append(self._entry(plan, batch_id, "write.intent", {
-                "changes": [c.to_dict() for c in d.changes],
-                "fields": write_fields(p, d),
+                "changes": entry.data["decision"]["changes"],  # the same list: one walk, one copy less
+                "fields": plan.send,
                 "expected_version": plan.before.version if plan.before else None,
                 "idempotency_key": plan.change_id,
                 "provenance": g.provenance or None,
@@ -206,8 +209,8 @@ class WritePath:
             status = _STATUS_OF_WRITE[res.status]
             record_id = res.id or plan.proposal.record_id
             error = res.error.to_dict() if res.error else None
-            plan.outcome = replace(plan.outcome, status=status, record_id=record_id, error=error,  # type: ignore[arg-type]
-                                   reason=_write_reason(status, plan.outcome.reason, error))  # type: ignore[union-attr]
+            plan.outcome = self._outcome(plan, batch_id, status, error=error, record_id=record_id,
+                                         reason=_write_reason(status, plan.outcome.reason, error))  # type: ignore[union-attr]
             entries.append(self._entry(plan, batch_id, "write.result", {
                 "status": res.status,
                 "record_id": record_id,
@@ -223,11 +226,10 @@ class WritePath:
     def _call(self, obj: str, op: Op, group: list[_Plan]) -> list[WriteResult]:
         if op is Op.CREATE:
             return self.adapter.create_many(obj, [
-                CreateRequest(fields=write_fields(p.proposal, p.decision), idempotency_key=p.change_id)
-                for p in group])
+                CreateRequest(fields=p.send or {}, idempotency_key=p.change_id) for p in group])
         if op is Op.UPDATE:
             return self.adapter.update_many(obj, [
-                UpdateRequest(id=p.proposal.record_id, fields=write_fields(p.proposal, p.decision),  # type: ignore[arg-type]
+                UpdateRequest(id=p.proposal.record_id, fields=p.send or {},  # type: ignore[arg-type]
                               expected_version=p.before.version if p.before else None)
                 for p in group])
         return self.adapter.delete_many(obj, [
@@ -236,12 +238,12 @@ class WritePath:
 
     # -- records ------------------------------------------------------------------------------
     def _outcome(self, plan: _Plan, batch_id: str, status: str, *, error: dict | None = None,
-                 reason: str | None = None) -> Outcome:
+                 reason: str | None = None, record_id: str | None = None) -> Outcome:
         p, d = plan.proposal, plan.decision
         return Outcome(
             status=status,  # type: ignore[arg-type]
             proposal_id=plan.proposal_id, batch_id=batch_id, object=p.object, op=p.op.value,
-            actor=p.actor, record_id=p.record_id, change_id=plan.change_id,
+            actor=p.actor, record_id=record_id or p.record_id, change_id=plan.change_id,
             use_case=d.use_case if d else p.use_case, rule=d.rule if d else None,
             tier=d.tier if d else None, reason=reason or (d.reason if d else ""),
             violations=d.violations if d else (), changes=d.changes if d else (),
@@ -265,7 +267,7 @@ class WritePath:
             "proposal": p.model_dump(mode="json", exclude={"object", "op", "record_id", "actor"}),
             "decision": plan.decision.to_dict() if plan.decision else None,
             "rulebook_version": self.rulebook_version,
-            "before": {"version": plan.before.version, "fields": dict(plan.before.fields)} if plan.before else None,
+            "before": {"version": plan.before.version, "fields": plan.before.fields} if plan.before else None,
             "error": error,
             **plan.trace,
         })

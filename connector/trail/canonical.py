@@ -22,28 +22,59 @@ from collections.abc import Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
+from json.encoder import encode_basestring
 from typing import Any
 from uuid import UUID
 
+try:
+    from json.encoder import c_make_encoder
+except ImportError:  # pragma: no cover - CPython always has it
+    c_make_encoder = None
+
 GENESIS = "0" * 64
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def to_jsonable(value: Any) -> Any:
     """Return ``value`` as plain JSON types (dict/list/str/int/float/bool/None), per the contract."""
     # Fast path on exact types (the trail's hot loop); subclasses and the rest take the full path.
+    # Plain leaves are copied inline: a call per leaf was most of the walk's cost.
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t in _PLAIN:
         return value
     if t is dict:
         out = {}
         for key, item in value.items():
             if type(key) is not str:
                 return _to_jsonable(value)
-            out[key] = to_jsonable(item)
+            out[key] = item if type(item) in _PLAIN else to_jsonable(item)
         return out
     if t is list or t is tuple:
-        return [to_jsonable(item) for item in value]
+        return [item if type(item) in _PLAIN else to_jsonable(item) for item in value]
+    if t is float and math.isfinite(value):
+        return value
     return _to_jsonable(value)
+
+
+def is_plain_json(value: Any) -> bool:
+    """True when ``value`` is already what :func:`to_jsonable` would return: exact dicts with str
+    keys, lists, str, int, finite float, bool, None. It walks without copying."""
+    t = type(value)
+    if t in _PLAIN:
+        return True
+    if t is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _PLAIN and not is_plain_json(item)):
+                return False
+        return True
+    if t is list:
+        for item in value:
+            if type(item) not in _PLAIN and not is_plain_json(item):
+                return False
+        return True
+    return t is float and math.isfinite(value)
 
 
 def _to_jsonable(value: Any) -> Any:
@@ -88,12 +119,26 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+# The C encoder that json.dumps above builds on every call, built once. No cycle check (markers
+# None): it only ever sees to_jsonable's output, a freshly built tree that cannot hold a cycle.
+_STRICT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ENCODE = (c_make_encoder(None, _STRICT.default, encode_basestring, None, ":", ",", True, False, False)
+           if c_make_encoder is not None else None)
+
+
+def _dumps_plain(value: Any) -> str:
+    """``_dumps`` for plain JSON values, byte for byte, without rebuilding the encoder."""
+    if _ENCODE is None or type(value) is str:
+        return _dumps(value)
+    return "".join(_ENCODE(value, 0))
+
+
 def canonical_json(value: Any, *, jsonable: bool = False) -> str:
     """Return the canonical JSON text of ``value`` (see the module contract).
 
     ``jsonable=True`` promises ``value`` already came from :func:`to_jsonable`, skipping the walk.
     """
-    text = _dumps(value if jsonable else to_jsonable(value))
+    text = _dumps_plain(value if jsonable else to_jsonable(value))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:

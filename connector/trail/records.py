@@ -3,8 +3,9 @@
 An entry's *content* is every field except ``prev_hash`` and ``hash``; its *body* is the
 canonical JSON of that content and is what ``hash = entry_hash(prev_hash, body)`` covers. Entry
 ``data`` holds plain JSON values (dicts, lists, str, int, float, bool, None) as parsed from the
-stored body, so it compares equal to ordinary literals and serialises as is. Each Entry owns its
-copy: treat it as read-only (an Entry whose data was mutated no longer verifies).
+stored body, so it compares equal to ordinary literals and serialises as is. An Entry read from
+the store owns its copy; one returned by ``append`` shares it with the NewEntry when that was
+already plain JSON. Treat it as read-only (an Entry whose data was mutated no longer verifies).
 """
 from __future__ import annotations
 

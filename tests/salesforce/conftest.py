@@ -29,10 +29,13 @@ def sleeps() -> list[float]:
 def make_adapter(fake, clock, sleeps):
     made: list[SalesforceAdapter] = []
 
-    def make(adapter_clock: Any = None, **settings: Any) -> SalesforceAdapter:
-        base = {"instance_url": fake.url, "api_version": "59.0", "idempotency_field": KEY_FIELD}
+    def make(adapter_clock: Any = None, session: Any = None, **settings: Any) -> SalesforceAdapter:
+        # one call at a time unless a test asks for more, so call logs and injected faults keep
+        # their order (concurrent chunks have their own tests)
+        base = {"instance_url": fake.url, "api_version": "59.0", "idempotency_field": KEY_FIELD, "concurrency": 1}
         adapter = SalesforceAdapter.from_settings({**base, **settings}, env=ENV, sleep=sleeps.append,
-                                                  jitter=lambda: 0.5, clock=adapter_clock or clock)
+                                                  jitter=lambda: 0.5, clock=adapter_clock or clock,
+                                                  **({"session": session} if session is not None else {}))
         made.append(adapter)
         return adapter
 

@@ -22,3 +22,12 @@ class TestSalesforceContract(AdapterContract):
 
     def advance_clock(self, adapter: Any, seconds: float) -> None:
         self._fake.clock.advance(seconds)
+
+
+class TestSalesforceContractConcurrent(TestSalesforceContract):
+    """The same suite with the Collections chunks of one call in flight together."""
+
+    @pytest.fixture
+    def adapter(self, make_adapter, fake):
+        self._fake = fake
+        return make_adapter(concurrency=4)

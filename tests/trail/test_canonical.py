@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.trail import GENESIS, canonical_json, entry_hash
+from connector.trail.canonical import is_plain_json, to_jsonable
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 json_values = st.recursive(
@@ -46,6 +47,27 @@ def test_round_trips_json_values(value):
     text = canonical_json(value)
     assert json.loads(text) == value
     assert canonical_json(json.loads(text)) == text
+
+
+@given(json_values)
+def test_same_bytes_as_the_reference_encoder(value):
+    """The reused C encoder gives exactly json.dumps' canonical settings' output (the pinned form)."""
+    reference = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert canonical_json(value) == reference
+    assert canonical_json(value, jsonable=True) == reference
+
+
+@given(json_values)
+def test_plain_json_values_are_recognised_as_plain(value):
+    """is_plain_json holds exactly when to_jsonable would return an equal value unchanged."""
+    assert is_plain_json(value) and to_jsonable(value) == value
+
+
+@pytest.mark.parametrize("value", [{"x": (1,)}, {"x": {1: "a"}}, [Decimal("1")], {"x": [math.nan]},
+                                   {"x": date(2026, 1, 2)}, {"x": Colour.RED}, (1, 2)])
+def test_values_needing_conversion_are_not_plain(value):
+    """Tuples, non-str keys, Decimals, NaN, dates and enums need to_jsonable's conversion."""
+    assert not is_plain_json(value)
 
 
 def test_compact_sorted_format():

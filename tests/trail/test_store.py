@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 import pickle
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -48,6 +48,18 @@ def test_entries_are_frozen_and_own_their_data(make_store):
     read.data["fields"]["Title"] = "changed"
     assert store.read()[0].data["fields"]["Title"] == "Head of Ops 1"
     assert store.read()[0].body() == written.body()
+
+
+def test_plain_data_is_used_as_is_and_other_data_converted(make_store):
+    """append does not copy data that is already plain JSON (the returned entry shares it); data
+    with tuples or dates is converted for the returned entry. The stored bodies agree either way."""
+    store = make_store()
+    plain = entry(1)
+    other = entry(2, data={"pair": (1, 2), "day": date(2026, 1, 2)})
+    written = store.append([plain, other])
+    assert written[0].data is plain.data
+    assert written[1].data == {"pair": [1, 2], "day": "2026-01-02"}
+    assert [e.body() for e in store.read()] == [e.body() for e in written]
 
 
 def test_paging(make_store):
