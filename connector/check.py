@@ -11,12 +11,10 @@ are each judged against the record as it is now, not as the earlier ones would l
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 
 from adapters.base import Adapter
 from connector import pools, tables
@@ -81,7 +79,9 @@ class Checker:
         self.crm_objects = crm_objects
 
     def run(self, proposals: Sequence[Proposal]) -> list[Check]:
-        seen = stored_outcomes(self.store.engine, {p.idempotency_key for p in proposals if p.idempotency_key})
+        keyed = {p.idempotency_key for p in proposals if p.idempotency_key}
+        with self.store.engine.connect() as conn:
+            seen = tables.stored_outcomes(conn, keyed) if keyed else {}
         found, errors = read_before_images(self.adapter, self.rulebook, self.crm_objects,
                                            (p for p in proposals if p.idempotency_key not in seen))
         keys = pool_keys(self.rulebook, list(proposals)) if self.rulebook.routing else set()
@@ -116,16 +116,3 @@ class Checker:
                              would=d.would, extra=g.trace()))
         return out
 
-
-def stored_outcomes(engine: sa.Engine, keys: set[str]) -> dict[str, dict[str, Any]]:
-    """The stored outcome (as a dict) of each idempotency key already used."""
-    if not keys:
-        return {}
-    t = tables.idempotency
-    out: dict[str, dict[str, Any]] = {}
-    ordered = sorted(keys)
-    with engine.connect() as conn:
-        for i in range(0, len(ordered), 500):
-            for row in conn.execute(sa.select(t.c.key, t.c.outcome).where(t.c.key.in_(ordered[i:i + 500]))):
-                out[row.key] = json.loads(row.outcome)
-    return out

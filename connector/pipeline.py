@@ -317,12 +317,7 @@ class WritePath:
         if conn is None:
             with self.store.engine.connect() as own:
                 return self._stored_outcomes(keys, own)
-        out: dict[str, Outcome] = {}
-        t = tables.idempotency
-        for chunk in _chunks(sorted(keys), 500):
-            for row in conn.execute(sa.select(t.c.key, t.c.outcome).where(t.c.key.in_(chunk))):
-                out[row.key] = Outcome.from_dict(json.loads(row.outcome))
-        return out
+        return {key: Outcome.from_dict(data) for key, data in tables.stored_outcomes(conn, keys).items()}
 
 
 def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any]:
@@ -364,7 +359,3 @@ def _rounds(indices: list[int], proposals: Sequence[Proposal]) -> list[list[int]
         rounds[r].append(i)
     return rounds
 
-
-def _chunks(items: list[str], n: int):
-    for i in range(0, len(items), n):
-        yield items[i:i + n]

@@ -34,7 +34,8 @@ import structlog
 from adapters.base import Record
 from connector.approvals import STATUSES as APPROVAL_STATUSES
 from connector.approve import ApprovalResult
-from connector.check import Check, stored_outcomes
+from connector import tables
+from connector.check import Check
 from connector.clock import parse_time
 from connector.credentials import AccessError, Credential, Credentials, credential_id_of
 from connector.errors import CrmgateError, ProposalError
@@ -129,8 +130,11 @@ class Service:
         return coerce(filled)
 
     def _check_keys(self, cred: Credential, proposals: Sequence[Any]) -> None:
-        used = stored_outcomes(self.gate.store.engine,
-                               {p.idempotency_key for p in proposals if p.idempotency_key})
+        keys = {p.idempotency_key for p in proposals if p.idempotency_key}
+        if not keys:
+            return
+        with self.gate.store.engine.connect() as conn:
+            used = tables.stored_outcomes(conn, keys)
         for key, outcome in used.items():
             if outcome.get("actor") != cred.actor:
                 raise AccessError(f"idempotency key {key!r} was already used by another actor; "

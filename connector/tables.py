@@ -5,6 +5,9 @@ is also a trail entry). ``crmgate_idempotency``: idempotency key -> the outcome 
 """
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -40,6 +43,17 @@ idempotency = sa.Table(
     sa.Column("proposal_id", sa.String(64), nullable=False),
     sa.Column("outcome", sa.Text, nullable=False),
 )
+
+
+def stored_outcomes(conn: sa.Connection, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """The outcome (as stored, a dict) each already-used idempotency key among ``keys`` produced."""
+    t = idempotency
+    ordered = sorted(keys)
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ordered), 500):
+        for row in conn.execute(sa.select(t.c.key, t.c.outcome).where(t.c.key.in_(ordered[i:i + 500]))):
+            out[row.key] = json.loads(row.outcome)
+    return out
 
 
 def create_tables(engine: sa.Engine) -> None:

@@ -20,6 +20,7 @@ from connector.api import errors, schemas
 from connector.api.limits import MaxBodySize
 from connector.boundaries import grants_for, with_fixes
 from connector.credentials import Credential
+from connector.errors import CrmgateError
 from connector.service import Service
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -49,6 +50,18 @@ def package_version() -> str:
         return "0"
 
 
+def _no_unknown_query(request: Request) -> None:
+    """Refuse query parameters a route does not declare: a typo'd filter must not silently widen
+    what is listed (`?statuz=pending` would list every status)."""
+    route = request.scope.get("route")
+    declared = {p.alias for p in route.dependant.query_params} if route is not None else set()
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise CrmgateError(f"unknown query parameter {unknown[0]!r}"
+                           + (f" (known: {', '.join(sorted(declared))})" if declared else " (this route takes none)"),
+                           code="invalid_request", details={"unknown": unknown})
+
+
 def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
     """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp."""
@@ -60,6 +73,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
                               "validated against the rulebook, tiered by risk, written reversibly and "
                               "recorded in a signed, hash-chained trail.")
     errors.install(app)
+    app.router.dependencies.append(Depends(_no_unknown_query))
     app.add_middleware(MaxBodySize, limit=max_body_bytes)
 
     def authenticated(request: Request, response: Response,

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from connector.clock import Clock, IdFactory, new_id, utc_now
+from connector.clock import Clock, IdFactory
 from connector.config import Config, load_config
 from connector.credentials import Credentials
 from connector.gate import Gate, check_key_pair

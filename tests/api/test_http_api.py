@@ -312,3 +312,11 @@ def test_an_oversized_body_is_413_before_anything_is_read(service, agent):
         assert r.status_code == 413
         assert small.post("/v1/proposals", json={"proposals": [lead()]}, headers=agent).status_code == 200
     assert service.gate.store.head()[0] > 0
+
+
+def test_an_unknown_query_parameter_is_refused(client, admin):
+    """A typo'd filter is 422, not a silently wider listing."""
+    r = client.get("/v1/approvals", params={"statuz": "pending"}, headers=admin)
+    assert r.status_code == 422 and r.json()["error"]["details"] == {"unknown": ["statuz"]}
+    assert client.get("/v1/approvals", params={"status": "pending"}, headers=admin).status_code == 200
+    assert client.get("/v1/whoami", params={"x": "1"}, headers=admin).status_code == 422
