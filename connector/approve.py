@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from adapters.base import (
     Adapter,
@@ -258,7 +259,12 @@ def _apply_edits(p: Proposal, edits: dict[str, Any]) -> tuple[Proposal, dict[str
            if not (f in p.fields and values_equal(p.fields[f], v))}
     data = p.model_dump(mode="json")
     data["fields"] = {**p.fields, **edits}
-    return Proposal.model_validate(data), log
+    try:
+        return Proposal.model_validate(data), log
+    except ValidationError as exc:  # a NaN, an unencodable string...: bad input, not a crash
+        problems = [{"path": ".".join(str(x) for x in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise ApprovalError(f"the edited values are not valid: {problems[0]['message']}", code="invalid_change",
+                            details={"problems": problems}) from None
 
 
 def _write_fields(p: Proposal, changes: list[dict[str, Any]]) -> dict[str, Any]:

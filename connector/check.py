@@ -89,6 +89,13 @@ class Checker:
             states = pools.load(conn, keys)
         out: list[Check] = []
         for p in proposals:
+            if p.idempotency_key in seen and seen[p.idempotency_key].get("actor") != p.actor:
+                out.append(Check(status="failed", object=p.object, op=p.op.value, actor=p.actor,
+                                 record_id=p.record_id, reason="another actor already used this idempotency key",
+                                 error={"code": "idempotency_key_in_use",
+                                        "message": "another actor already used this idempotency key; "
+                                                   "proposing would decide and write nothing"}))
+                continue
             if p.idempotency_key in seen:
                 first = seen[p.idempotency_key]
                 out.append(Check(status=first["status"], object=p.object, op=p.op.value, actor=p.actor,

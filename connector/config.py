@@ -60,14 +60,15 @@ class ApprovalSettings(BaseModel):
 
 class ServerSettings(BaseModel):
     """The HTTP API and MCP server: each credential's request limit (``rate_limit`` requests per
-    ``rate_window_s``, unless the credential sets its own), the most proposals in one request and
-    the largest request body."""
+    ``rate_window_s``, unless the credential sets its own), the most proposals in one request, the
+    largest request body, and how many unknown or revoked tokens one client may send per window."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rate_limit: int = Field(default=120, ge=1)
     rate_window_s: float = Field(default=60, gt=0)
     max_proposals: int = Field(default=1000, ge=1, le=10000)
     max_body_mb: float = Field(default=10, gt=0)
+    failed_auth_limit: int = Field(default=30, ge=1)
 
 
 class Config(BaseModel):

@@ -6,7 +6,7 @@ A credential maps a bearer token to one actor and a set of scopes:
 ``read``      read records, and the changes and proposals of the credential's own actor
 ``approve``   list, approve and reject queued changes (never for ``ai:`` actors)
 ``rollback``  roll changes back (never for ``ai:`` actors: undoing is a person's decision)
-``export``    export the trail for auditors
+``export``    export the trail for auditors (never for ``ai:`` actors: it reads every actor's data)
 
 A credential holding ``approve``, ``rollback`` or ``export`` is an admin credential: it reads every
 change, not only its own actor's.
@@ -30,13 +30,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.actors import is_ai
+from connector.actors import is_ai, name_problem
 from connector.clock import Clock, IdFactory, iso
 from connector.errors import CrmgateError
 from connector.trail import NewEntry, TrailStore
 
 SCOPES: tuple[str, ...] = ("propose", "read", "approve", "rollback", "export")
-PEOPLE_ONLY: frozenset[str] = frozenset({"approve", "rollback"})
+PEOPLE_ONLY: frozenset[str] = frozenset({"approve", "rollback", "export"})
 ADMIN_SCOPES: frozenset[str] = frozenset({"approve", "rollback", "export"})
 TOKEN_PREFIX = "crmgate"
 
@@ -123,7 +123,7 @@ def check_scopes(actor: str, scopes: Iterable[str]) -> frozenset[str]:
     if is_ai(actor) and wanted & PEOPLE_ONLY:
         bad = sorted(wanted & PEOPLE_ONLY)
         raise CredentialError(f"{actor} is an AI actor and can never hold {' or '.join(bad)}: "
-                              "approving and rolling back are for people", code="scope_not_allowed",
+                              "approving, rolling back and exporting are for people", code="scope_not_allowed",
                               details={"actor": actor, "scopes": bad})
     return wanted
 
@@ -149,6 +149,9 @@ class Credentials:
         actor = (actor or "").strip()
         if not actor:
             raise CredentialError("a credential needs an actor (--actor)", code="actor_missing")
+        problem = name_problem(actor)
+        if problem:
+            raise CredentialError(f"{problem}: {actor!r}", code="invalid_actor", details={"actor": actor})
         if rate_limit is not None and rate_limit < 1:
             raise CredentialError("rate_limit must be at least 1 request per minute", code="invalid_rate_limit")
         wanted = check_scopes(actor, scopes)

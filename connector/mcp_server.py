@@ -225,7 +225,8 @@ class _Admitted:
         action = f"{scope.get('method')} {scope.get('path')}"[:200]
         try:
             cred, admission = await anyio.to_thread.run_sync(
-                partial(self.service.admit, token.strip() if scheme.lower() == "bearer" else None, action=action))
+                partial(self.service.admit, token.strip() if scheme.lower() == "bearer" else None, action=action,
+                        client=(scope.get("client") or (None,))[0]))
         except AccessError as exc:
             await _refused(exc)(scope, receive, send)
             return

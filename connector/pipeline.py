@@ -88,7 +88,7 @@ class WritePath:
         for i, p in enumerate(proposals):
             key = p.idempotency_key
             if key and key in stored:
-                outcomes[i] = replace(stored[key], replayed=True)
+                outcomes[i] = self._replay(stored[key], p, self.ids("prp"), batch_id)
             elif key and key in first_with_key:
                 duplicates[i] = first_with_key[key]
             else:
@@ -126,7 +126,8 @@ class WritePath:
             for plan in plans:
                 key = plan.proposal.idempotency_key
                 if key and key in taken:
-                    plan.outcome, plan.replayed = replace(taken[key], replayed=True), True
+                    plan.outcome = self._replay(taken[key], plan.proposal, plan.proposal_id, batch_id)
+                    plan.replayed = True
                     continue
                 err = read_errors.get(plan.proposal.object)
                 if err is not None:
@@ -145,6 +146,19 @@ class WritePath:
         if writes:
             self._write(writes, batch_id)
         return plans
+
+    @staticmethod
+    def _replay(stored: Outcome, proposal: Proposal, proposal_id: str, batch_id: str) -> Outcome:
+        """The first outcome of a repeated key; for another actor's key, a refusal that tells nothing
+        of that outcome (keys are global, and one agent must not read another's)."""
+        if stored.actor == proposal.actor:
+            return replace(stored, replayed=True)
+        return Outcome(status="failed", proposal_id=proposal_id, batch_id=batch_id, object=proposal.object,
+                       op=proposal.op.value, actor=proposal.actor, record_id=proposal.record_id,
+                       reason="not decided: another actor already used this idempotency key",
+                       error={"code": "idempotency_key_in_use",
+                              "message": "another actor already used this idempotency key; nothing was "
+                                         "decided or written: choose keys unique to this workflow"})
 
     def _read_before_images(self, plans: list[_Plan]) -> dict[str, CRMError]:
         found, errors = read_before_images(self.adapter, self.rulebook, self._crm_objects,

@@ -31,6 +31,9 @@ class Admission:
 class RequestLimiter:
     """Token buckets keyed by credential id; ``clock`` is monotonic seconds, injected for tests."""
 
+    #: buckets kept before full ones (idle for a whole window) are forgotten
+    MAX_KEYS = 10_000
+
     def __init__(self, *, default_limit: int = 120, per_seconds: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if default_limit < 1 or per_seconds <= 0:
@@ -41,14 +44,29 @@ class RequestLimiter:
 
     def take(self, key: str, limit: int | None = None) -> Admission:
         """Spend one request of ``key``'s bucket (``limit`` per window; the default when None)."""
+        return self._admit(key, limit, spend=True)
+
+    def peek(self, key: str, limit: int | None = None) -> Admission:
+        """Whether one more request of ``key`` would fit now, spending nothing."""
+        return self._admit(key, limit, spend=False)
+
+    def _admit(self, key: str, limit: int | None, *, spend: bool) -> Admission:
         limit = limit or self.default_limit
         rate = limit / self.per_seconds
         now = self._clock()
         with self._lock:
+            if key not in self._buckets and len(self._buckets) >= self.MAX_KEYS:
+                self._forget_idle(now)
             tokens, at = self._buckets.get(key, (float(limit), now))
             tokens = min(float(limit), tokens + (now - at) * rate)
             if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return Admission(True, limit, int(tokens - 1.0), 0.0)
+                if spend:
+                    self._buckets[key] = (tokens - 1.0, now)
+                return Admission(True, limit, int(tokens - spend), 0.0)
             self._buckets[key] = (tokens, now)
             return Admission(False, limit, 0, (1.0 - tokens) / rate)
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop buckets untouched for a whole window: they are full again, as a new bucket is."""
+        for key in [k for k, (_tokens, at) in self._buckets.items() if now - at >= self.per_seconds]:
+            del self._buckets[key]

@@ -25,7 +25,8 @@ import io
 import tempfile
 import threading
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from connector import tables
 from connector.check import Check
 from connector.clock import parse_time
 from connector.credentials import AccessError, Credential, Credentials, credential_id_of
-from connector.errors import CrmgateError, ProposalError
+from connector.errors import ApprovalError, CrmgateError, ProposalError
 from connector.export import ExportFilters, export_trail, sidecar_paths
 from connector.gate import Gate
 from connector.intake import coerce
@@ -51,28 +52,54 @@ from connector.trail import Entry, TrailSigner
 log = structlog.get_logger("crmgate.access")
 
 DEFAULT_MAX_PROPOSALS = 1000
+DEFAULT_FAILED_AUTH_LIMIT = 30  # unknown or revoked tokens per client per rate window
 
 
 class NotFound(CrmgateError):
     code = "not_found"
 
 
+@contextmanager
+def _logging_refusal(cred: Credential) -> Iterator[None]:
+    """Log a separation-of-duties refusal like every other refusal of who is calling."""
+    try:
+        yield
+    except ApprovalError as exc:
+        if exc.code.startswith("approver_"):
+            log.warning("access.refused", code=exc.code, credential_id=cred.id, actor=cred.actor)
+        raise
+
+
 class Service:
     """Credential-checked operations over one :class:`Gate` (see the module docstring)."""
 
     def __init__(self, gate: Gate, *, credentials: Credentials, limiter: RequestLimiter,
-                 signer: TrailSigner | None = None, max_proposals: int = DEFAULT_MAX_PROPOSALS) -> None:
+                 signer: TrailSigner | None = None, max_proposals: int = DEFAULT_MAX_PROPOSALS,
+                 failed_auth_limit: int = DEFAULT_FAILED_AUTH_LIMIT) -> None:
         self.gate, self.credentials, self.limiter, self.signer = gate, credentials, limiter, signer
-        self.max_proposals = max_proposals
+        self.max_proposals, self.failed_auth_limit = max_proposals, failed_auth_limit
         self._lock = threading.RLock()
 
     # -- who is calling -------------------------------------------------------------------------
-    def admit(self, token: str | None, *, action: str) -> tuple[Credential, Admission]:
-        """The caller's credential, with one request of its limit spent; :class:`AccessError` otherwise."""
+    def admit(self, token: str | None, *, action: str, client: str | None = None) -> tuple[Credential, Admission]:
+        """The caller's credential, with one request of its limit spent; :class:`AccessError` otherwise.
+
+        Failed attempts are limited too, per ``client`` (the peer address; one bucket for stdio):
+        past ``failed_auth_limit`` a client is answered 429 before its token is even looked at, so
+        tokens cannot be guessed at speed."""
+        guard = f"unauthenticated:{client or '-'}"
+        wait = self.limiter.peek(guard, self.failed_auth_limit)
+        if not wait.allowed:
+            log.warning("access.refused", code="rate_limited", action=action, client=client, reason="failed_auth")
+            raise AccessError(f"too many requests with unknown tokens from {client or 'this client'}; "
+                              f"retry in {wait.retry_after:.1f} s", code="rate_limited", status=429,
+                              details={"retry_after": wait.retry_after, "headers": wait.headers()})
         try:
             cred = self.credentials.authenticate(token)
         except AccessError as exc:
-            log.warning("access.refused", code=exc.code, action=action, credential_id=credential_id_of(token))
+            self.limiter.take(guard, self.failed_auth_limit)
+            log.warning("access.refused", code=exc.code, action=action, client=client,
+                        credential_id=credential_id_of(token))
             raise
         admission = self.limiter.take(cred.id, cred.rate_limit)
         if not admission.allowed:
@@ -137,6 +164,8 @@ class Service:
             used = tables.stored_outcomes(conn, keys)
         for key, outcome in used.items():
             if outcome.get("actor") != cred.actor:
+                log.warning("access.refused", code="idempotency_key_in_use", credential_id=cred.id,
+                            actor=cred.actor)
                 raise AccessError(f"idempotency key {key!r} was already used by another actor; "
                                   "choose keys unique to this workflow", code="idempotency_key_in_use",
                                   status=409, details={"idempotency_key": key})
@@ -154,7 +183,10 @@ class Service:
 
     def _view(self, cred: Credential, entries: list[Entry], missing: str) -> dict[str, Any]:
         decided = next((e for e in entries if e.kind == "proposal.decided"), None)
-        if decided is None or not (cred.admin or decided.actor == cred.actor):
+        if decided is not None and not (cred.admin or decided.actor == cred.actor):
+            log.warning("access.refused", code="not_own_change", credential_id=cred.id, actor=cred.actor)
+            decided = None
+        if decided is None:
             raise NotFound(missing + " (or not one this credential may read)")
         return {**summarize(entries), "entries": [e.to_dict() for e in entries]}
 
@@ -186,12 +218,12 @@ class Service:
     def approve(self, cred: Credential, change_id: str, *, note: str | None = None,
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:
         self.require(cred, "approve", action="approve changes")
-        with self._lock:
+        with self._lock, _logging_refusal(cred):
             return self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
 
     def reject(self, cred: Credential, change_id: str, *, reason: str) -> ApprovalResult:
         self.require(cred, "approve", action="reject changes")
-        with self._lock:
+        with self._lock, _logging_refusal(cred):
             return self.gate.reject(change_id, by=cred.actor, reason=reason)
 
     def rollback(self, cred: Credential, *, change: str | None = None, batch: str | None = None,

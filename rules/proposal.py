@@ -43,26 +43,41 @@ class Proposal(BaseModel):
             raise ValueError(f"record_id is required for op '{self.op.value}'")
         if self.op is Op.DELETE and self.fields:
             raise ValueError("fields must be empty for op 'delete'")
-        for name in ("fields", "inputs"):
-            where = _non_finite(getattr(self, name), name)
-            if where:
-                raise ValueError(f"{where} is not a finite number (NaN and infinities cannot be "
-                                 "recorded or written)")
+        for name in ("object", "record_id", "actor", "use_case", "idempotency_key", "fields", "inputs", "reasons"):
+            problem = _unrecordable(getattr(self, name), name)
+            if problem:
+                raise ValueError(problem)
         return self
 
 
-def _non_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN or infinity inside ``value``, if any."""
+MAX_DEPTH = 32  # nesting of fields and inputs; deeper is a bug in the caller, not CRM data
+
+
+def _unrecordable(value: Any, path: str, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be recorded in the trail or written to a CRM, or None: a NaN or an
+    infinity, a string that is not valid Unicode (a lone surrogate) or holds a NUL, nesting deeper
+    than :data:`MAX_DEPTH`."""
     if isinstance(value, float) and not math.isfinite(value):
-        return path
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found = _non_finite(v, f"{path}.{k}")
+        return f"{path} is not a finite number (NaN and infinities cannot be recorded or written)"
+    if isinstance(value, str):
+        return _bad_text(value, path)
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_DEPTH:
+            return f"{path} is nested more than {MAX_DEPTH} levels deep"
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            where = f"{path}.{k}" if isinstance(value, dict) else f"{path}[{k}]"
+            found = (_bad_text(k, f"{path} key") if isinstance(k, str) else None) or _unrecordable(v, where, depth + 1)
             if found:
                 return found
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            found = _non_finite(v, f"{path}[{i}]")
-            if found:
-                return found
+    return None
+
+
+def _bad_text(text: str, path: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{path} is not valid Unicode text (it holds a lone surrogate)"
+    if "\x00" in text:
+        return f"{path} holds a NUL character"
     return None

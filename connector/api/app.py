@@ -79,7 +79,8 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
     def authenticated(request: Request, response: Response,
                       auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:
         token = auth.credentials if auth is not None else None
-        cred, admission = service.admit(token, action=f"{request.method} {request.url.path}"[:200])
+        cred, admission = service.admit(token, action=f"{request.method} {request.url.path}"[:200],
+                                        client=request.client.host if request.client else None)
         response.headers.update(admission.headers())
         return cred
 

@@ -28,7 +28,8 @@ def build_service(config: Config, *, env: Mapping[str, str] | None = None, clock
     return Service(gate, credentials=Credentials(gate.store, clock=gate.clock, ids=gate.ids),
                    limiter=RequestLimiter(default_limit=settings.rate_limit,
                                           per_seconds=settings.rate_window_s, clock=monotonic),
-                   signer=signer, max_proposals=settings.max_proposals)
+                   signer=signer, max_proposals=settings.max_proposals,
+                   failed_auth_limit=settings.failed_auth_limit)
 
 
 @contextmanager

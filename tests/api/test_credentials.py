@@ -104,3 +104,24 @@ def test_credential_id_of_reads_only_well_formed_tokens():
     assert credential_id_of("crmgate.cred_1") is None
     assert credential_id_of("other.cred_1.secret") is None
     assert credential_id_of(None) is None
+
+
+@pytest.mark.parametrize("actor", ["ai：x", "ａｉ:x", "\u200bai:x", "ai :x", "AI:x", "\tAi:x"])
+def test_look_alike_ai_actors_are_ai(creds, actor):
+    """No spelling gets an AI actor an approver's token: look-alikes are refused as names, or as AI."""
+    from connector.actors import is_ai
+
+    assert is_ai(actor)
+    with pytest.raises(CredentialError) as info:
+        creds.create(actor, ["approve"], by="admin:root")
+    assert info.value.code in ("invalid_actor", "scope_not_allowed")
+    assert creds.list() == []
+
+
+def test_plain_names_are_required(creds):
+    """Credential actors are plain names: no spaces or invisible characters, NFKC form."""
+    for bad in ("admin ana", "admin:\u200bana", "ａdmin"):
+        with pytest.raises(CredentialError) as info:
+            creds.create(bad, ["read"], by="admin:root")
+        assert info.value.code == "invalid_actor"
+    assert creds.create("admin:ana@acme.example", ["read"], by="admin:root")[0].actor == "admin:ana@acme.example"

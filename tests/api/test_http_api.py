@@ -8,10 +8,12 @@ from contextlib import closing
 
 from fastapi.testclient import TestClient
 
+import pytest
 from structlog.testing import capture_logs
 
 from connector.api import build_service, create_app
 from connector.config import load_config
+from connector.credentials import AccessError
 from connector.export_verify import verify_export
 from connector.trail import load_public_key
 from tests.api.conftest import lead
@@ -320,3 +322,83 @@ def test_an_unknown_query_parameter_is_refused(client, admin):
     assert r.status_code == 422 and r.json()["error"]["details"] == {"unknown": ["statuz"]}
     assert client.get("/v1/approvals", params={"status": "pending"}, headers=admin).status_code == 200
     assert client.get("/v1/whoami", params={"x": "1"}, headers=admin).status_code == 422
+
+
+def test_guessing_tokens_is_throttled_per_client(service, agent, mono):
+    """Past failed_auth_limit unknown tokens, a client gets 429 before any token is checked (a right
+    guess included), while other clients are unaffected; the window refills it."""
+    service.failed_auth_limit = 3
+    token = agent["Authorization"].removeprefix("Bearer ")
+    for guess in ("crmgate.cred_000001.a", "crmgate.cred_000001.b", None):
+        with pytest.raises(AccessError) as info:
+            service.admit(guess, action="test", client="10.0.0.9")
+        assert info.value.status == 401
+    with pytest.raises(AccessError) as info:
+        service.admit(token, action="test", client="10.0.0.9")
+    assert (info.value.status, info.value.code) == (429, "rate_limited")
+    assert service.admit(token, action="test", client="10.0.0.7")[0].actor == "ai:lead-intake-1"
+    mono.now += 20  # one guess refills in 60 s / 3
+    assert service.admit(token, action="test", client="10.0.0.9")[0].actor == "ai:lead-intake-1"
+
+
+def test_a_nan_edit_is_refused_not_a_crash(client, token, admin, service):
+    """Approving with an edit JSON cannot record (NaN) is 422 invalid_change, and writes nothing."""
+    created = service.gate.propose({"object": "Opportunity", "op": "create", "actor": "ai:deal-intake",
+                                    "fields": {"Name": "Initech", "StageName": "Proposal",
+                                               "CloseDate": "2027-01-29"}})[0]
+    [q] = client.post("/v1/proposals", headers=token("ai:deal-hygiene", "propose"), json={"proposals": [{
+        "object": "Opportunity", "op": "update", "record_id": created.record_id, "confidence": 0.9,
+        "fields": {"ForecastCategoryName": "Commit"}}]}).json()["outcomes"]
+    assert q["status"] == "queued"
+    head = service.gate.store.head()
+    r = client.post(f"/v1/approvals/{q['change_id']}/approve", headers={**admin, "Content-Type": "application/json"},
+                    content=b'{"edits": {"ForecastCategoryName": NaN}}')
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_change"
+    assert service.gate.store.head() == head
+
+
+def test_unrecordable_text_is_422_and_writes_nothing(client, agent, service):
+    """A lone surrogate in a later proposal refuses the whole request before any round is written."""
+    [o] = client.post("/v1/proposals", json={"proposals": [lead()]}, headers=agent).json()["outcomes"]
+    before = _trail_and_crm(service)
+    body = ('{"proposals": [{"object": "Lead", "op": "update", "record_id": "%s", "fields": {"Company": "A"}},'
+            ' {"object": "Lead", "op": "update", "record_id": "%s", "fields": {"Company": "x\\udc00"}}]}'
+            % (o["record_id"], o["record_id"]))
+    r = client.post("/v1/proposals", content=body.encode(), headers={**agent, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_proposal"
+    assert _trail_and_crm(service) == before
+
+
+def test_every_kind_of_refusal_is_logged(client, agent, token):
+    """A reused key (409), another actor's change (404) and a missing scope (403) each leave an
+    access.refused line naming the credential, never its token."""
+    [o] = client.post("/v1/proposals", json={"proposals": [{**lead(), "idempotency_key": "k9"}]},
+                      headers=agent).json()["outcomes"]
+    other = token("ai:lead-intake-2", "propose", "read")
+    with capture_logs() as logs:
+        client.post("/v1/proposals", json={"proposals": [{**lead(), "idempotency_key": "k9"}]}, headers=other)
+        client.get(f"/v1/changes/{o['change_id']}", headers=other)
+        client.get("/v1/approvals", headers=other)
+    codes = [e["code"] for e in logs if e["event"] == "access.refused"]
+    assert codes == ["idempotency_key_in_use", "not_own_change", "missing_scope"]
+    assert other["Authorization"].split(".")[-1] not in repr(logs)
+
+
+def test_tracebacks_in_the_server_log_show_no_locals(capsys):
+    """The CLI's log renderer prints plain tracebacks: a token in a frame's locals never reaches the log."""
+    import structlog
+
+    from connector.cli.base import configure_logging
+
+    saved = structlog.get_config()
+    try:
+        configure_logging()
+        secret = "crmgate.cred_1.SECRETSECRETSECRET"  # noqa: F841 - a local the traceback must not show
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            structlog.get_logger("t").exception("api.unexpected")
+    finally:
+        structlog.configure(**saved)
+    err = capsys.readouterr().err
+    assert "RuntimeError: boom" in err and "SECRET" not in err

@@ -53,7 +53,8 @@ def fuzz_target(tmp_path_factory):
     service = build_service(load_config(project / "crmgate.yaml"), env={})
     _cred, token = service.credentials.create(
         "svc:fuzz", ["propose", "read", "approve", "rollback", "export"], by="admin:root",
-        rate_limit=10**9)  # the fuzzer must reach the routes, not the request limit
+        rate_limit=10**9)  # the fuzzer must reach the routes, not the request limits
+    service.failed_auth_limit = 10**9  # it sends bad tokens on purpose, from one client
     yield create_app(service), {"Authorization": f"Bearer {token}"}, service
     service.gate.close()
 

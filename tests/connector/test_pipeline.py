@@ -233,3 +233,20 @@ def test_write_path_on_both_stores(make_gate, sandbox, store_url, keypair):
     report = verify_store(gate.store, keypair[1])
     assert report.ok, report.problems
     assert report.entries == 6
+
+
+def test_another_actors_idempotency_key_is_refused_not_replayed(gate):
+    """Keys are global: a second actor reusing one gets a failed outcome that reveals nothing of the
+    first outcome, is not recorded, and the first actor still gets its own replay."""
+    first = {"object": "Lead", "op": "create", "actor": "ai:lead-intake-1", "idempotency_key": "k-1",
+             "fields": {"LastName": "Ng", "Company": "Initech", "Email": "ceo@initech.example"}}
+    [mine] = gate.propose(first)
+    head = gate.store.head()
+    [theirs] = gate.propose({**first, "actor": "ai:lead-intake-2", "fields": {"LastName": "X", "Company": "Y"}})
+    assert (theirs.status, theirs.error["code"]) == ("failed", "idempotency_key_in_use")
+    assert theirs.record_id is None and "initech" not in repr(theirs.to_dict()).lower()
+    assert gate.store.head() == head
+    [check] = gate.check({**first, "actor": "ai:lead-intake-2"})
+    assert check.status == "failed" and check.error["code"] == "idempotency_key_in_use"
+    [again] = gate.propose(first)
+    assert again.replayed and again.record_id == mine.record_id

@@ -16,9 +16,11 @@ OBJECTS = {"Lead": sorted(RB.objects["Lead"].fields) + ["Nickname"],
 ACTORS = ["ai:lead-intake-1", "ai:lead-scorer-2", "ai:deal-hygiene", "ai:deal-intake", "ai:rogue"]
 _WORDS = st.sampled_from(["", " ", "Hot", "Warm", "Negotiation", "Closed Won", "Commit", "2026-01-31",
                           "2026-02-30", "kim@acme.example", "KR", "005A", "가나다"])
-# A proposal refuses NaN and infinities when parsed; a record read from a CRM may still hold them.
+# A proposal refuses NaN, infinities, NUL and lone surrogates when parsed; a record read from a
+# CRM may still hold NaN and infinities.
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=5)
 FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 300),
-                         st.floats(allow_nan=False, allow_infinity=False), _WORDS, st.text(max_size=5))
+                         st.floats(allow_nan=False, allow_infinity=False), _WORDS, _TEXT)
 VALUES = st.one_of(FIELD_VALUES, st.floats(allow_nan=True, allow_infinity=True))
 
 

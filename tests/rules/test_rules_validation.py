@@ -264,3 +264,32 @@ def test_non_finite_numbers_are_malformed_proposals():
     for bad in ({"fields": {"Amount": float("nan")}}, {"inputs": {"score": [1.0, float("inf")]}}):
         with _pytest.raises(pydantic.ValidationError, match="not a finite number"):
             Proposal.model_validate({"object": "Lead", "op": "create", "actor": "ai:x", **bad})
+
+
+def test_unrecordable_text_and_deep_nesting_are_malformed_proposals():
+    """A lone surrogate or a NUL in any string (values, keys, reasons, ids), and nesting deeper than
+    MAX_DEPTH, are refused when parsed: the trail could not hash them, PostgreSQL could not store them."""
+    import pydantic
+    import pytest as _pytest
+
+    from rules.proposal import MAX_DEPTH, Proposal
+
+    deep: dict = {}
+    node = deep
+    for _ in range(MAX_DEPTH + 1):
+        node["x"] = {}
+        node = node["x"]
+    cases = [
+        ({"fields": {"Company": "x\udc00"}}, "not valid Unicode"),
+        ({"fields": {"Comp\ud800any": "x"}}, "not valid Unicode"),
+        ({"reasons": ["ok", "\ud800"]}, "not valid Unicode"),
+        ({"actor": "ai:\udfff"}, "unicode"),  # pydantic's own str check refuses it first
+        ({"fields": {"Company": "a\x00b"}}, "NUL"),
+        ({"idempotency_key": "k\x00"}, "NUL"),
+        ({"inputs": deep}, "nested more than"),
+    ]
+    for bad, message in cases:
+        with _pytest.raises(pydantic.ValidationError, match=message):
+            Proposal.model_validate({"object": "Lead", "op": "create", "actor": "ai:x", **bad})
+    ok = {"inputs": {"a": [{"b": "가나다 🙂"}]}, "fields": {"Company": "Ünïcode"}}
+    assert Proposal.model_validate({"object": "Lead", "op": "create", "actor": "ai:x", **ok})
