@@ -63,9 +63,14 @@ class AccessError(CrmgateError):
 
     code = "access_denied"
 
-    def __init__(self, message: str, *, code: str, status: int, details: Any = None) -> None:
+    def __init__(self, message: str, *, code: str, status: int, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message, code=code, details=details)
         self.status = status
+        #: HTTP headers the refusal answers with (Retry-After, RateLimit-*, WWW-Authenticate)
+        self.headers = dict(headers or {})
+        if status == 401:
+            self.headers.setdefault("WWW-Authenticate", "Bearer")
 
 
 class CredentialError(CrmgateError):

@@ -31,13 +31,12 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from adapters.errors import CRMError
 from connector import mcp_tools
-from connector.api.errors import error_body
+from connector.api.errors import refusal_response
 from connector.api.server import build_service
 from connector.boundaries import with_fixes
 from connector.config import Config
@@ -228,7 +227,7 @@ class _Admitted:
                 partial(self.service.admit, token.strip() if scheme.lower() == "bearer" else None, action=action,
                         client=(scope.get("client") or (None,))[0]))
         except AccessError as exc:
-            await _refused(exc)(scope, receive, send)
+            await refusal_response(exc)(scope, receive, send)
             return
         limits = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in admission.headers().items()]
 
@@ -240,11 +239,3 @@ class _Admitted:
         await self.manager.handle_request({**scope, CREDENTIAL_KEY: cred}, receive, send_with_limits)
 
 
-def _refused(exc: AccessError) -> JSONResponse:
-    details, headers = exc.details, None
-    if isinstance(details, dict) and "headers" in details:  # 429: Retry-After and the limit
-        headers = details["headers"]
-        details = {k: v for k, v in details.items() if k != "headers"}
-    if exc.status == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return JSONResponse(error_body(exc.code, exc.message, details), status_code=exc.status, headers=headers)

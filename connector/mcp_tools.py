@@ -356,8 +356,6 @@ def refusal(exc: CrmgateError | CRMError | TrailStoreError) -> types.CallToolRes
     """A refused call as an MCP tool error: what was refused, why, and what to do."""
     err = dict(exc.to_dict())
     details = err.get("details")
-    if isinstance(details, dict) and "headers" in details:
-        err["details"] = {k: v for k, v in details.items() if k != "headers"}
     lines = [f"Refused ({err.get('code')}): {err.get('message')}"]
     problems = details.get("problems", []) if isinstance(details, dict) else []
     if len(problems) > 1:  # the message names the first one only

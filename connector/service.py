@@ -93,7 +93,7 @@ class Service:
             log.warning("access.refused", code="rate_limited", action=action, client=client, reason="failed_auth")
             raise AccessError(f"too many requests with unknown tokens from {client or 'this client'}; "
                               f"retry in {wait.retry_after:.1f} s", code="rate_limited", status=429,
-                              details={"retry_after": wait.retry_after, "headers": wait.headers()})
+                              details={"retry_after": wait.retry_after}, headers=wait.headers())
         try:
             cred = self.credentials.authenticate(token)
         except AccessError as exc:
@@ -108,8 +108,8 @@ class Service:
             raise AccessError(f"credential {cred.id} is over its limit of {admission.limit} requests per "
                               f"{self.limiter.per_seconds:g} s; retry in {admission.retry_after:.1f} s",
                               code="rate_limited", status=429,
-                              details={"limit": admission.limit, "retry_after": admission.retry_after,
-                                       "headers": admission.headers()})
+                              details={"limit": admission.limit, "retry_after": admission.retry_after},
+                              headers=admission.headers())
         return cred, admission
 
     def require(self, cred: Credential, scope: str, *, action: str) -> None:

@@ -47,19 +47,18 @@ def status_of(exc: CrmgateError) -> int:
     return 422  # invalid_time, invalid_status and other bad input
 
 
+def refusal_response(exc: CrmgateError) -> JSONResponse:
+    """The error body and status of one of crmgate's errors, with an AccessError's headers."""
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status_of(exc),
+                        headers=exc.headers if isinstance(exc, AccessError) else None)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into the error body."""
 
     @app.exception_handler(CrmgateError)
     async def _crmgate(_request: Request, exc: CrmgateError) -> JSONResponse:
-        details = exc.details
-        headers = None
-        if isinstance(exc, AccessError) and isinstance(details, dict) and "headers" in details:
-            details = {k: v for k, v in details.items() if k != "headers"}
-            headers = exc.details["headers"]
-        return JSONResponse(error_body(exc.code, exc.message, details), status_code=status_of(exc),
-                            headers=headers or (
-                                {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None))
+        return refusal_response(exc)
 
     @app.exception_handler(CRMError)
     async def _crm(_request: Request, exc: CRMError) -> JSONResponse:
