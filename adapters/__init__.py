@@ -1,9 +1,10 @@
-"""CRM adapters: the interface, the error tree, and the embedded sandbox CRM.
+"""CRM adapters: the interface, the error tree, retries, and one subpackage per CRM
+(``salesforce``, ``hubspot``, ``sandbox``).
 
-``adapters`` never imports ``connector`` or ``rules``: it only talks to CRMs.
+Imports nothing of crmgate outside ``crmgate.adapters``: it only talks to CRMs.
 """
-from adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult, WriteStatus
-from adapters.errors import (
+from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult, WriteStatus
+from crmgate.adapters.errors import (
     AuthenticationError,
     CRMError,
     CRMValidationError,
@@ -17,8 +18,8 @@ from adapters.errors import (
     TransportError,
     UnavailableError,
 )
-from adapters.sample_data import seed_sample
-from adapters.sandbox import REQUIRED_ON_CREATE, SandboxAdapter
+from crmgate.adapters.sandbox.adapter import REQUIRED_ON_CREATE, SandboxAdapter
+from crmgate.adapters.sandbox.sample_data import seed_sample
 
 __all__ = [
     "Adapter",

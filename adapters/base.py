@@ -6,7 +6,7 @@ Contract (checked by ``tests/adapter_contract.py``, which every adapter's tests 
   deleted ids are simply absent. It costs as few CRM calls as the API allows.
 * ``create_many`` / ``update_many`` / ``delete_many`` take a sequence of requests for ONE object
   and return exactly one :class:`WriteResult` per request, **in request order**. A per-record
-  failure is a result with ``status="failed"`` and a :class:`~adapters.errors.RecordError`; it never
+  failure is a result with ``status="failed"`` and a :class:`~crmgate.adapters.errors.RecordError`; it never
   raises and never stops the other records. The adapter splits the requests into batches at its
   API's maximum (``max_batch``) itself. Each chunk may commit on its own: when a later chunk
   fails as a whole call, earlier chunks are already written, which is why create requests carry
@@ -17,7 +17,7 @@ Contract (checked by ``tests/adapter_contract.py``, which every adapter's tests 
 * A create request carries an ``idempotency_key`` fixed before any retry; an adapter that can use it
   (or an upsert key) must never create two records for one key.
 * Whole-call failures (auth, quota, CRM down after retries, garbage answers) raise a subclass of
-  :class:`~adapters.errors.CRMError`. Vendor exceptions never escape an adapter.
+  :class:`~crmgate.adapters.errors.CRMError`. Vendor exceptions never escape an adapter.
 * ``Record.version`` is an opaque token that changes on every write to the record
   (Salesforce ``SystemModstamp``, HubSpot ``hs_lastmodifieddate``, the sandbox's ``SystemModstamp``).
 """
@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapters.errors import RecordError
+from crmgate.adapters.errors import RecordError
 
 WriteStatus = Literal["ok", "conflict", "failed"]
 

@@ -16,7 +16,7 @@
         └── QuotaExhaustedError  the daily/org allowance is spent: stop the run, do not retry
 
 Per-record failures inside a batch are not raised: they come back as :class:`RecordError` in a
-:class:`adapters.base.WriteResult`. Whole-call failures are raised as one of the classes above.
+:class:`crmgate.adapters.base.WriteResult`. Whole-call failures are raised as one of the classes above.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Retries in one place, on tenacity: which errors, how long to wait, when to give up.
 
-Only errors whose ``retryable`` is true are retried (:class:`~adapters.errors.TransportError`,
-:class:`~adapters.errors.UnavailableError`, :class:`~adapters.errors.RateLimitError` but not
-:class:`~adapters.errors.QuotaExhaustedError`); conflicts and validation errors never are. The wait
+Only errors whose ``retryable`` is true are retried (:class:`~crmgate.adapters.errors.TransportError`,
+:class:`~crmgate.adapters.errors.UnavailableError`, :class:`~crmgate.adapters.errors.RateLimitError` but not
+:class:`~crmgate.adapters.errors.QuotaExhaustedError`); conflicts and validation errors never are. The wait
 honours the CRM's ``retry_after`` when it gave one, else capped exponential backoff plus jitter.
 ``sleep`` and ``jitter`` are injected so tests assert the exact waits without waiting.
 """
@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from adapters.errors import CRMError
+from crmgate.adapters.errors import CRMError
 
 T = TypeVar("T")
 

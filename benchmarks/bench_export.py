@@ -16,9 +16,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from connector.export import ExportFilters, export_trail
-from connector.export_verify import verify_export
-from connector.trail import NewEntry, TrailStore, generate_keypair, load_public_key, load_signer
+from crmgate.audit.export import ExportFilters, export_trail
+from crmgate.audit.verify_export import verify_export
+from crmgate.trail import NewEntry, TrailStore, generate_keypair, load_public_key, load_signer
 
 
 def entry(n: int) -> NewEntry:

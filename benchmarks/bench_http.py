@@ -26,9 +26,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.api import open_service  # noqa: E402
-from connector.config import load_config  # noqa: E402
-from connector.setup import init_project  # noqa: E402
+from crmgate.config import load_config  # noqa: E402
+from crmgate.doors.api import open_service  # noqa: E402
+from crmgate.project.scaffold import init_project  # noqa: E402
 
 
 def lead(i: int) -> dict:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.hubspot import HubSpotAdapter  # noqa: E402
-from connector.gate import Gate  # noqa: E402
-from connector.trail import TrailStore, generate_keypair, load_signer  # noqa: E402
-from rules.loader import parse_rulebook  # noqa: E402
+from crmgate.adapters.hubspot.adapter import HubSpotAdapter  # noqa: E402
+from crmgate.gate import Gate  # noqa: E402
+from crmgate.rules.loader import parse_rulebook  # noqa: E402
+from crmgate.trail import TrailStore, generate_keypair, load_signer  # noqa: E402
 from tests.fakes.hubspot_fake import FakeHubSpot  # noqa: E402
 from tests.hubspot.conftest import HUBSPOT_RULES  # noqa: E402
 

@@ -10,12 +10,12 @@ import sys
 import tempfile
 import time
 
-from adapters.sandbox import SandboxAdapter
-from connector.clock import new_id
-from connector.gate import Gate
-from connector.setup import example_rulebook
-from connector.trail import TrailStore, generate_keypair, load_signer
-from rules.loader import parse_rulebook
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
+from crmgate.clock import new_id
+from crmgate.gate import Gate
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
+from crmgate.trail import TrailStore, generate_keypair, load_signer
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 url = sys.argv[2] if len(sys.argv) > 2 else None

@@ -31,12 +31,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from simple_salesforce import Salesforce
 
-from adapters._sf_settings import LoopbackSession
-from adapters.salesforce import SalesforceAdapter
-from connector.gate import Gate
-from connector.setup import example_rulebook
-from connector.trail import TrailStore, generate_keypair, load_signer
-from rules.loader import parse_rulebook
+from crmgate.adapters.salesforce.adapter import SalesforceAdapter
+from crmgate.adapters.salesforce.settings import LoopbackSession
+from crmgate.gate import Gate
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
+from crmgate.trail import TrailStore, generate_keypair, load_signer
 from tests.fakes.salesforce_fake import SESSION_ID, SalesforceFake
 
 

@@ -15,13 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from adapters.sandbox import SandboxAdapter
-from connector.gate import Gate
-from connector.setup import example_rulebook
-from connector.trail import NewEntry, TrailStore, generate_keypair, load_public_key, load_signer, verify_store
-from rules.decision import decide
-from rules.loader import parse_rulebook
-from rules.proposal import Proposal
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
+from crmgate.gate import Gate
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.decision import decide
+from crmgate.rules.loader import parse_rulebook
+from crmgate.rules.proposal import Proposal
+from crmgate.trail import NewEntry, TrailStore, generate_keypair, load_public_key, load_signer, verify_store
 
 
 def lead(i: int) -> dict:

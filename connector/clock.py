@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from connector.errors import CrmgateError
+from crmgate.errors import CrmgateError
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[str], str]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connector.errors import ConfigError
+from crmgate.errors import ConfigError
 
 DEFAULT_FILE = "crmgate.yaml"
 ENV_VAR = "CRMGATE_CONFIG"

@@ -12,8 +12,8 @@
     ├── service.NotFound             an id unknown, or not one this credential may read
     └── mcp_server.ToolError         an MCP tool called with bad arguments, or an unknown tool
 
-Rulebook errors are ``rules.RulebookError``; CRM errors are ``adapters.errors.CRMError``; trail
-errors are ``connector.trail.TrailStoreError``. The CLI renders all of them the same way.
+Rulebook errors are ``rules.RulebookError``; CRM errors are ``crmgate.adapters.errors.CRMError``; trail
+errors are ``crmgate.trail.TrailStoreError``. The CLI renders all of them the same way.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``Gate``: the one object the CLI, the demo and Python callers use.
 
-    from connector import Gate, load_config
+    from crmgate import Gate, load_config
     with Gate.from_config(load_config("crmgate.yaml")) as gate:
         outcome = gate.propose({"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
                                 "fields": {"LastName": "Ng", "Company": "Initech"}})[0]
@@ -14,23 +14,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Adapter, Record
-from adapters.errors import AdapterConfigError
-from connector import pools, tables
-from connector.approvals import QueuedChange, list_queue
-from connector.approve import ApprovalResult, Approver
-from connector.check import Check, Checker
-from connector.clock import Clock, IdFactory, new_id, utc_now
-from connector.config import Config, SandboxCRM
-from connector.enrichment import Enricher, ProviderRegistry, Runner, http_provider, thread_runner
-from connector.errors import ConfigError
-from connector.intake import coerce
-from connector.outcome import Outcome
-from connector.pipeline import WritePath
-from connector.rollback import BulkRollbackReport, Progress, Rollback, RollbackReport, Selector
-from connector.trail import TrailSigner, TrailStore, load_public_key, load_signer
-from rules.loader import load_rulebook
-from rules.proposal import Proposal
+from crmgate import tables
+from crmgate.adapters.base import Adapter, Record
+from crmgate.adapters.errors import AdapterConfigError
+from crmgate.approvals.queue import QueuedChange, list_queue
+from crmgate.approvals.resolve import ApprovalResult, Approver
+from crmgate.clock import Clock, IdFactory, new_id, utc_now
+from crmgate.config import Config, SandboxCRM
+from crmgate.decide import pools
+from crmgate.decide.enrichment import Enricher, ProviderRegistry, Runner, http_provider, thread_runner
+from crmgate.errors import ConfigError
+from crmgate.rollback.run import BulkRollbackReport, Progress, Rollback, RollbackReport, Selector
+from crmgate.rules.loader import load_rulebook
+from crmgate.rules.proposal import Proposal
+from crmgate.trail import TrailSigner, TrailStore, load_public_key, load_signer
+from crmgate.writes.check import Check, Checker
+from crmgate.writes.intake import coerce
+from crmgate.writes.outcome import Outcome
+from crmgate.writes.pipeline import WritePath
 
 
 def make_adapter(config: Config, *, clock: Clock | None = None,
@@ -40,7 +41,7 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
     crm = config.crm
     try:
         if isinstance(crm, SandboxCRM):
-            from adapters.sandbox import SandboxAdapter
+            from crmgate.adapters.sandbox.adapter import SandboxAdapter
 
             if crm.path != ":memory:" and not Path(crm.path).exists():
                 # a typo must not silently start an empty CRM beside the real one
@@ -48,11 +49,11 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
                                   "or fix the path)", code="invalid_config")
             return SandboxAdapter(crm.path, clock=clock)
         if crm.kind == "salesforce":
-            from adapters.salesforce import SalesforceAdapter
+            from crmgate.adapters.salesforce.adapter import SalesforceAdapter
 
             injected = {"clock": clock} if clock is not None else {}
             return SalesforceAdapter.from_settings(crm.settings(), env=env, **injected)
-        from adapters.hubspot import HubSpotAdapter
+        from crmgate.adapters.hubspot.adapter import HubSpotAdapter
 
         if clock is not None:  # HubSpot's limiter counts seconds; follow the injected clock
             return HubSpotAdapter.from_settings(crm.settings(), env=env, clock=lambda: clock().timestamp())
@@ -128,7 +129,7 @@ class Gate:
                 ) -> list[Outcome]:
         """Decide and (where the rules allow) write each proposal; one outcome each, in order.
 
-        Malformed proposals raise :class:`connector.errors.ProposalError` before anything is
+        Malformed proposals raise :class:`crmgate.errors.ProposalError` before anything is
         decided or written. Rule violations, conflicts and CRM failures are outcomes, not errors.
         """
         if isinstance(proposals, (Proposal, Mapping)):
@@ -137,14 +138,14 @@ class Gate:
 
     def check(self, proposals: Proposal | Mapping[str, Any] | Iterable[Proposal | Mapping[str, Any]]
               ) -> list[Check]:
-        """What :meth:`propose` would do now, and why, writing nothing; see :mod:`connector.check`."""
+        """What :meth:`propose` would do now, and why, writing nothing; see :mod:`crmgate.writes.check`."""
         if isinstance(proposals, (Proposal, Mapping)):
             proposals = [proposals]
         return self._checker.run(coerce(list(proposals)))
 
     def rollback(self, change_id: str, *, dry_run: bool = False, force: bool = False,
                  by: str = "admin") -> RollbackReport:
-        """Undo one applied change where it is safe; see :mod:`connector.rollback`."""
+        """Undo one applied change where it is safe; see :mod:`crmgate.rollback.run`."""
         return Rollback(self.adapter, self.store, self.ids, by=by).run(
             change_id, dry_run=dry_run, force=force)
 
@@ -153,7 +154,7 @@ class Gate:
                       until: Any = None, dry_run: bool = False, force: bool = False, by: str = "admin",
                       progress: Progress | None = None) -> BulkRollbackReport:
         """Undo a batch, an actor's or a use case's changes (``since``/``until``), or one change;
-        exactly one selector. See :mod:`connector.rollback`."""
+        exactly one selector. See :mod:`crmgate.rollback.run`."""
         selector = Selector(change=change, batch=batch, actor=actor, use_case=use_case,
                             since=since, until=until)
         return Rollback(self.adapter, self.store, self.ids, by=by).run_many(
@@ -169,7 +170,7 @@ class Gate:
     def approve(self, change_id: str, *, by: str, note: str | None = None,
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:
         """Approve a queued change: separation of duties, expiry, re-check, optional edits, write.
-        Refusals raise :class:`connector.errors.ApprovalError`; see :mod:`connector.approve`."""
+        Refusals raise :class:`crmgate.errors.ApprovalError`; see :mod:`crmgate.approvals.resolve`."""
         return self._approver().approve(change_id, by=by, note=note, edits=dict(edits or {}))
 
     def reject(self, change_id: str, *, by: str, reason: str) -> ApprovalResult:

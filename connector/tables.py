@@ -57,7 +57,7 @@ def stored_outcomes(conn: sa.Connection, keys: set[str]) -> dict[str, dict[str, 
 
 
 def create_tables(engine: sa.Engine) -> None:
-    from connector.trail.engine import schema_transaction
+    from crmgate.trail.engine import schema_transaction
 
     with schema_transaction(engine) as conn:
         metadata.create_all(conn, checkfirst=True)

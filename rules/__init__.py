@@ -1,16 +1,16 @@
-"""crmgate rules: the rulebook, proposal validation, risk tiering and the apply/queue/reject decision.
+"""crmgate rules: the rulebook, proposal validation, risk tiering, routing and the decision.
 
-Everything here is pure and never imports ``connector`` or ``adapters``.
+Pure functions of (proposal, record, rulebook). Imports nothing of crmgate outside ``crmgate.rules``.
 """
-from rules.conditions import matches
-from rules.decision import Decision, FieldChange, compute_changes, decide
-from rules.loader import RulebookError, RulebookProblem, load_rulebook, parse_rulebook
-from rules.proposal import Op, Proposal
-from rules.risk import RiskAssessment, RiskMatch, assess_risk
-from rules.schema import TIERS, Rulebook
-from rules.usecases import resolve_use_case
-from rules.validation import validate
-from rules.violations import Code, Violation
+from crmgate.rules.conditions import matches
+from crmgate.rules.decision import Decision, FieldChange, compute_changes, decide
+from crmgate.rules.loader import RulebookError, RulebookProblem, load_rulebook, parse_rulebook
+from crmgate.rules.proposal import Op, Proposal
+from crmgate.rules.risk import RiskAssessment, RiskMatch, assess_risk
+from crmgate.rules.schema import TIERS, Rulebook
+from crmgate.rules.usecases import resolve_use_case
+from crmgate.rules.validation import validate
+from crmgate.rules.violations import Code, Violation
 
 __all__ = [
     "Code", "Decision", "FieldChange", "Op", "Proposal", "RiskAssessment", "RiskMatch", "Rulebook",

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rules.conditions import values_equal
-from rules.proposal import Op, Proposal
-from rules.risk import RiskMatch, assess_risk
-from rules.schema import Rulebook
-from rules.usecases import resolve_use_case
-from rules.validation import validate
-from rules.violations import Code, Violation
+from crmgate.rules.conditions import values_equal
+from crmgate.rules.proposal import Op, Proposal
+from crmgate.rules.risk import RiskMatch, assess_risk
+from crmgate.rules.schema import Rulebook
+from crmgate.rules.usecases import resolve_use_case
+from crmgate.rules.validation import validate
+from crmgate.rules.violations import Code, Violation
 
 Action = Literal["apply", "queue", "reject", "shadow"]
 _TIER_TO_ACTION = {"apply": "apply", "approve": "queue", "block": "reject"}

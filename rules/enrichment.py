@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rules.enrichment_models import EnrichmentSection, UseDefault
-from rules.schema import ObjectSchema
-from rules.validation import check_value
+from crmgate.rules.enrichment_models import EnrichmentSection, UseDefault
+from crmgate.rules.fields import check_value
+from crmgate.rules.schema import ObjectSchema
 
 ProviderStatus = Literal["ok", "error", "timeout", "malformed", "circuit_open", "not_called"]
 __all__ = ["EnrichmentResult", "EnrichmentSection", "Provenance", "fields_wanted", "resolve"]

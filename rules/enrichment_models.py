@@ -1,11 +1,11 @@
-"""The ``enrichment:`` section of the rulebook (see :mod:`rules.enrichment` for its meaning)."""
+"""The ``enrichment:`` section of the rulebook (see :mod:`crmgate.rules.enrichment` for its meaning)."""
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import Field
 
-from rules.model import Model
+from crmgate.rules.model import Model
 
 
 class UseDefault(Model):

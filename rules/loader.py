@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from rules.conditions import Loc
-from rules.schema import SEMANTIC_ERROR, Rulebook, format_loc as _path
+from crmgate.rules.conditions import Loc
+from crmgate.rules.schema import SEMANTIC_ERROR, Rulebook
+from crmgate.rules.schema import format_loc as _path
 
 _EXPECTED = {
     "string_type": "a string", "int_type": "an integer", "float_type": "a number",

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from rules.conditions import is_number, values_equal
-from rules.proposal import Op, Proposal
-from rules.schema import TIER_RANK, RiskRule, Rulebook
+from crmgate.rules.conditions import is_number, values_equal
+from crmgate.rules.proposal import Op, Proposal
+from crmgate.rules.schema import TIER_RANK, RiskRule, Rulebook
 
 DEFAULT_RULE = "risk.default"
 

@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from rules.conditions import is_blank, matches
-from rules.model import Model
+from crmgate.rules.conditions import is_blank, matches
+from crmgate.rules.model import Model
 
 Step = Literal["guardrail", "priority", "specificity", "id", "ai_suggestion", "pool", "default"]
 

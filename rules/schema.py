@@ -15,13 +15,13 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from rules.conditions import Loc, check_when, values_equal
-from rules.enrichment_models import EnrichmentSection
-from rules.model import Model
-from rules.routing import RoutingSection
+from crmgate.rules.conditions import Loc, check_when, values_equal
+from crmgate.rules.enrichment_models import EnrichmentSection
+from crmgate.rules.fields import FieldSpec, FieldType, ObjectSchema, RequiredWhen  # noqa: F401 (re-exported)
+from crmgate.rules.model import Model
+from crmgate.rules.routing import RoutingSection
+from crmgate.rules.section_checks import enrichment_problems, routing_problems
 
-FieldType = Literal["string", "picklist", "date", "datetime", "number", "integer", "boolean",
-                    "email", "reference"]
 Tier = Literal["low", "medium", "high", "critical"]
 TierAction = Literal["apply", "approve", "block"]
 OpName = Literal["create", "update", "delete"]
@@ -38,31 +38,6 @@ SEMANTIC_ERROR = "rulebook_semantics"  # pydantic error type carrying located pr
 _Model = Model
 
 
-class FieldSpec(_Model):
-    """One CRM field: its type and constraints."""
-
-    type: FieldType
-    required: bool = False
-    max_length: int | None = Field(default=None, ge=1)
-    min: float | None = None
-    max: float | None = None
-    values: list[str] | None = None
-
-
-class RequiredWhen(_Model):
-    """Fields that become required when ``when`` holds for the record after the change."""
-
-    when: dict[str, Any]
-    fields: list[str] = Field(min_length=1)
-
-
-class ObjectSchema(_Model):
-    """The fields of one CRM object and its conditional requirements."""
-
-    fields: dict[str, FieldSpec] = Field(min_length=1)
-    required_when: list[RequiredWhen] = Field(default_factory=list)
-
-
 class TierActions(_Model):
     """What each risk tier leads to; every tier must be mapped."""
 
@@ -73,7 +48,7 @@ class TierActions(_Model):
 
 
 class RiskRule(_Model):
-    """A risk rule; its criteria combine with AND (see :mod:`rules.risk`)."""
+    """A risk rule; its criteria combine with AND (see :mod:`crmgate.rules.risk`)."""
 
     id: str | None = Field(default=None, min_length=1)
     object: str | None = None
@@ -180,9 +155,8 @@ def semantic_problems(rb: Rulebook) -> list[tuple[Loc, str]]:
                 problems.append((loc, _unknown("object", obj_name, rb.objects)))
                 continue
             problems += _fields_exist(loc + ("fields",), grant.fields, obj_name, rb.objects[obj_name])
-    from rules.section_checks import enrichment_problems, routing_problems  # they import this module
-
-    return problems + routing_problems(rb) + enrichment_problems(rb)
+    return (problems + routing_problems(rb.routing, rb.objects)
+            + enrichment_problems(rb.enrichment, rb.objects))
 
 
 def _unknown(kind: str, name: str, known: Any) -> str:

@@ -1,33 +1,33 @@
 """Cross-reference checks for the ``routing:`` and ``enrichment:`` rulebook sections."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-from rules.conditions import Loc, check_when
-from rules.enrichment_models import UseDefault
-
-if TYPE_CHECKING:
-    from rules.schema import Rulebook
+from crmgate.rules.conditions import Loc, check_when
+from crmgate.rules.enrichment_models import EnrichmentSection, UseDefault
+from crmgate.rules.fields import ObjectSchema, check_value
+from crmgate.rules.routing import RoutingSection
 
 
 def _unknown(kind: str, name: str, known) -> str:  # noqa: ANN001
     return f"expected a known {kind} ({', '.join(known)}); got {name!r}"
 
 
-def routing_problems(rb: "Rulebook") -> list[tuple[Loc, str]]:
+def routing_problems(routing: Mapping[str, RoutingSection],
+                     objects: Mapping[str, ObjectSchema]) -> list[tuple[Loc, str]]:
     """Objects, fields and pools named by routing sections exist; ids are unique; at most one
     live (non-shadow) section per object; the routed field is not required (routing fills it
     after validation); the default is a fixed owner (a pool could be full)."""
     problems: list[tuple[Loc, str]] = []
     live: dict[str, str] = {}
-    for name, section in rb.routing.items():
+    for name, section in routing.items():
         loc: Loc = ("routing", name)
         obj_name = section.object or name
-        if obj_name not in rb.objects:
+        if obj_name not in objects:
             problems.append((loc + ("object",) if section.object else loc,
-                             _unknown("object", obj_name, rb.objects)))
+                             _unknown("object", obj_name, objects)))
             continue
-        obj = rb.objects[obj_name]
+        obj = objects[obj_name]
         if not section.shadow:
             if obj_name in live:
                 problems.append((loc + ("shadow",), f"{obj_name} already has a live routing section "
@@ -61,17 +61,16 @@ def routing_problems(rb: "Rulebook") -> list[tuple[Loc, str]]:
     return problems
 
 
-def enrichment_problems(rb: "Rulebook") -> list[tuple[Loc, str]]:
+def enrichment_problems(enrichment: Mapping[str, EnrichmentSection],
+                        objects: Mapping[str, ObjectSchema]) -> list[tuple[Loc, str]]:
     """Enriched objects and fields exist, and every ``default`` is a valid value for its field."""
-    from rules.validation import check_value
-
     problems: list[tuple[Loc, str]] = []
-    for obj_name, section in rb.enrichment.items():
+    for obj_name, section in enrichment.items():
         loc: Loc = ("enrichment", obj_name)
-        if obj_name not in rb.objects:
-            problems.append((loc, _unknown("object", obj_name, rb.objects)))
+        if obj_name not in objects:
+            problems.append((loc, _unknown("object", obj_name, objects)))
             continue
-        obj = rb.objects[obj_name]
+        obj = objects[obj_name]
         for fname, policy in section.fields.items():
             floc = loc + ("fields", fname)
             if fname not in obj.fields:

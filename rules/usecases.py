@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from rules.proposal import Proposal
-from rules.schema import Rulebook, UseCase
-from rules.violations import Code, Violation
+from crmgate.rules.proposal import Proposal
+from crmgate.rules.schema import Rulebook, UseCase
+from crmgate.rules.violations import Code, Violation
 
 
 def actor_matches(use_case: UseCase, actor: str) -> bool:

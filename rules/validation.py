@@ -17,22 +17,14 @@ is fine unless the field is required):
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import date, datetime
 from typing import Any
 
-from rules.conditions import describe, is_blank, is_number, matches
-from rules.proposal import Op, Proposal
-from rules.schema import FieldSpec, ObjectSchema, Rulebook
-from rules.violations import Code, Violation
-
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII)
-# Pragmatic, not RFC 5322: dot-atom local part, dotted domain of LDH labels with a 2+ letter TLD.
-_EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+from crmgate.rules.conditions import describe, is_blank, matches
+from crmgate.rules.fields import ObjectSchema, check_value
+from crmgate.rules.proposal import Op, Proposal
+from crmgate.rules.schema import Rulebook
+from crmgate.rules.violations import Code, Violation
 
 
 def validate(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rulebook,
@@ -91,66 +83,6 @@ def _allow_violations(proposal: Proposal, rulebook: Rulebook, use_case: str | No
                       f"use case {use_case!r} may not set {obj_name}.{name}")
             for name in sorted(proposal.fields) if name not in grant.fields]
     return out
-
-
-def _got(value: Any) -> str:
-    text = repr(value)
-    return (text if len(text) <= 60 else text[:57] + "...") + f" ({type(value).__name__})"
-
-
-def check_value(obj_name: str, name: str, spec: FieldSpec, value: Any) -> Violation | None:
-    """The first violation of a non-None ``value`` for field ``spec``, or None if it is valid."""
-    def bad(code: Code, expected: str) -> Violation:
-        return Violation(code.value, obj_name, name, f"{obj_name}.{name}: expected {expected}; got {_got(value)}")
-
-    kind = spec.type
-    if kind in ("string", "email", "reference", "picklist", "date", "datetime") and not isinstance(value, str):
-        return bad(Code.INVALID_TYPE, f"a {kind} (string)")
-    if kind == "picklist" and value not in (spec.values or []):
-        return bad(Code.INVALID_PICKLIST_VALUE, f"one of {', '.join(spec.values or [])}")
-    if kind == "date" and not _is_date(value):
-        return bad(Code.INVALID_TYPE, "a date as YYYY-MM-DD")
-    if kind == "datetime" and not _is_datetime(value):
-        return bad(Code.INVALID_TYPE, "an ISO 8601 date-time such as 2026-01-31T09:30:00Z")
-    if kind == "reference" and not value.strip():
-        return bad(Code.INVALID_TYPE, "a non-empty record id")
-    if kind == "email" and not (len(value) <= 254 and _EMAIL.fullmatch(value)):
-        return bad(Code.INVALID_EMAIL, "an email address like name@example.com")
-    if kind == "boolean" and not isinstance(value, bool):
-        return bad(Code.INVALID_TYPE, "true or false")
-    if kind == "number" and not is_number(value):
-        return bad(Code.INVALID_TYPE, "a finite number")
-    if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-        return bad(Code.INVALID_TYPE, "an integer")
-    if kind in ("number", "integer"):
-        if spec.min is not None and value < spec.min:
-            return bad(Code.OUT_OF_RANGE, f"a value >= {spec.min:g}")
-        if spec.max is not None and value > spec.max:
-            return bad(Code.OUT_OF_RANGE, f"a value <= {spec.max:g}")
-    if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
-        return Violation(Code.TOO_LONG.value, obj_name, name,
-                         f"{obj_name}.{name}: expected at most {spec.max_length} characters; got {len(value)}")
-    return None
-
-
-def _is_date(value: str) -> bool:
-    if not _DATE.fullmatch(value):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_datetime(value: str) -> bool:
-    if not _DATETIME.fullmatch(value):
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _required_violations(obj_name: str, obj: ObjectSchema, after: Mapping[str, Any]) -> list[Violation]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
+from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
 
 
 class AdapterContract:

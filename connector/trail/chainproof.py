@@ -30,9 +30,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from connector.trail.canonical import canonical_json
-from connector.trail.keys import TrailSigner, TrailVerifierKey
-from connector.trail.records import Checkpoint
+from crmgate.trail.canonical import canonical_json
+from crmgate.trail.keys import TrailSigner, TrailVerifierKey
+from crmgate.trail.records import Checkpoint
 
 HEADER = "crmgate-chain 1"
 MANIFEST_FORMAT = "crmgate-export/1"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 class TrailError(Exception):
-    """Base of every error raised by :mod:`connector.trail`."""
+    """Base of every error raised by :mod:`crmgate.trail`."""
 
     code = "trail_error"
 

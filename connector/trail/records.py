@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.trail.canonical import canonical_json
+from crmgate.trail.canonical import canonical_json
 
 #: Optional string fields shared by NewEntry and Entry; each is also a column of ``trail_entries``.
 ID_FIELDS: tuple[str, ...] = (

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.trail import schema
-from connector.trail.errors import TrailStoreError
-from connector.trail.records import ID_FIELDS, Checkpoint, Entry
+from crmgate.trail import schema
+from crmgate.trail.errors import TrailStoreError
+from crmgate.trail.records import ID_FIELDS, Checkpoint, Entry
 
 _E, _C, _H = schema.entries, schema.checkpoints, schema.head
 

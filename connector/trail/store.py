@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from connector.trail import schema
-from connector.trail.canonical import (
+from crmgate.trail import schema
+from crmgate.trail.canonical import (
     GENESIS,
     canonical_json,
     checkpoint_message,
@@ -36,11 +36,11 @@ from connector.trail.canonical import (
     is_plain_json,
     to_jsonable,
 )
-from connector.trail.engine import BEGIN_OPTION, is_sqlite, make_engine, schema_transaction
-from connector.trail.errors import TrailStoreError
-from connector.trail.keys import TrailSigner
-from connector.trail.records import ID_FIELDS, Checkpoint, Entry, NewEntry
-from connector.trail.scan import TrailScan, row_to_checkpoint, row_to_entry
+from crmgate.trail.engine import BEGIN_OPTION, is_sqlite, make_engine, schema_transaction
+from crmgate.trail.errors import TrailStoreError
+from crmgate.trail.keys import TrailSigner
+from crmgate.trail.records import ID_FIELDS, Checkpoint, Entry, NewEntry
+from crmgate.trail.scan import TrailScan, row_to_checkpoint, row_to_entry
 
 log = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from connector.trail.canonical import GENESIS, canonical_json, checkpoint_message, entry_hash
-from connector.trail.keys import TrailVerifierKey
-from connector.trail.records import CONTENT_FIELDS, Checkpoint, Entry
-from connector.trail.store import TrailStore
+from crmgate.trail.canonical import GENESIS, canonical_json, checkpoint_message, entry_hash
+from crmgate.trail.keys import TrailVerifierKey
+from crmgate.trail.records import CONTENT_FIELDS, Checkpoint, Entry
+from crmgate.trail.store import TrailStore
 
 MAX_PROBLEMS = 20
 _COLUMN_FIELDS = tuple(name for name in CONTENT_FIELDS if name not in ("seq", "data"))

@@ -8,13 +8,20 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from adapters import (
-    AuthenticationError, CRMError, CRMValidationError, NotFoundError, QuotaExhaustedError, RateLimitError,
-    ResponseError, TransportError, UnavailableError,
+from crmgate.adapters import (
+    AuthenticationError,
+    CRMError,
+    CRMValidationError,
+    NotFoundError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ResponseError,
+    TransportError,
+    UnavailableError,
 )
-from adapters.base import CreateRequest, DeleteRequest, UpdateRequest
-from adapters.sample_data import seed_sample
-from adapters.sandbox import REQUIRED_ON_CREATE, SandboxAdapter, salesforce_id
+from crmgate.adapters.base import CreateRequest, DeleteRequest, UpdateRequest
+from crmgate.adapters.sandbox.adapter import REQUIRED_ON_CREATE, SandboxAdapter, salesforce_id
+from crmgate.adapters.sandbox.sample_data import seed_sample
 
 LEAD = {"LastName": "Kim", "Company": "Hanbit"}
 VALID = {

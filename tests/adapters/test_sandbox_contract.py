@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters.sandbox import SandboxAdapter
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
 from tests.adapter_contract import AdapterContract
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from connector.api import build_service, create_app
-from connector.config import load_config
-from connector.setup import init_project
-from connector.trail import generate_keypair, load_public_key, load_signer
+from crmgate.config import load_config
+from crmgate.doors.api import build_service, create_app
+from crmgate.project.scaffold import init_project
+from crmgate.trail import generate_keypair, load_public_key, load_signer
 
 
 class Monotonic:

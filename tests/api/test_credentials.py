@@ -6,14 +6,14 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
-from connector.credentials import (
+from crmgate.doors.credentials import (
     AccessError,
     CredentialError,
     Credentials,
     credential_id_of,
     credentials_table,
 )
-from connector.trail import TrailStore
+from crmgate.trail import TrailStore
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_credential_id_of_reads_only_well_formed_tokens():
 @pytest.mark.parametrize("actor", ["ai：x", "ａｉ:x", "\u200bai:x", "ai :x", "AI:x", "\tAi:x"])
 def test_look_alike_ai_actors_are_ai(creds, actor):
     """No spelling gets an AI actor an approver's token: look-alikes are refused as names, or as AI."""
-    from connector.actors import is_ai
+    from crmgate.actors import is_ai
 
     assert is_ai(actor)
     with pytest.raises(CredentialError) as info:

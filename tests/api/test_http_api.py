@@ -6,16 +6,15 @@ import sqlite3
 import zipfile
 from contextlib import closing
 
-from fastapi.testclient import TestClient
-
 import pytest
+from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
-from connector.api import build_service, create_app
-from connector.config import load_config
-from connector.credentials import AccessError
-from connector.export_verify import verify_export
-from connector.trail import load_public_key
+from crmgate.audit.verify_export import verify_export
+from crmgate.config import load_config
+from crmgate.doors.api import build_service, create_app
+from crmgate.doors.credentials import AccessError
+from crmgate.trail import load_public_key
 from tests.api.conftest import lead
 
 
@@ -388,7 +387,7 @@ def test_tracebacks_in_the_server_log_show_no_locals(capsys):
     """The CLI's log renderer prints plain tracebacks: a token in a frame's locals never reaches the log."""
     import structlog
 
-    from connector.cli.base import configure_logging
+    from crmgate.doors.cli.base import configure_logging
 
     saved = structlog.get_config()
     try:

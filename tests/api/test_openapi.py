@@ -11,10 +11,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 
-from connector.api import build_service, create_app
-from connector.api.app import openapi_document
-from connector.config import load_config
-from connector.setup import init_project
+from crmgate.config import load_config
+from crmgate.doors.api import build_service, create_app
+from crmgate.doors.api.app import openapi_document
+from crmgate.project.scaffold import init_project
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "openapi.json"
@@ -34,7 +34,7 @@ FUZZ_USE_CASE = """\
 
 
 def test_committed_document_matches_the_app():
-    """docs/openapi.json is what the app generates (regenerate: python -m connector.api > docs/openapi.json)."""
+    """docs/openapi.json is what the app generates (regenerate: python -m crmgate.doors.api > docs/openapi.json)."""
     assert json.loads(DOC.read_text()) == json.loads(json.dumps(openapi_document()))
 
 

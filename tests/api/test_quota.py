@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.quota import RequestLimiter
+from crmgate.doors.quota import RequestLimiter
 from tests.api.conftest import Monotonic
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-
 CRMGATE = str(Path(sys.executable).with_name("crmgate"))
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from connector.export import ExportFilters, export_trail
-from connector.gate import Gate
-from connector.trail import (
+from crmgate.audit.export import ExportFilters, export_trail
+from crmgate.gate import Gate
+from crmgate.trail import (
     NewEntry,
     TrailSigner,
     TrailStore,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connector.cli import cli
+from crmgate.doors.cli import cli
 
 
 @pytest.fixture

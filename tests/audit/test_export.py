@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from connector.errors import CrmgateError
-from connector.export import TrailInvalidError, export_trail, parse_time
-from connector.export_formats import CSV_COLUMNS, neutralise
-from connector.export_verify import verify_export
-from connector.trail import TrailSigner, checkpoint_message
-from connector.trail.chainproof import manifest_signed_by
+from crmgate.audit.export import TrailInvalidError, export_trail, parse_time
+from crmgate.audit.formats import CSV_COLUMNS, neutralise
+from crmgate.audit.verify_export import verify_export
+from crmgate.errors import CrmgateError
+from crmgate.trail import TrailSigner, checkpoint_message
+from crmgate.trail.chainproof import manifest_signed_by
 from tests.trail.trailkit import recompute_chain_from
 
 
@@ -87,7 +87,7 @@ def test_neutralise(cell, safe):
 
 def test_csv_entry_without_field_changes_has_one_row(store, keys, tmp_path):
     """An entry with no field changes is one CSV row with empty field columns."""
-    from connector.trail import NewEntry
+    from crmgate.trail import NewEntry
 
     store.append([NewEntry(kind="feedback.recorded", change_id="chg_1", actor="ana", data={"correct": True})])
     out = tmp_path / "x.csv"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.export_formats import csv_rows, csv_text, jsonl_line
-from connector.export_verify import verify_export
-from connector.trail import GENESIS, canonical_json, entry_hash
-from connector.trail.records import CONTENT_FIELDS
+from crmgate.audit.formats import csv_rows, csv_text, jsonl_line
+from crmgate.audit.verify_export import verify_export
+from crmgate.trail import GENESIS, canonical_json, entry_hash
+from crmgate.trail.records import CONTENT_FIELDS
 
 FORMATS = ["jsonl", "csv"]
 

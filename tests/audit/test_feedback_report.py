@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sandbox import SandboxAdapter
-from connector.feedback import FeedbackError, record_feedback
-from connector.report import build_report, governance_report, rates, render_table
-from connector.trail import NewEntry
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
+from crmgate.audit.feedback import FeedbackError, record_feedback
+from crmgate.audit.report import build_report, governance_report, rates, render_table
+from crmgate.trail import NewEntry
 
 
 class EditingSandbox(SandboxAdapter):

@@ -1,7 +1,7 @@
 """Truncation proof: the live trail must still extend the head an earlier export recorded."""
 from __future__ import annotations
 
-from connector.manifest import verify_since_manifest
+from crmgate.audit.manifest import verify_since_manifest
 from tests.trail.trailkit import recompute_chain_from, sql
 
 from .conftest import mixed_entry

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sandbox import SandboxAdapter
-from connector.gate import Gate
-from connector.setup import example_rulebook
-from connector.trail import TrailStore, generate_keypair, load_public_key, load_signer
-from rules.loader import parse_rulebook
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
+from crmgate.gate import Gate
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
+from crmgate.trail import TrailStore, generate_keypair, load_public_key, load_signer
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def run(tmp_path: Path, monkeypatch):
     """A fresh `crmgate init` project and an invoker for its CLI that checks the exit code."""
     from click.testing import CliRunner
 
-    from connector.cli import cli
+    from crmgate.doors.cli import cli
 
     monkeypatch.delenv("CRMGATE_TRAIL_KEY", raising=False)
     assert CliRunner().invoke(cli, ["init", str(tmp_path / "p")]).exit_code == 0

@@ -7,11 +7,11 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from adapters.base import DeleteRequest
-from connector.cli import cli
-from connector.errors import ApprovalError, RollbackError
-from connector.setup import example_rulebook
-from rules.loader import parse_rulebook
+from crmgate.adapters.base import DeleteRequest
+from crmgate.doors.cli import cli
+from crmgate.errors import ApprovalError, RollbackError
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
 from tests.connector.conftest import hygiene, opp
 
 

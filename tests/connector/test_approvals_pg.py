@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from connector.clock import new_id
-from connector.errors import ApprovalError
-from connector.gate import Gate
-from connector.trail import TrailStore, verify_store
+from crmgate.clock import new_id
+from crmgate.errors import ApprovalError
+from crmgate.gate import Gate
+from crmgate.trail import TrailStore, verify_store
 from tests.connector.conftest import hygiene, opp
 
 N = 6
@@ -85,7 +85,7 @@ def test_concurrent_approve_and_reject_decide_once(gates, sandbox):
 def test_claim_is_atomic_after_the_check(gates, sandbox, monkeypatch):
     """An approval that passed its checks but lost the claim to another admin (who decided in
     between) is refused at the claim: its trail entries roll back and the CRM is not written."""
-    from connector.approve import Approver
+    from crmgate.approvals.resolve import Approver
 
     rid = gates[0].propose(opp())[0].record_id
     q = gates[0].propose(hygiene(rid, ForecastCategoryName="Commit"))[0]

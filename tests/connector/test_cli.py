@@ -11,8 +11,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from connector.cli import cli
-from connector.trail.canonical import entry_hash
+from crmgate.doors.cli import cli
+from crmgate.trail.canonical import entry_hash
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Idempotency keys hold across workers, not only within one process."""
 from __future__ import annotations
 
-from connector.gate import Gate
-from connector.trail import TrailStore
-from rules.loader import parse_rulebook
+from crmgate.gate import Gate
+from crmgate.rules.loader import parse_rulebook
+from crmgate.trail import TrailStore
 from tests.routing.conftest import routing_text
 
 

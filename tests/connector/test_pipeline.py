@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from adapters.sandbox import SandboxAdapter
-from connector.errors import ProposalError
-from connector.trail import verify_store
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
+from crmgate.errors import ProposalError
+from crmgate.trail import verify_store
 from tests.connector.conftest import hygiene, lead, opp
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from connector.errors import RollbackError
-from connector.setup import example_rulebook
-from rules.loader import parse_rulebook
+from crmgate.errors import RollbackError
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
 from tests.connector.conftest import hygiene, opp
 
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from connector.errors import RollbackError
-from connector.setup import example_rulebook
-from rules.loader import parse_rulebook
+from crmgate.errors import RollbackError
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
 from tests.connector.conftest import hygiene, opp
 
 T0 = "2026-11-22T09:00:00Z"
@@ -227,7 +227,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     import io
     import sys
 
-    from connector.cli.rollback_cmds import _progress
+    from crmgate.doors.cli.rollback_cmds import _progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

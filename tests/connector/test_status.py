@@ -1,7 +1,7 @@
-"""connector.status: a proposal's current state, folded from its trail entries."""
+"""crmgate.audit.status: a proposal's current state, folded from its trail entries."""
 from __future__ import annotations
 
-from connector.status import change_entries, summarize
+from crmgate.audit.status import change_entries, summarize
 
 
 def test_applied_then_rolled_back(gate):

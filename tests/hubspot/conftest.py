@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters.hubspot import HubSpotAdapter
+from crmgate.adapters.hubspot.adapter import HubSpotAdapter
 from tests.fakes.hubspot_fake import FakeHubSpot, ManualClock
 
 TOKEN = "pat-test-token"
@@ -80,9 +80,9 @@ use_cases:
 @pytest.fixture
 def hs_gate(tmp_path, clock, ids):
     """``make(adapter)``: a Gate on the HubSpot rulebook with a signed SQLite trail."""
-    from connector.gate import Gate
-    from connector.trail import TrailStore, generate_keypair, load_signer
-    from rules.loader import parse_rulebook
+    from crmgate.gate import Gate
+    from crmgate.rules.loader import parse_rulebook
+    from crmgate.trail import TrailStore, generate_keypair, load_signer
 
     generate_keypair(tmp_path / "trail.key", tmp_path / "trail.pub")
     signer = load_signer(tmp_path / "trail.key", env={})

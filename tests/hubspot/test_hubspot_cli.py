@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connector.cli import cli
-from connector.trail import TrailStore, generate_keypair
+from crmgate.doors.cli import cli
+from crmgate.trail import TrailStore, generate_keypair
 from tests.fakes.hubspot_fake import FakeHubSpot
 from tests.hubspot.conftest import HUBSPOT_RULES, TOKEN
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from adapters.hubspot import HubSpotAdapter
+from crmgate.adapters.hubspot.adapter import HubSpotAdapter
 from tests.adapter_contract import AdapterContract
 
 

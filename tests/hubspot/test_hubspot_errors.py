@@ -1,4 +1,4 @@
-"""Every hubspot-api-client exception class, and every error answer of the fake, maps into adapters.errors."""
+"""Every hubspot-api-client exception class, and every error answer of the fake, maps into crmgate.adapters.errors."""
 from __future__ import annotations
 
 import importlib
@@ -6,16 +6,25 @@ import inspect
 import json
 import pkgutil
 
+import hubspot.crm
 import pytest
 import urllib3
 
-import hubspot.crm
-from adapters._hs_errors import translate
-from adapters.errors import (
-    AdapterConfigError, AuthenticationError, CRMValidationError, NotFoundError, PermissionDeniedError,
-    PreconditionFailedError, QuotaExhaustedError, RateLimitError, ResponseError, TransportError, UnavailableError,
+from crmgate.adapters.errors import (
+    AdapterConfigError,
+    AuthenticationError,
+    CRMValidationError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ResponseError,
+    TransportError,
+    UnavailableError,
 )
-from adapters.hubspot import HubSpotAdapter
+from crmgate.adapters.hubspot.adapter import HubSpotAdapter
+from crmgate.adapters.hubspot.errors import translate
 
 
 def _api_exception_classes() -> list[type]:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import UpdateRequest
-from adapters.errors import QuotaExhaustedError, RateLimitError
-from adapters.ratelimit import RollingWindow
-from adapters.retry import RetryPolicy
+from crmgate.adapters.base import UpdateRequest
+from crmgate.adapters.errors import QuotaExhaustedError, RateLimitError
+from crmgate.adapters.ratelimit import RollingWindow
+from crmgate.adapters.retry import RetryPolicy
 from tests.fakes.hubspot_fake import ManualClock
 
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from adapters.base import CreateRequest, UpdateRequest
-from adapters.errors import UnavailableError
+from crmgate.adapters.base import CreateRequest, UpdateRequest
+from crmgate.adapters.errors import UnavailableError
 from tests.hubspot.conftest import deal_update
 
 

@@ -14,11 +14,11 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from connector.api import build_service, create_app
-from connector.config import load_config
-from connector.mcp_server import streamable_http_app
-from connector.service import Service
-from connector.setup import init_project
+from crmgate.config import load_config
+from crmgate.doors.api import build_service, create_app
+from crmgate.doors.mcp.server import streamable_http_app
+from crmgate.doors.service import Service
+from crmgate.project.scaffold import init_project
 
 CRMGATE = str(Path(sys.executable).with_name("crmgate"))
 BASE_URL = "http://crmgate.test"

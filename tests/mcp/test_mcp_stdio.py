@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 
-from adapters.sandbox import SandboxAdapter
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
 from tests.mcp.conftest import CRMGATE, LEAD_INTAKE_FIELDS, doc_blocks, new_lead, text_of
 
 pytestmark = pytest.mark.anyio

@@ -1,7 +1,7 @@
 """The words of results the end-to-end tests cannot easily provoke: a conflict and a replayed key."""
 from __future__ import annotations
 
-from connector.mcp_tools import outcome_text
+from crmgate.doors.mcp.tools import outcome_text
 
 CONFLICT = {"status": "conflict", "object": "Lead", "op": "update", "record_id": "00Q1", "change_id": "chg_1",
             "proposal_id": "prp_1", "reason": "the record changed since it was read", "rule": "risk.default",

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from connector.setup import example_rulebook
-from rules.loader import parse_rulebook
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
 from tests.connector.conftest import keypair, make_gate, rulebook, sandbox, trail_url  # noqa: F401  (shared fixtures)
 
 
 def routing_text(*, enrichment: bool = True, provider: str = "firmographics", extra: str = "") -> str:
     from importlib.resources import files
 
-    text = files("connector").joinpath("templates/routing-example.yaml").read_text(encoding="utf-8")
+    text = files("crmgate.project").joinpath("templates/routing-example.yaml").read_text(encoding="utf-8")
     if not enrichment:
         text = text.split("enrichment:")[0]
     text = text.replace("provider: firmographics", f"provider: {provider}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector import pools
-from connector.gate import Gate
+from crmgate.decide import pools
+from crmgate.gate import Gate
 from tests.routing.test_routing_pipeline import new_lead
 
 

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.loader import parse_rulebook
-from rules.routing import route
+from crmgate.rules.loader import parse_rulebook
+from crmgate.rules.routing import route
 from tests.routing.conftest import routing_text
 
 COUNTRIES = ["DE", "FR", "GB", "US", "CA", "JP", None]

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from connector.enrichment import ProviderRegistry, http_provider, thread_runner
-from rules.loader import parse_rulebook
+from crmgate.decide.enrichment import ProviderRegistry, http_provider, thread_runner
+from crmgate.rules.loader import parse_rulebook
 from tests.routing.conftest import routing_text
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from rules.loader import RulebookError, parse_rulebook
-from rules.routing import Pool, PoolMember, PoolState, pick_member, route, sequence
+from crmgate.rules.loader import RulebookError, parse_rulebook
+from crmgate.rules.routing import Pool, PoolMember, PoolState, pick_member, route, sequence
 from tests.routing.conftest import routing_text
 
 

@@ -5,12 +5,12 @@ import threading
 
 import pytest
 
-from adapters.sandbox import SandboxAdapter
-from connector import pools
-from connector.gate import Gate
-from connector.trail import TrailStore
-from rules.loader import parse_rulebook
-from rules.routing import PoolState
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
+from crmgate.decide import pools
+from crmgate.gate import Gate
+from crmgate.rules.loader import parse_rulebook
+from crmgate.rules.routing import PoolState
+from crmgate.trail import TrailStore
 from tests.routing.conftest import routing_text
 
 

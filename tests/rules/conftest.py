@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from rules.loader import load_rulebook
-from rules.schema import Rulebook
 from rules_helpers import TEMPLATE
+
+from crmgate.rules.loader import load_rulebook
+from crmgate.rules.schema import Rulebook
 
 
 @pytest.fixture(scope="session")

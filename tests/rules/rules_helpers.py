@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rules.proposal import Proposal
+from crmgate.rules.proposal import Proposal
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "connector" / "templates" / "rules.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "connector" / "project" / "templates" / "rules.yaml"
 
 
 def proposal(obj: str, op: str, actor: str, fields: dict[str, Any] | None = None, **kw: Any) -> Proposal:
@@ -19,7 +19,7 @@ def proposal(obj: str, op: str, actor: str, fields: dict[str, Any] | None = None
         kw.setdefault("record_id", "rec1")
     values = fields or {}
     if any(isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) for v in values.values()):
-        from rules.proposal import Op
+        from crmgate.rules.proposal import Op
 
         return Proposal.model_construct(object=obj, op=Op(op), actor=actor, fields=values,
                                         **{"use_case": None, "confidence": None, "reasons": [],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.conditions import check_when, describe, matches, values_equal
+from crmgate.rules.conditions import check_when, describe, matches, values_equal
 
 
 @pytest.mark.parametrize(("when", "record", "expected"), [

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from rules.decision import Decision, FieldChange, compute_changes, decide
-from rules.loader import parse_rulebook
-from rules.schema import Rulebook
 from rules_helpers import lead, opp, proposal
+
+from crmgate.rules.decision import Decision, FieldChange, compute_changes, decide
+from crmgate.rules.loader import parse_rulebook
+from crmgate.rules.schema import Rulebook
 
 H = "ai:deal-hygiene"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from rules.loader import RulebookError, RulebookProblem, load_rulebook, parse_rulebook
-from rules.schema import TIERS, Rulebook
+from crmgate.rules.loader import RulebookError, RulebookProblem, load_rulebook, parse_rulebook
+from crmgate.rules.schema import TIERS, Rulebook
 
 
 def _problems(text: str) -> list[RulebookProblem]:

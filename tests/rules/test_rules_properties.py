@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from rules.decision import decide
-from rules.loader import load_rulebook
-from rules.proposal import Proposal
-from rules.schema import Rulebook
 from rules_helpers import TEMPLATE
+
+from crmgate.rules.decision import decide
+from crmgate.rules.loader import load_rulebook
+from crmgate.rules.proposal import Proposal
+from crmgate.rules.schema import Rulebook
 
 RB: Rulebook = load_rulebook(TEMPLATE)
 OBJECTS = {"Lead": sorted(RB.objects["Lead"].fields) + ["Nickname"],

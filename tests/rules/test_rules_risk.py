@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
-
-from rules.loader import parse_rulebook
-from rules.risk import RiskMatch, assess_risk
-from rules.schema import Rulebook
 from rules_helpers import lead, opp, proposal
+
+from crmgate.rules.loader import parse_rulebook
+from crmgate.rules.risk import RiskMatch, assess_risk
+from crmgate.rules.schema import Rulebook
 
 H = "ai:deal-hygiene"
 

@@ -1,10 +1,11 @@
 """Use-case resolution: actor globs, named use cases and the candidate order."""
 from __future__ import annotations
 
-from rules.loader import parse_rulebook
-from rules.schema import Rulebook
-from rules.usecases import resolve_use_case
 from rules_helpers import proposal
+
+from crmgate.rules.loader import parse_rulebook
+from crmgate.rules.schema import Rulebook
+from crmgate.rules.usecases import resolve_use_case
 
 
 def test_glob_actor_resolves(rulebook: Rulebook) -> None:

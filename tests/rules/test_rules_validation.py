@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-
-from rules.schema import Rulebook
-from rules.validation import validate
 from rules_helpers import lead, opp, proposal
+
+from crmgate.rules.schema import Rulebook
+from crmgate.rules.validation import validate
 
 LEAD_UC = "lead_intake"
 
@@ -153,7 +153,7 @@ def test_max_length_counts_code_points(rulebook: Rulebook, text: str) -> None:
 
 def test_other_field_types(rulebook: Rulebook) -> None:
     """datetime and boolean fields (not in the template) are checked too."""
-    from rules.loader import parse_rulebook
+    from crmgate.rules.loader import parse_rulebook
     rb = parse_rulebook("""
 version: 1
 objects:
@@ -259,7 +259,7 @@ def test_non_finite_numbers_are_malformed_proposals():
     import pydantic
     import pytest as _pytest
 
-    from rules.proposal import Proposal
+    from crmgate.rules.proposal import Proposal
 
     for bad in ({"fields": {"Amount": float("nan")}}, {"inputs": {"score": [1.0, float("inf")]}}):
         with _pytest.raises(pydantic.ValidationError, match="not a finite number"):
@@ -272,7 +272,7 @@ def test_unrecordable_text_and_deep_nesting_are_malformed_proposals():
     import pydantic
     import pytest as _pytest
 
-    from rules.proposal import MAX_DEPTH, Proposal
+    from crmgate.rules.proposal import MAX_DEPTH, Proposal
 
     deep: dict = {}
     node = deep

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters.salesforce import SalesforceAdapter
+from crmgate.adapters.salesforce.adapter import SalesforceAdapter
 from tests.fakes.salesforce_fake import SESSION_ID, SalesforceFake
 
 KEY_FIELD = "Crmgate_Key__c"
@@ -52,10 +52,10 @@ def adapter(make_adapter) -> SalesforceAdapter:
 @pytest.fixture
 def make_gate(tmp_path, clock, ids):
     """A Gate over a Salesforce adapter with the example rulebook and a signed SQLite trail."""
-    from connector.gate import Gate
-    from connector.setup import example_rulebook
-    from connector.trail import TrailStore, generate_keypair, load_signer
-    from rules.loader import parse_rulebook
+    from crmgate.gate import Gate
+    from crmgate.project.scaffold import example_rulebook
+    from crmgate.rules.loader import parse_rulebook
+    from crmgate.trail import TrailStore, generate_keypair, load_signer
 
     generate_keypair(tmp_path / "trail.key", tmp_path / "trail.pub")
     signer = load_signer(tmp_path / "trail.key", env={})

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from adapters._sf_settings import LoopbackSession, parse_settings
-from adapters.base import UpdateRequest
-from adapters.errors import AdapterConfigError, CRMValidationError
+from crmgate.adapters.base import UpdateRequest
+from crmgate.adapters.errors import AdapterConfigError, CRMValidationError
+from crmgate.adapters.salesforce.settings import LoopbackSession, parse_settings
 from tests.salesforce.conftest import lead_update, seed_leads, trail
 
 WAIT = 10  # seconds; only ever reached when the chunks were NOT in flight together

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adapters.errors import AdapterConfigError
-from adapters.salesforce import SalesforceAdapter
-from adapters.salesforce_describe import objects_section, objects_yaml
-from connector.cli import cli
-from rules.loader import parse_rulebook
+from crmgate.adapters.errors import AdapterConfigError
+from crmgate.adapters.salesforce.adapter import SalesforceAdapter
+from crmgate.adapters.salesforce.describe import objects_section, objects_yaml
+from crmgate.doors.cli import cli
+from crmgate.rules.loader import parse_rulebook
 from tests.fakes.salesforce_fake import DATA, SESSION_ID
 
 GOOD = {"instance_url": "https://acme.my.salesforce.com"}
@@ -40,7 +40,7 @@ def test_credential_variable_names_are_configurable_and_secrets_stay_hidden():
                                               env={"TOK": "00D!very-secret"})
     assert adapter.settings.api_version == "59.0"
     assert adapter._sf.session_id == "00D!very-secret"
-    from adapters._sf_settings import Credentials
+    from crmgate.adapters.salesforce.settings import Credentials
     assert "very-secret" not in repr(Credentials("session", session_id="00D!very-secret"))
     adapter.close()
 

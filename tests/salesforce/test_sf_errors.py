@@ -17,10 +17,10 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from adapters import errors as E
-from adapters._sf_errors import record_error, translate
-from adapters.base import UpdateRequest
-from adapters.salesforce import SalesforceAdapter
+from crmgate.adapters import errors as E
+from crmgate.adapters.base import UpdateRequest
+from crmgate.adapters.salesforce.adapter import SalesforceAdapter
+from crmgate.adapters.salesforce.errors import record_error, translate
 
 
 def body(code, message="m", fields=()):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import CreateRequest, UpdateRequest
-from adapters.errors import QuotaExhaustedError, TransportError, UnavailableError
+from crmgate.adapters.base import CreateRequest, UpdateRequest
+from crmgate.adapters.errors import QuotaExhaustedError, TransportError, UnavailableError
 from tests.salesforce.conftest import seed_leads
 
 # default RetryPolicy: 0.5 * 2**(n-1) capped at 30, plus 0.25 * jitter; the tests' jitter is 0.5

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.base import DeleteRequest, UpdateRequest
+from crmgate.adapters.base import DeleteRequest, UpdateRequest
 from tests.salesforce.conftest import lead_update, seed_leads, trail
 
 
@@ -167,7 +167,7 @@ def test_partial_batch_failure_applies_the_good_and_reports_the_bad(fake, adapte
 
 def test_partial_create_failure_reports_required_fields(fake, adapter):
     """A create missing Salesforce's required fields fails alone with REQUIRED_FIELD_MISSING."""
-    from adapters.base import CreateRequest
+    from crmgate.adapters.base import CreateRequest
 
     results = adapter.create_many("Opportunity", [
         CreateRequest({"Name": "A", "StageName": "Prospecting", "CloseDate": "2027-01-01"}, "k1"),

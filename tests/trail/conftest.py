@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connector.trail import TrailSigner, TrailStore
+from crmgate.trail import TrailSigner, TrailStore
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.trail import GENESIS, canonical_json, entry_hash
-from connector.trail.canonical import is_plain_json, to_jsonable
+from crmgate.trail import GENESIS, canonical_json, entry_hash
+from crmgate.trail.canonical import is_plain_json, to_jsonable
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 json_values = st.recursive(

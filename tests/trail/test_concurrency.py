@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from connector.trail import TrailStore, verify_store
+from crmgate.trail import TrailStore, verify_store
 
 from .trailkit import entry
 

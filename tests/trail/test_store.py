@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Column, MetaData, String, Table, func, select, text
 
-from connector.trail import (
+from crmgate.trail import (
     GENESIS,
     Entry,
     NewEntry,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from connector.trail import (
+from crmgate.trail import (
     TrailSigner,
     TrailStore,
     canonical_json,
@@ -14,7 +14,7 @@ from connector.trail import (
     verify_entries,
     verify_store,
 )
-from connector.trail.verify import MAX_PROBLEMS
+from crmgate.trail.verify import MAX_PROBLEMS
 
 from .trailkit import fill, recompute_chain_from, rows, sql
 

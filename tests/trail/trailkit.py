@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from connector.trail import NewEntry, TrailStore
-from connector.trail.canonical import canonical_json, entry_hash
+from crmgate.trail import NewEntry, TrailStore
+from crmgate.trail.canonical import canonical_json, entry_hash
 
 
 def entry(n: int, **overrides: Any) -> NewEntry:

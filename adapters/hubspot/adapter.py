@@ -1,0 +1,398 @@
+"""The HubSpot adapter: contacts, companies and deals through hubspot-api-client's generic objects API.
+
+What the API allows, and what this adapter does about it:
+
+* **Batches of 100** (``max_batch``): ``get_many`` is one batch read per 100 ids; writes are one batch
+  create/update/archive per 100 requests. N updates with before-images cost ceil(N/100) reads (the
+  pipeline's ``get_many``) plus ceil(N/100) updates in the default configuration.
+* **No conditional writes**: check-then-write (see :mod:`crmgate.adapters.hubspot.check`). A request carrying
+  ``expected_version`` is compared with this adapter's own read of the record when that read is
+  younger than ``recheck_after`` seconds, else with a fresh batch re-read; a record that moved is a
+  ``conflict`` and is not written; deletes always re-read (+1 call per 100). After the write the batch response is checked (it must echo the
+  written values); with ``verify="history"`` the property history is read back (50 records per call)
+  and any other source's write between the check and our write is flagged in ``info["race"]``.
+  Residual window: a write landing between the check and our write is overwritten (detected with
+  ``verify="history"``, never prevented: HubSpot has no conditional update).
+* **207 multi-status**: every ``errors[]`` entry is mapped back to its input (``context.ids`` for
+  update, ``context.objectWriteTraceId`` for create, which is why every create input carries one)
+  and reported per record; the good records are applied.
+* **Idempotent creates**: a create with an ``idempotency_key`` also writes it to the unique-value
+  property ``idempotency_property`` (default ``crmgate_idempotency_key``). HubSpot refuses a second
+  record with the same value, so a retried create cannot duplicate; the refusal is answered by
+  reading the record by that property (``idProperty``), returned as ``ok`` with
+  ``info["idempotent_replay"]``. Without the property, contacts are still protected by HubSpot's
+  unique ``email``; companies and deals are not.
+* **Rate limits**: every call first passes a client-side rolling window
+  (:class:`crmgate.adapters.ratelimit.RollingWindow`, 190 per 10 s by default); 429 TEN_SECONDLY_ROLLING and
+  5xx are retried by :func:`crmgate.adapters.retry.retrying` honouring Retry-After; 429 DAILY raises
+  :class:`QuotaExhaustedError` and every later call of this adapter fails at once (the run stops).
+* Errors: see :mod:`crmgate.adapters.hubspot.errors`. The token is read from the environment and never logged.
+* Answers are read raw (``_preload_content=False``) and parsed as JSON: the SDK's model layer parsed
+  every timestamp with dateutil, half the CPU of a governed write. Requests still go through the
+  SDK's API objects (auth, URLs, its exception classes), built once in ``__init__``.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from hubspot import HubSpot
+
+from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
+from crmgate.adapters.errors import CRMError, NotFoundError, QuotaExhaustedError, RecordError, ResponseError
+from crmgate.adapters.hubspot.check import Check, Seen, history_race, plan_check
+from crmgate.adapters.hubspot.create import create_many
+from crmgate.adapters.hubspot.errors import record_error, translate
+from crmgate.adapters.hubspot.records import (
+    DEFAULT_NUMBER_PROPERTIES,
+    DEFAULT_PROPERTIES,
+    OBJECTS,
+    encode,
+    errors_of,
+    json_of,
+    results_of,
+    to_record,
+    version_property,
+)
+from crmgate.adapters.hubspot.settings import parse_settings
+from crmgate.adapters.ratelimit import RollingWindow
+from crmgate.adapters.retry import RetryPolicy, retrying
+
+_T = TypeVar("_T")
+HISTORY_BATCH = 50  # HubSpot's limit for batch reads with propertiesWithHistory
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class HubSpotAdapter(Adapter):
+    """HubSpot CRM v3. Build with :meth:`from_settings` from configuration, or directly in tests.
+
+    ``clock`` (monotonic seconds) and ``sleep`` drive the limiter, the retry waits and the
+    before-image ages; ``jitter`` is the retry backoff's randomness. The SDK's API objects are built
+    once here and reused by every call.
+    """
+
+    kind = "hubspot"
+    max_batch = 100
+
+    def __init__(self, *, token: str, host: str = "https://api.hubapi.com",
+                 rate_limit: tuple[int, float] = (190, 10.0), retry: RetryPolicy | None = None,
+                 timeout: float = 30.0, recheck_after: float = 15.0, verify: str = "response",
+                 idempotency_property: str | None = "crmgate_idempotency_key",
+                 properties: Mapping[str, Sequence[str]] | None = None,
+                 number_properties: Mapping[str, Sequence[str]] | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 jitter: Callable[[], float] = random.random, limiter: RollingWindow | None = None) -> None:
+        if verify not in ("response", "history"):
+            raise ValueError(f"verify must be 'response' or 'history', not {verify!r}")
+        self.host = host
+        self.recheck_after = recheck_after
+        self.verify = verify
+        self.idempotency_property = idempotency_property
+        self.timeout = timeout
+        self.limiter = limiter or RollingWindow(*rate_limit, clock=clock, sleep=sleep)
+        self._retry = retry or RetryPolicy()
+        self._clock, self._sleep, self._jitter = clock, sleep, jitter
+        self._hidden = frozenset({idempotency_property} if idempotency_property else ())
+        extra = properties or {}
+        self._read_props = {o: list(dict.fromkeys([*DEFAULT_PROPERTIES[o], *extra.get(o, ())]))
+                            for o in OBJECTS}
+        nums = number_properties or {}
+        self._numbers = {o: frozenset([*DEFAULT_NUMBER_PROPERTIES[o], *nums.get(o, ())]) for o in OBJECTS}
+        self._seen = Seen()
+        self._quota: QuotaExhaustedError | None = None
+        #: calls sent (retries included), 429s answered, retries made: for reports and benchmarks
+        self.stats = {"calls": 0, "rate_limited": 0, "retries": 0}
+        # retry=False: urllib3 must not retry on its own; tenacity does, in one place
+        client = HubSpot(access_token=token, host=host, retry=False)
+        self._batch = client.crm.objects.batch_api
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, env: Mapping[str, str],
+                      clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                      jitter: Callable[[], float] = random.random) -> "HubSpotAdapter":
+        """The adapter for ``crm: {kind: hubspot, ...}``; raises AdapterConfigError on bad settings."""
+        s, token = parse_settings(settings, env)
+        r = s.retry
+        return cls(token=token, host=s.host, rate_limit=(s.rate_limit.requests, s.rate_limit.per_seconds),
+                   retry=RetryPolicy(attempts=r.attempts, initial=r.initial, maximum=r.maximum,
+                                     jitter=r.jitter, max_retry_after=r.max_retry_after),
+                   timeout=s.timeout, recheck_after=s.recheck_after, verify=s.verify,
+                   idempotency_property=s.idempotency_property, properties=s.properties,
+                   number_properties=s.number_properties, clock=clock, sleep=sleep, jitter=jitter)
+
+    def __repr__(self) -> str:  # never the token
+        return f"HubSpotAdapter(host={self.host!r})"
+
+    # -- the Adapter interface -------------------------------------------------------------------
+
+    def objects(self) -> Sequence[str]:
+        return OBJECTS
+
+    def get_many(self, object: str, ids: Sequence[str]) -> dict[str, Record]:
+        """Live records among ``ids``; HubSpot ids are digits, so other ids are simply absent."""
+        self._check_object(object)
+        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i.isdigit()))
+        found: dict[str, Record] = {}
+        for chunk in _chunks(wanted, self.max_batch):
+            found.update(self._read(object, chunk))
+        return {i: found[i] for i in wanted if i in found}
+
+    def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
+        self._check_object(object)
+        return create_many(self, object, list(requests))
+
+    def update_many(self, object: str, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
+        self._check_object(object)
+        requests = list(requests)
+        results: list[WriteResult | None] = [None] * len(requests)
+        encoded: dict[int, dict[str, str]] = {}
+        for i, req in enumerate(requests):
+            props = encode(req.fields, self._hidden)
+            if isinstance(props, RecordError):
+                results[i] = WriteResult("failed", req.id, error=props)
+            else:
+                encoded[i] = props
+        checks = self._check(object, {i: (requests[i].id, requests[i].expected_version) for i in encoded},
+                             results, need_existence=False)
+        todo = [i for i in encoded if results[i] is None]
+        written: dict[int, Any] = {}
+        for n, chunk in enumerate(_chunks(todo, self.max_batch)):
+            inputs = [{"id": requests[i].id, "properties": encoded[i], "objectWriteTraceId": str(i)} for i in chunk]
+            try:
+                resp = self._call(self._batch.update, object, {"inputs": inputs})
+            except CRMError as exc:
+                if n == 0 and not written:
+                    raise
+                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc)
+                break
+            by_id = {str(o["id"]): o for o in results_of(resp)}
+            failed = self._errors_by_input(resp, {requests[i].id: i for i in chunk}, {str(i): i for i in chunk})
+            for i in chunk:
+                rid = requests[i].id
+                if i in failed:
+                    results[i] = WriteResult("failed", rid, error=failed[i])
+                elif rid in by_id:
+                    written[i] = by_id[rid]
+                else:
+                    results[i] = WriteResult("failed", rid, error=RecordError(
+                        "missing_result", "HubSpot returned neither a result nor an error", status=None))
+        self._finish_updates(object, requests, encoded, checks, written, results)
+        return results  # type: ignore[return-value]
+
+    def delete_many(self, object: str, requests: Sequence[DeleteRequest]) -> list[WriteResult]:
+        """Archive records. HubSpot's batch archive answers 204 even for unknown ids, so existence is
+        known from this adapter's fresh read or a re-read; a missing record is a failed result."""
+        self._check_object(object)
+        requests = list(requests)
+        results: list[WriteResult | None] = [None] * len(requests)
+        checks = self._check(object, {i: (r.id, r.expected_version) for i, r in enumerate(requests)},
+                             results, need_existence=True)
+        todo = [i for i in range(len(requests)) if results[i] is None]
+        for n, chunk in enumerate(_chunks(todo, self.max_batch)):
+            body = {"inputs": [{"id": requests[i].id} for i in chunk]}
+            try:
+                self._call(self._batch.archive, object, body, allow_empty=True)
+            except CRMError as exc:
+                if n == 0:
+                    raise
+                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc)
+                break
+            for i in chunk:
+                self._seen.drop(object, requests[i].id)
+                results[i] = WriteResult("ok", requests[i].id, info={"check": _check_info(checks.get(i))})
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Drop pooled connections; later calls raise CRMError("closed"). Safe to call twice."""
+        self._closed = True
+        pool = getattr(getattr(self._batch.api_client, "rest_client", None), "pool_manager", None)
+        if pool is not None:
+            pool.clear()
+
+    # -- reading and checking ----------------------------------------------------------------------
+
+    def _read(self, object: str, ids: Sequence[str], *, history: Sequence[str] = (),
+              id_property: str | None = None) -> dict[str, Record | Any]:
+        """One batch read; missing ids are absent. With ``history`` the raw JSON objects come back."""
+        props = self._read_props[object] + [version_property(object)] + list(self._hidden)
+        body: dict[str, Any] = {"properties": list(dict.fromkeys([*props, *history])),
+                                "propertiesWithHistory": list(history), "inputs": [{"id": i} for i in ids]}
+        if id_property:
+            body["idProperty"] = id_property
+        resp = self._call(self._batch.read, object, body, archived=False)
+        for err in errors_of(resp):
+            rec = record_error(err)
+            if rec.code != "OBJECT_NOT_FOUND":
+                raise CRMError(f"HubSpot could not read {object}: {rec.message}", code=rec.code,
+                               status=rec.status, details=rec.details)
+        out: dict[str, Any] = {}
+        now = self._clock()
+        for obj in results_of(resp):
+            record = self._record(object, obj)
+            self._seen.put(object, record.id, record.version, now)
+            out[record.id] = obj if history else record
+        return out
+
+    def _check(self, object: str, items: Mapping[int, tuple[str, str | None]],
+               results: list[WriteResult | None], *, need_existence: bool) -> dict[int, Check]:
+        """Conflicts and missing records become results; returns how each request was checked."""
+        now = self._clock()
+        checks = {i: plan_check(self._seen, object, rid, expected, now, self.recheck_after,
+                                need_existence=need_existence) for i, (rid, expected) in items.items()}
+        reread = list(dict.fromkeys(items[i][0] for i, c in checks.items() if c.reread))
+        current: dict[str, Record] = {}
+        for chunk in _chunks([r for r in reread if r.isdigit()], self.max_batch):
+            current.update(self._read(object, chunk))
+        for i, check in checks.items():
+            rid, expected = items[i]
+            if check.conflict_with is not None:
+                results[i] = _conflict(rid, expected, check.conflict_with, check)
+            elif check.reread and rid not in current:
+                results[i] = WriteResult("failed", rid, error=RecordError(
+                    "OBJECT_NOT_FOUND", f"no {object} record {rid} (deleted or never existed)", status=404))
+            elif check.reread and expected is not None and current[rid].version != expected:
+                results[i] = _conflict(rid, expected, current[rid].version, check)
+        return checks
+
+    def _finish_updates(self, object: str, requests: list[UpdateRequest], encoded: dict[int, dict[str, str]],
+                        checks: dict[int, Check], written: dict[int, Any],
+                        results: list[WriteResult | None]) -> None:
+        """Turn written objects into results, verifying them from the response or the history."""
+        now = self._clock()
+        verified: dict[int, dict[str, Any]] = {}
+        if self.verify == "history" and written:
+            verified = self._history(object, requests, encoded, written)
+        for i, obj in written.items():
+            record = self._record(object, obj)
+            info: dict[str, Any] = {"check": _check_info(checks.get(i))}
+            echoed = obj.get("properties") or {}
+            mismatch = {k: echoed.get(k) for k, v in encoded[i].items()
+                        if k in echoed and (echoed.get(k) or "") != v}
+            info["verify"] = {"by": self.verify, **({"mismatch": mismatch} if mismatch else {})}
+            if i in verified:
+                info["verify"].update(verified[i])
+            self._seen.put(object, record.id, record.version, now)
+            results[i] = WriteResult("ok", requests[i].id, record, info=info)
+
+    def _history(self, object: str, requests: list[UpdateRequest], encoded: dict[int, dict[str, str]],
+                 written: dict[int, Any]) -> dict[int, dict[str, Any]]:
+        """Read back the history of the written properties and the stamp; report others' writes."""
+        vprop = version_property(object)
+        out: dict[int, dict[str, Any]] = {}
+        order = list(written)
+        props = list(dict.fromkeys(p for i in order for p in encoded[i]))
+        for chunk in _chunks(order, HISTORY_BATCH):
+            try:
+                found = self._read(object, [requests[i].id for i in chunk], history=[*props, vprop])
+            except CRMError as exc:  # the write happened; only its verification failed
+                for i in chunk:
+                    out[i] = {"error": exc.message}
+                continue
+            for i in chunk:
+                obj = found.get(requests[i].id)
+                if obj is None:
+                    out[i] = {"deleted_after_write": True}
+                    continue
+                ours = self._record(object, written[i]).version
+                checked = requests[i].expected_version or self._checked_version(object, requests[i].id)
+                seen = history_race(obj.get("propertiesWithHistory") or {}, encoded[i], vprop, checked, ours)
+                out[i] = {**seen, "race_detected": bool(seen.get("race"))}
+        return out
+
+    def _checked_version(self, object: str, id: str) -> str | None:
+        entry = self._seen.get(object, id)
+        return entry[0] if entry else None
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., _T], *args: Any, allow_empty: bool = False, **kwargs: Any) -> _T:
+        """One SDK call through the limiter, translated errors, and the shared retry policy.
+
+        The answer is read with ``_preload_content=False`` and parsed as plain JSON: the SDK's model
+        deserialisation parses every timestamp with dateutil and took half the CPU of a governed
+        write. An empty answer is garbage unless the endpoint has no body (``allow_empty``)."""
+        def once() -> _T:
+            if self._closed:
+                raise CRMError("the HubSpot adapter is closed", code="closed")
+            if self._quota is not None:
+                raise self._quota
+            slot = self.limiter.acquire()
+            self.stats["calls"] += 1
+            try:
+                raw = fn(*args, _request_timeout=self.timeout, _preload_content=False, **kwargs)
+                result = json_of(raw)
+            except Exception as exc:
+                self.limiter.done(slot)
+                err = translate(exc)
+                if err is None:
+                    raise
+                if err.status == 429:
+                    self.stats["rate_limited"] += 1
+                if isinstance(err, QuotaExhaustedError):
+                    self._quota = err
+                raise err from exc
+            self.limiter.done(slot)
+            if result is None and not allow_empty:
+                raise ResponseError("HubSpot answered with a status or body the API does not document",
+                                    code="malformed_response")
+            return result
+
+        def counted_sleep(seconds: float) -> None:
+            self.stats["retries"] += 1
+            self._sleep(seconds)
+
+        return retrying(self._retry, sleep=counted_sleep, jitter=self._jitter)(once)
+
+    @staticmethod
+    def _errors_by_input(resp: Any, by_id: Mapping[str, int], by_trace: Mapping[str, int]) -> dict[int, RecordError]:
+        """A 207's ``errors[]`` mapped to input positions by ``context.ids`` or ``objectWriteTraceId``."""
+        out: dict[int, RecordError] = {}
+        for err in errors_of(resp):
+            rec = record_error(err)
+            ctx = err.get("context") if isinstance(err.get("context"), Mapping) else {}
+            matched = [by_id[k] for k in ctx.get("ids") or [] if k in by_id]
+            matched += [by_trace[k] for k in ctx.get("objectWriteTraceId") or [] if k in by_trace]
+            for i in dict.fromkeys(matched):
+                out[i] = rec
+        return out
+
+    def _record(self, object: str, obj: Any) -> Record:
+        return to_record(object, obj, numbers=self._numbers[object], hidden=self._hidden)
+
+    def _check_object(self, object: str) -> None:
+        if object not in OBJECTS:
+            raise NotFoundError(f"unknown HubSpot object {object!r} (contacts, companies, deals)",
+                                code="unknown_object", status=404)
+
+    @staticmethod
+    def _fail_rest(results: list[WriteResult | None], indices: Sequence[int], requests: Sequence[Any],
+                   exc: CRMError) -> None:
+        """A later chunk failed as a whole: earlier chunks stand, this one and the rest are failed."""
+        for i in indices:
+            if results[i] is None:
+                results[i] = WriteResult("failed", getattr(requests[i], "id", None), error=exc.to_record_error())
+
+
+def _check_info(check: Check | None) -> dict[str, Any]:
+    if check is None:
+        return {"by": "none"}
+    out: dict[str, Any] = {"by": check.by}
+    if check.age is not None:
+        out["age_s"] = round(check.age, 3)
+    return out
+
+
+def _conflict(rid: str, expected: str | None, current: str, check: Check) -> WriteResult:
+    error = RecordError("PRECONDITION_FAILED", f"{rid} changed since version {expected} (now {current})",
+                        status=412, details={"current_version": current, "expected_version": expected})
+    return WriteResult("conflict", rid, error=error, info={"check": _check_info(check)})
+
+
+__all__ = ["HubSpotAdapter", "errors_of", "results_of"]

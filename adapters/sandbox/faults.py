@@ -1,0 +1,70 @@
+"""Faults injected on the sandbox (never by patching), and sqlite3 errors translated at its edge."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from crmgate.adapters.errors import (
+    AuthenticationError,
+    CRMError,
+    CRMValidationError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    RecordError,
+    ResponseError,
+    TransportError,
+    UnavailableError,
+)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """sqlite3 errors leave the adapter as CRMError subclasses; a lock is retryable."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise UnavailableError(f"sandbox database is busy: {text}", code="UNABLE_TO_LOCK_ROW", status=503) from exc
+        raise CRMError(f"sandbox database error: {text}", code="sandbox_error") from exc
+    except sqlite3.Error as exc:
+        raise CRMError(f"sandbox database error: {exc}", code="sandbox_error") from exc
+    except UnicodeError as exc:  # e.g. a lone surrogate in an id: SQLite only stores UTF-8
+        raise CRMValidationError(f"text is not valid Unicode: {exc}", code="invalid_text", status=400) from exc
+
+
+@dataclass
+class Fault:
+    method: str
+    code: str
+    record_id: str | None
+    times: int
+    whole_call: bool
+    status: int
+    message: str
+    retry_after: float | None
+    after: int
+
+    def error(self) -> CRMError:
+        by_code: dict[str, type[CRMError]] = {
+            "connection_error": TransportError, "timeout": TransportError, "malformed_response": ResponseError,
+            "rate_limited": RateLimitError, "quota_exhausted": QuotaExhaustedError, "UNAVAILABLE": UnavailableError,
+        }
+        by_status: dict[int, type[CRMError]] = {
+            400: CRMValidationError, 401: AuthenticationError, 403: PermissionDeniedError,
+            404: NotFoundError, 412: PreconditionFailedError, 429: RateLimitError,
+        }
+        cls = by_code.get(self.code) or by_status.get(self.status)
+        cls = cls or (UnavailableError if self.status >= 500 else CRMError)
+        status = None if cls is TransportError else self.status  # no HTTP answer on a dead connection
+        if issubclass(cls, RateLimitError):
+            return cls(self.message, retry_after=self.retry_after, code=self.code, status=status)
+        return cls(self.message, code=self.code, status=status)
+
+    def record_error(self) -> RecordError:
+        return RecordError(self.code, self.message, self.status, retryable=self.status >= 500 or self.status == 429)

@@ -1,0 +1,88 @@
+"""The sandbox's rows: value and required-field checks on a write, and rows read back as records."""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from crmgate.adapters.base import Record
+from crmgate.adapters.errors import (
+    RecordError,
+)
+from crmgate.adapters.sandbox.schema import REQUIRED_ON_CREATE, SYSTEM_FIELDS, next_stamp
+
+
+def bad_values(fields: Mapping[str, Any]) -> RecordError | None:
+    for name, value in fields.items():
+        if not isinstance(name, str) or not name:
+            return RecordError("INVALID_FIELD", f"bad field name {name!r}", status=400)
+        if name in SYSTEM_FIELDS:
+            return RecordError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE", f"{name} is maintained by the CRM", status=400, fields=(name,)
+            )
+        ok_float = isinstance(value, float) and math.isfinite(value)
+        if not (value is None or isinstance(value, (str, bool, int)) or ok_float):
+            return RecordError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: {type(value).__name__} is not a JSON scalar",
+                status=400, fields=(name,),
+            )
+    return None
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def required_error(object: str, fields: Mapping[str, Any], *, creating: bool) -> RecordError | None:
+    # on update only the fields being written can become blank
+    missing = tuple(
+        name for name in REQUIRED_ON_CREATE[object]
+        if (creating or name in fields) and is_blank(fields.get(name))
+    )
+    if not missing:
+        return None
+    return RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: {list(missing)}", 400, missing)
+
+
+def fetch_row(conn: sqlite3.Connection, object: str, id: str) -> Any:
+    return conn.execute("SELECT * FROM sandbox_records WHERE object = ? AND id = ?", (object, id)).fetchone()
+
+
+def gone_error(row: Any, id: str) -> RecordError | None:
+    if row is None:
+        return RecordError("NOT_FOUND", f"no record {id}", 404)
+    if row["is_deleted"]:
+        return RecordError("ENTITY_IS_DELETED", f"record {id} is deleted", 404)
+    return None
+
+
+def write_fields(
+    conn: sqlite3.Connection, row: Any, changes: Mapping[str, Any], now: datetime, actor: str
+) -> Record:
+    fields = json.loads(row["fields"])
+    for name, value in changes.items():
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    stamp = next_stamp(now, row["system_modstamp"])
+    conn.execute(
+        "UPDATE sandbox_records SET fields = ?, last_modified_date = ?, last_modified_by = ?,"
+        " system_modstamp = ? WHERE id = ?",
+        (json.dumps(fields), stamp, actor, stamp, row["id"]),
+    )
+    return to_record(fetch_row(conn, row["object"], row["id"]))
+
+
+def to_record(row: Any) -> Record:
+    meta = {
+        "CreatedDate": row["created_date"],
+        "CreatedById": row["created_by"],
+        "LastModifiedDate": row["last_modified_date"],
+        "LastModifiedById": row["last_modified_by"],
+        "SystemModstamp": row["system_modstamp"],
+    }
+    return Record(row["object"], row["id"], json.loads(row["fields"]), row["system_modstamp"], meta)

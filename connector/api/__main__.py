@@ -1,6 +1,0 @@
-"""``python -m connector.api``: print the OpenAPI document (the committed ``docs/openapi.json``)."""
-import json
-
-from connector.api.app import openapi_document
-
-print(json.dumps(openapi_document(), indent=2, sort_keys=True))

@@ -1,0 +1,362 @@
+"""Offline verification of an export, and the truncation proof against an earlier export's manifest.
+
+:func:`verify_export` needs the export, its ``.manifest.json`` and ``.chain`` beside it (or a
+manifest path), and the trail's public key: no configuration, no database. It streams both files,
+so memory stays flat. What it checks, for JSONL and CSV alike:
+
+1. the manifest's signature (trail key, made at export time) and the head checkpoint's signature,
+   and that the checkpoint signs the manifest's head;
+2. the SHA-256 of the export file and of the chain file against the manifest;
+3. the chain file: every seq from 1 to the head once, in order; every checkpoint signed and equal
+   to the chain's hash at its seq; the chain ends at the signed head;
+4. every exported entry: its hash recomputed from its body and ``prev_hash``; ``prev_hash`` is the
+   chain's hash at seq-1 and ``hash`` the chain's hash at seq; it sits where the chain file says an
+   exported entry sits. CSV entries are recomputed from the ``body`` cell of their first row and
+   their rows regenerated from that body and compared cell by cell, so an edited field, before or
+   after value is caught; JSONL entries are recomputed from their fields;
+5. the manifest's counts and first/last seq against what was found.
+
+Problem codes (stable): ``manifest_unreadable``, ``manifest_signature`` (the manifest was edited),
+``head_signature``, ``head_mismatch``, ``export_missing``, ``export_sha256`` (the export file was
+changed), ``chain_sha256``, ``chain_malformed``, ``malformed_entry``, ``entry_edited``,
+``entry_deleted``, ``entry_inserted``, ``entries_reordered``, ``tail_cut``, ``chain_broken``,
+``chain_recomputed`` (hashes consistent but a signed checkpoint disagrees: recomputed without the
+private key), ``checkpoint_signature``, ``manifest_mismatch``; see :data:`crmgate.audit.manifest.PROBLEM_CODES`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crmgate.audit.formats import CSV_COLUMNS, canonical_body, content_of, csv_rows
+from crmgate.audit.manifest import (
+    MAX_PROBLEMS,
+    Findings,
+    Stop,
+    check_manifest,
+    checkpoint_ok,
+    load_manifest,
+)
+from crmgate.trail import (
+    GENESIS,
+    TrailVerifierKey,
+    entry_hash,
+)
+from crmgate.trail.chainproof import ChainLine, read_chain
+from crmgate.trail.records import CONTENT_FIELDS
+from crmgate.trail.verify import Problem
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    """The verdict on an export. ``verified`` lists, in words, what a clean verification established
+    (empty when anything is wrong: a failed report claims nothing)."""
+
+    ok: bool
+    file: str
+    file_format: str | None
+    entries: int
+    chain_entries: int
+    checkpoints: int
+    head_seq: int | None
+    head_hash: str | None
+    first_bad_seq: int | None
+    problems: tuple[Problem, ...]
+    verified: tuple[str, ...]
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in (
+            "ok", "file", "file_format", "entries", "chain_entries", "checkpoints", "head_seq", "head_hash",
+            "first_bad_seq", "stopped_early")}
+        return out | {"problems": [p.to_dict() for p in self.problems], "verified": list(self.verified)}
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"export OK: {self.entries} entries placed in a signed chain of {self.chain_entries} "
+                    f"(head seq {self.head_seq}), {self.checkpoints} checkpoints")
+        first = self.problems[0]
+        return f"export INVALID: first bad seq {self.first_bad_seq}; {first.code}: {first.message}"
+
+
+@dataclass
+class _Item:
+    """One exported entry as read back: its seq, body text, hashes, and anything wrong with it."""
+
+    seq: int
+    body: str = ""
+    prev_hash: str = ""
+    hash: str = ""
+    error: str | None = None
+    edited: str | None = None
+
+
+def _jsonl_items(path: Path) -> Iterator[_Item]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            try:
+                d = json.loads(line)
+                seq = d["seq"]
+                if not isinstance(seq, int) or isinstance(seq, bool):
+                    raise TypeError("seq")
+                extra = set(d) - set(CONTENT_FIELDS) - {"prev_hash", "hash"}
+                yield _Item(seq, canonical_body(content_of(d)), str(d.get("prev_hash")), str(d.get("hash")),
+                            edited=f"unexpected keys {sorted(extra)}" if extra else None)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                yield _Item(-line_no, error=f"line {line_no} is not an entry")
+
+
+def _csv_items(path: Path) -> Iterator[_Item]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header != list(CSV_COLUMNS):
+            yield _Item(-1, error="the CSV header is not crmgate's export header")
+            return
+        group: list[list[str]] = []
+        for row in reader:
+            if group and row[:1] != group[0][:1]:
+                yield _csv_item(group)
+                group = []
+            group.append(row)
+        if group:
+            yield _csv_item(group)
+
+
+def _csv_item(rows: list[list[str]]) -> _Item:
+    first = rows[0]
+    if len(first) != len(CSV_COLUMNS):
+        return _Item(-1, error=f"a row for seq {first[:1]} has {len(first)} cells")
+    body, prev, digest = first[-1], first[-2], first[-3]  # columns: ..., hash, prev_hash, body
+    try:
+        seq = json.loads(body)["seq"]
+        if not isinstance(seq, int):
+            raise TypeError("seq")
+        expected = csv_rows(body, prev, digest)
+    except (ValueError, TypeError, KeyError):
+        return _Item(-1, error=f"the body cell of the entry at seq cell {first[0]!r} cannot be read")
+    edited = None if expected == rows else "its rows disagree with its hashed body (a cell was changed)"
+    return _Item(seq, body, prev, digest, edited=edited)
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
+                  manifest_path: str | os.PathLike[str] | None = None) -> ExportReport:
+    """Verify the export at ``path`` offline (see the module docstring); never raises on bad files."""
+    path = Path(path)
+    manifest_path = Path(manifest_path) if manifest_path else path.with_name(path.name + ".manifest.json")
+    st = Findings()
+    walk = _Walk(st, key)
+    m = load_manifest(manifest_path)
+    fmt = None
+    stopped = False
+    head_seq = head_hash = None
+    try:
+        if m is None:
+            st.add(None, "manifest_unreadable", f"no readable manifest at {manifest_path}")
+            raise Stop
+        fmt = m.get("file_format") if m.get("file_format") in ("jsonl", "csv") else \
+            ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+        head_seq, head_hash, signed_head = check_manifest(st, m, key)
+        chain_file = manifest_path.with_name(str((m.get("chain") or {}).get("file") or path.name + ".chain"))
+        for label, file, want, code in (("export", path, m.get("sha256"), "export_sha256"),
+                                        ("chain", chain_file, (m.get("chain") or {}).get("sha256"), "chain_sha256")):
+            if not file.is_file():
+                st.add(None, "export_missing", f"the {label} file {file} is missing")
+                raise Stop
+            if _sha256(file) != want:
+                st.add(None, code, f"the {label} file's SHA-256 differs from the manifest: the file was changed")
+        items = _csv_items(path) if fmt == "csv" else _jsonl_items(path)
+        try:
+            with open(chain_file, encoding="utf-8", newline="") as fh:
+                walk.run(read_chain(fh), items)
+        except UnicodeDecodeError:
+            st.add(None, "file_not_text", "the export or its chain file is not UTF-8 text: it was "
+                                          "replaced or corrupted")
+            raise Stop from None
+        walk.finish(m, head_seq, head_hash, signed_head)
+    except Stop:
+        stopped = len(st.problems) >= MAX_PROBLEMS
+    seqs = [p.seq for p in st.problems if p.seq is not None]
+    return ExportReport(
+        ok=not st.problems, file=str(path), file_format=fmt, entries=walk.found, chain_entries=walk.chain_seq,
+        checkpoints=walk.checkpoints, head_seq=head_seq, head_hash=head_hash,
+        first_bad_seq=min(seqs) if seqs else None, problems=tuple(st.problems),
+        verified=_verified(fmt) if not st.problems else (), stopped_early=stopped)
+
+
+def _verified(fmt: str | None) -> tuple[str, ...]:
+    """What a verification that found no problem established (empty on any problem)."""
+    entry = ("every CSV entry's hash recomputed from the body cell of its first row, and its rows "
+             "regenerated from that body and compared cell by cell" if fmt == "csv" else
+             "every JSONL entry's hash recomputed from its fields")
+    return ("manifest signed by the trail key", ("head checkpoint signed by the trail key and equal to the "
+            "manifest's head"), "export and chain file SHA-256 equal to the manifest", entry,
+            ("every entry's prev_hash and hash equal to the chain file at its seq, and its place among "
+            "the exported seqs"), "every checkpoint in the chain file signed and equal to the chain there",
+            "the chain file runs from seq 1 to the signed head", "manifest counts and first/last seq")
+
+
+class _Walk:
+    """Walks the chain file and the export in lockstep (both in seq order)."""
+
+    def __init__(self, st: Findings, key: TrailVerifierKey) -> None:
+        self.st, self.key = st, key
+        self.prev = GENESIS
+        self.chain_seq = 0
+        self.found = 0
+        self.marked = 0
+        self.first_marked: int | None = None
+        self.last_marked: int | None = None
+        self.checkpoints = 0
+        self.good_cp = 0
+        self.bad_since_good: int | None = None
+        self.last_export_seq = 0
+        self.tail_from: int | None = None
+        self.items: Iterator[_Item] = iter(())
+        self.x: _Item | None = None
+
+    def _add(self, seq: int | None, code: str, message: str) -> int:
+        if seq is not None and (self.bad_since_good is None or seq < self.bad_since_good):
+            self.bad_since_good = seq
+        return self.st.add(seq, code, message)
+
+    def _next(self) -> None:
+        self.x = next(self.items, None)
+        while self.x is not None and self.x.error:
+            self._add(None, "malformed_entry", self.x.error)
+            self.x = next(self.items, None)
+
+    def run(self, chain: Iterator[ChainLine], items: Iterator[_Item]) -> None:
+        self.items = items
+        self._next()
+        for line in chain:
+            if line.error:
+                self._add(None, "chain_malformed", line.error)
+                raise Stop
+            if line.kind == "C":
+                self._checkpoint(line)
+                continue
+            if line.seq != self.chain_seq + 1:
+                self._add(self.chain_seq + 1, "chain_malformed",
+                          f"the chain file jumps from seq {self.chain_seq} to {line.seq}")
+                raise Stop
+            self.chain_seq = line.seq
+            if line.kind == "E":
+                self._exported(line)
+            self.prev = line.digest
+
+    def _exported(self, line: ChainLine) -> None:
+        self.marked += 1
+        self.first_marked = self.first_marked or line.seq
+        self.last_marked = line.seq
+        while True:
+            x = self.x
+            if x is None:
+                self.tail_from = self.tail_from or line.seq
+                return
+            if x.seq == line.seq:
+                self._entry(x, line)
+                self._next()
+                return
+            if x.seq > line.seq:
+                self.st.deleted[line.seq] = self._add(
+                    line.seq, "entry_deleted", f"entry {line.seq} is marked exported in the chain but is "
+                                               f"missing from the export (deleted)")
+                return
+            self._out_of_place(x)
+            self._next()
+
+    def _out_of_place(self, x: _Item) -> None:
+        """An export entry whose seq is below the chain's next exported seq."""
+        if x.seq in self.st.deleted:
+            index = self.st.deleted.pop(x.seq)
+            self.st.problems[index] = Problem(x.seq, "entries_reordered",
+                                              f"entry {x.seq} appears after entry {self.last_export_seq} "
+                                              f"(entries reordered)")
+            self._check_hash(x)
+            self.found += 1
+        elif x.seq == self.last_export_seq or x.seq <= 0:
+            self._add(x.seq, "entry_inserted", f"a second entry claims seq {x.seq} (inserted)")
+        elif x.seq < self.last_export_seq:
+            self._add(x.seq, "entries_reordered", f"entry {x.seq} appears after entry {self.last_export_seq}")
+        else:
+            self._add(x.seq, "entry_inserted", f"entry {x.seq} is in the export but the chain says seq "
+                                               f"{x.seq} was not exported (inserted)")
+
+    def _check_hash(self, x: _Item) -> bool:
+        if x.edited:
+            self._add(x.seq, "entry_edited", f"entry {x.seq}: {x.edited}")
+            return False
+        if entry_hash(x.prev_hash, x.body) != x.hash:
+            self._add(x.seq, "entry_edited", f"entry {x.seq}: its content does not match its hash (edited)")
+            return False
+        return True
+
+    def _entry(self, x: _Item, line: ChainLine) -> None:
+        self.found += 1
+        self.last_export_seq = x.seq
+        if not self._check_hash(x):
+            return
+        if x.hash != line.digest:
+            self._add(x.seq, "entry_edited", f"entry {x.seq}: its hash is not the chain's hash at seq {x.seq} "
+                                             f"(edited and re-hashed)")
+        if x.prev_hash != self.prev:
+            self._add(x.seq, "chain_broken", f"entry {x.seq}: prev_hash is not the chain's hash at seq {x.seq - 1}")
+
+    def _checkpoint(self, line: ChainLine) -> None:
+        cp = line.checkpoint
+        assert cp is not None
+        self.checkpoints += 1
+        batch = self.bad_since_good or self.good_cp + 1
+        if cp.seq != self.chain_seq:
+            self._add(self.chain_seq, "chain_malformed", f"checkpoint for seq {cp.seq} placed after seq {self.chain_seq}")
+        elif not checkpoint_ok(cp.to_dict(), self.key):
+            self._add(batch, "checkpoint_signature", f"the checkpoint at seq {cp.seq} has an invalid signature: "
+                                                     f"entries from seq {batch} are not authenticated")
+        elif cp.head_hash != self.prev:
+            self._add(batch, "chain_recomputed", f"the signed checkpoint at seq {cp.seq} does not match the chain "
+                                                 f"there: entries from seq {batch} were changed and the chain "
+                                                 f"recomputed without the private key")
+        else:
+            self.good_cp, self.bad_since_good = cp.seq, None
+
+    def finish(self, m: Mapping[str, Any], head_seq: int, head_hash: str, signed_head: str | None) -> None:
+        if self.tail_from is not None:
+            self._add(self.tail_from, "tail_cut", f"the export ends at seq {self.last_export_seq}; exported "
+                                                  f"entries from seq {self.tail_from} are missing (tail cut)")
+        while self.x is not None:
+            x = self.x
+            self._add(x.seq, "entry_inserted", f"entry {x.seq} follows the last exported entry (inserted)")
+            self._next()
+        if self.chain_seq < head_seq:
+            self._add(self.chain_seq + 1, "tail_cut", f"the chain file ends at seq {self.chain_seq} before the "
+                                                      f"signed head seq {head_seq} (tail cut)")
+        elif self.chain_seq > head_seq or self.prev != head_hash:
+            self._add(head_seq, "head_mismatch", f"the chain file ends at seq {self.chain_seq}, not at the "
+                                                 f"manifest's head seq {head_seq} with its hash")
+        if signed_head is not None and self.chain_seq == head_seq and self.prev != signed_head:
+            batch = self.bad_since_good or self.good_cp + 1
+            self._add(batch, "chain_recomputed", f"the chain's hash at the head differs from the signed head "
+                                                 f"checkpoint: entries from seq {batch} were changed")
+        found = {"entries": self.found, "first_seq": self.first_marked, "last_seq": self.last_marked}
+        wrong = [f"{k} {m.get(k)!r} (found {v!r})" for k, v in found.items() if m.get(k) != v]
+        if self.marked != self.found:
+            wrong.append(f"{self.marked} entries marked exported in the chain")
+        if wrong:
+            self._add(None, "manifest_mismatch", "the manifest says " + ", ".join(wrong))
+
+

@@ -1,0 +1,82 @@
+"""crmgate approvals list | show | approve | reject"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from crmgate.approvals.queue import STATUSES
+from crmgate.doors.cli.base import (
+    Ctx,
+    cli,
+    dumps,
+    handle_errors,
+    parse_assignments,
+    pass_ctx,
+)
+
+
+@cli.group()
+def approvals() -> None:
+    """The queue of changes waiting for a person: list, show, approve, reject."""
+
+
+@approvals.command("list")
+@click.option("--status", type=click.Choice(list(STATUSES)), default=None,
+              help="Only changes with this status (expired: pending past their expiry).")
+@click.option("--use-case", default=None, help="Only this use case's changes.")
+@pass_ctx
+@handle_errors
+def approvals_list(ctx: Ctx, status: str | None, use_case: str | None) -> None:
+    """Print the queued changes as a JSON array, oldest first."""
+    with ctx.gate() as gate:
+        items = [q.to_dict() for q in gate.approvals(status=status, use_case=use_case)]
+    click.echo(json.dumps(items, ensure_ascii=False, indent=2, default=str))
+
+
+@approvals.command("show")
+@click.argument("change_id", metavar="ID")
+@pass_ctx
+@handle_errors
+def approvals_show(ctx: Ctx, change_id: str) -> None:
+    """Print one queued change with its trail history (decision, approval, write) as JSON."""
+    with ctx.gate() as gate:
+        item = gate.show_approval(change_id)
+    click.echo(json.dumps(item, ensure_ascii=False, indent=2, default=str))
+
+
+@approvals.command("approve")
+@click.argument("change_id", metavar="ID")
+@click.option("--by", required=True, help="The approver (a person; never an ai: actor or the proposer).")
+@click.option("--note", default=None, help="Why, in a few words (recorded in the trail).")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Approve with this value instead of the AI's (repeatable; VALUE is JSON when it parses).")
+@pass_ctx
+@handle_errors
+def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assignments: tuple[str, ...]) -> None:
+    """Approve a queued change and write it, if the record still matches what it was queued against.
+
+    Prints the result as JSON: status applied, conflict (the record moved: nothing written) or
+    failed (exit 1). Refusals (separation of duties, expired, not pending, an edit that breaks the
+    rules) exit 2 and write nothing.
+    """
+    edits = parse_assignments(assignments)
+    with ctx.gate() as gate:
+        result = gate.approve(change_id, by=by, note=note, edits=edits)
+    click.echo(dumps(result.to_dict()))
+    if result.status == "failed":
+        sys.exit(1)
+
+
+@approvals.command("reject")
+@click.argument("change_id", metavar="ID")
+@click.option("--by", required=True, help="Who rejects (a person).")
+@click.option("--reason", required=True, help="Why (recorded in the trail).")
+@pass_ctx
+@handle_errors
+def approvals_reject(ctx: Ctx, change_id: str, by: str, reason: str) -> None:
+    """Reject a queued change; nothing is written to the CRM."""
+    with ctx.gate() as gate:
+        result = gate.reject(change_id, by=by, reason=reason)
+    click.echo(dumps(result.to_dict()))

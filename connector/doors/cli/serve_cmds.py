@@ -1,0 +1,51 @@
+"""crmgate serve | mcp"""
+from __future__ import annotations
+
+import os
+
+import click
+
+from crmgate.doors.cli.base import Ctx, cli, handle_errors, pass_ctx
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. There is no TLS: put a TLS proxy in front for anything but loopback.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Server processes (use a postgresql:// store; each enforces the request limits on its own).")
+@pass_ctx
+@handle_errors
+def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /v1/openapi.json) and the MCP endpoint (/mcp)."""
+    import uvicorn
+
+    from crmgate.config import find_config_path
+    from crmgate.doors.asgi import app_from_env
+    from crmgate.doors.wiring import CONFIG_ENV
+
+    config_path = find_config_path(ctx.config_path)
+    ctx.config()  # a bad config is refused here, with exit 2, before anything listens
+    os.environ[CONFIG_ENV] = str(config_path.resolve())
+    click.echo(f"crmgate: serving http://{host}:{port}/v1 (MCP at /mcp) with {config_path}", err=True)
+    if workers > 1:
+        uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level="info")
+    else:
+        uvicorn.run(app_from_env(), host=host, port=port, log_level="info")
+
+
+@cli.command()
+@click.option("--token-env", default="CRMGATE_TOKEN", show_default=True,
+              help="The environment variable holding this server's crmgate token (it decides the actor).")
+@pass_ctx
+@handle_errors
+def mcp(ctx: Ctx, token_env: str) -> None:
+    """Run the MCP server over stdio, as the actor of the token in $CRMGATE_TOKEN.
+
+    Tools: propose_change, check_change, get_record, get_change_status. Their descriptions and
+    input schemas come from the rulebook: the objects, operations and fields the actor may touch.
+    """
+    from crmgate.doors.mcp.server import run_stdio
+
+    run_stdio(ctx.config(), token=os.environ.get(token_env))

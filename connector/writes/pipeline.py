@@ -1,0 +1,376 @@
+"""The governed write path: before-images, decisions, intents, conditional batched writes, results.
+
+For a batch of proposals (:meth:`WritePath.run`):
+
+1. Idempotency: a key seen before returns the stored outcome (``replayed``); nothing is redone.
+2. Rounds: proposals touching the same record run in submission order, one per round, so each
+   one's before-image is read after the previous one's write.
+3. Per round: one ``get_many`` per object for the before-images; ``rules.decide`` for each proposal;
+   ONE trail append holding every decision and every write intent, with the approval-queue and
+   idempotency rows in the same transaction; then batched conditional adapter calls; then ONE
+   trail append of every result. A crash between the two appends leaves intents without results:
+   visible, never silent.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from crmgate import tables
+from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
+from crmgate.adapters.errors import CRMError, RecordError
+from crmgate.clock import Clock, IdFactory, iso
+from crmgate.decide import pools
+from crmgate.decide.enrichment import Enricher
+from crmgate.decide.governance import Governed, govern, pool_keys
+from crmgate.rules.decision import Decision
+from crmgate.rules.enrichment import EnrichmentResult
+from crmgate.rules.proposal import Op, Proposal
+from crmgate.trail import NewEntry, TrailStore
+from crmgate.writes.before_images import read_before_images
+from crmgate.writes.outcome import Outcome
+
+log = structlog.get_logger("crmgate.pipeline")
+
+_STATUS_OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed"}
+_STATUS_OF_ACTION = {"queue": "queued", "reject": "rejected", "shadow": "shadowed", "apply": "applied"}
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One proposal in flight through a round."""
+
+    index: int
+    proposal: Proposal
+    proposal_id: str
+    before: Record | None = None
+    decision: Decision | None = None
+    change_id: str | None = None
+    write: bool = False
+    outcome: Outcome | None = None
+    enrichment: EnrichmentResult | None = None
+    governed: Governed | None = None
+    trace: dict[str, Any] = field(default_factory=dict)  # routing/enrichment, built once per proposal
+    replayed: bool = False
+    send: dict[str, Any] | None = None  # the fields written (write_fields), once decided
+
+
+class WritePath:
+    """Runs batches of proposals against one adapter, one rulebook and one trail store."""
+
+    def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore, clock: Clock,
+                 ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72),
+                 enricher: Enricher | None = None) -> None:
+        self.rulebook = rulebook
+        self.enricher = enricher
+        self.adapter = adapter
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.approval_ttl = approval_ttl
+        self.rulebook_version = rulebook.version_hash
+        self._crm_objects = set(adapter.objects())
+
+    # -- public -------------------------------------------------------------------------------
+    def run(self, proposals: Sequence[Proposal]) -> list[Outcome]:
+        batch_id = self.ids("bat")
+        outcomes: list[Outcome | None] = [None] * len(proposals)
+        stored = self._stored_outcomes({p.idempotency_key for p in proposals if p.idempotency_key})
+        first_with_key: dict[str, int] = {}
+        duplicates: dict[int, int] = {}
+        todo: list[int] = []
+        for i, p in enumerate(proposals):
+            key = p.idempotency_key
+            if key and key in stored:
+                outcomes[i] = self._replay(stored[key], p, self.ids("prp"), batch_id)
+            elif key and key in first_with_key:
+                duplicates[i] = first_with_key[key]
+            else:
+                if key:
+                    first_with_key[key] = i
+                todo.append(i)
+        for round_ in _rounds(todo, proposals):
+            for plan in self._run_round(round_, proposals, batch_id):
+                outcomes[plan.index] = plan.outcome
+        for i, j in duplicates.items():
+            outcomes[i] = replace(outcomes[j], replayed=True)  # type: ignore[arg-type]
+        return outcomes  # type: ignore[return-value]
+
+    # -- a round ------------------------------------------------------------------------------
+    def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[_Plan]:
+        plans = [_Plan(i, proposals[i], self.ids("prp")) for i in indices]
+        read_errors = self._read_before_images(plans)
+        for plan in plans:
+            if plan.proposal.object not in read_errors and self.enricher is not None:
+                plan.enrichment = self.enricher.enrich(
+                    plan.proposal.object, plan.proposal.op.value, plan.proposal.fields,
+                    dict(plan.before.fields) if plan.before else None)
+        queue_rows: list[dict[str, Any]] = []
+        keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
+
+        def build(conn: sa.Connection) -> list[NewEntry]:
+            # Runs after the trail head is locked: pool state read here cannot be raced.
+            queue_rows.clear()
+            states = pools.load(conn, keys)
+            changed: dict[pools.Key, Any] = {}
+            decided: list[NewEntry] = []
+            # Checked again under the lock: another worker may have used the key since run() looked.
+            taken = self._stored_outcomes({p.proposal.idempotency_key for p in plans
+                                           if p.proposal.idempotency_key}, conn)
+            for plan in plans:
+                key = plan.proposal.idempotency_key
+                if key and key in taken:
+                    plan.outcome = self._replay(taken[key], plan.proposal, plan.proposal_id, batch_id)
+                    plan.replayed = True
+                    continue
+                err = read_errors.get(plan.proposal.object)
+                if err is not None:
+                    plan.outcome = self._outcome(plan, batch_id, "failed", error=err.to_record_error().to_dict(),
+                                                 reason="the before-image could not be read")
+                    decided.append(self._decided_entry(plan, batch_id, "failed", error=plan.outcome.error))
+                    continue
+                self._decide(plan, batch_id, states, decided, queue_rows)
+                states.update(plan.governed.pool_changes)  # type: ignore[union-attr]
+                changed.update(plan.governed.pool_changes)  # type: ignore[union-attr]
+            pools.save(conn, changed)
+            return decided
+
+        self.store.append(build, also=self._also(queue_rows, plans, provisional=True))
+        writes = [p for p in plans if p.write]
+        if writes:
+            self._write(writes, batch_id)
+        return plans
+
+    @staticmethod
+    def _replay(stored: Outcome, proposal: Proposal, proposal_id: str, batch_id: str) -> Outcome:
+        """The first outcome of a repeated key; for another actor's key, a refusal that tells nothing
+        of that outcome (keys are global, and one agent must not read another's)."""
+        if stored.actor == proposal.actor:
+            return replace(stored, replayed=True)
+        return Outcome(status="failed", proposal_id=proposal_id, batch_id=batch_id, object=proposal.object,
+                       op=proposal.op.value, actor=proposal.actor, record_id=proposal.record_id,
+                       reason="not decided: another actor already used this idempotency key",
+                       error={"code": "idempotency_key_in_use",
+                              "message": "another actor already used this idempotency key; nothing was "
+                                         "decided or written: choose keys unique to this workflow"})
+
+    def _read_before_images(self, plans: list[_Plan]) -> dict[str, CRMError]:
+        found, errors = read_before_images(self.adapter, self.rulebook, self._crm_objects,
+                                           (p.proposal for p in plans))
+        for plan in plans:
+            if plan.proposal.record_id:
+                plan.before = found.get((plan.proposal.object, plan.proposal.record_id))
+        return errors
+
+    def _decide(self, plan: _Plan, batch_id: str, states: dict, decided: list[NewEntry],
+                queue_rows: list[dict[str, Any]]) -> None:
+        p = plan.proposal
+        g = govern(p, plan.before.fields if plan.before else None, self.rulebook, plan.enrichment, states)
+        plan.governed, plan.decision, plan.trace = g, g.decision, g.trace()
+        d = g.decision
+        status = _STATUS_OF_ACTION[d.action]
+        plan.change_id, plan.write = None, False
+        if d.action == "apply" and d.changes:
+            plan.change_id, plan.write = self.ids("chg"), True
+        elif d.action == "queue":
+            plan.change_id = self.ids("chg")
+            queue_rows.append(self._queue_row(plan))
+        plan.outcome = self._outcome(plan, batch_id, status)
+        entry = self._decided_entry(plan, batch_id, "applying" if plan.write else status)
+        decided.append(entry)
+        if plan.write:
+            plan.send = write_fields(p, d)
+            decided.append(self._entry(plan, batch_id, "write.intent", {
+                "changes": entry.data["decision"]["changes"],  # the same list: one walk, one copy less
+                "fields": plan.send,
+                "expected_version": plan.before.version if plan.before else None,
+                "idempotency_key": plan.change_id,
+                "provenance": g.provenance or None,
+            }))
+
+    # -- writing ------------------------------------------------------------------------------
+    def _write(self, plans: list[_Plan], batch_id: str) -> None:
+        groups: dict[tuple[str, Op], list[_Plan]] = defaultdict(list)
+        for plan in plans:
+            groups[(plan.proposal.object, plan.proposal.op)].append(plan)
+        results: dict[int, WriteResult] = {}
+        unexpected: BaseException | None = None
+        for (obj, op), group in groups.items():
+            try:
+                got = self._call(obj, op, group)
+                if len(got) != len(group):
+                    raise CRMError(f"adapter returned {len(got)} results for {len(group)} requests",
+                                   code="malformed_response")
+            except CRMError as exc:
+                got = [WriteResult(status="failed", error=exc.to_record_error()) for _ in group]
+            except Exception as exc:  # a bug in an adapter: record it, then let it surface
+                unexpected = exc
+                err = RecordError(code="unknown_outcome", message=(
+                    f"the adapter raised {type(exc).__name__}; the write may or may not have "
+                    "happened: check the record before retrying"))
+                got = [WriteResult(status="failed", error=err) for _ in group]
+            for plan, res in zip(group, got):
+                results[plan.index] = res
+        entries = []
+        for plan in plans:
+            res = results[plan.index]
+            status = _STATUS_OF_WRITE[res.status]
+            record_id = res.id or plan.proposal.record_id
+            error = res.error.to_dict() if res.error else None
+            plan.outcome = self._outcome(plan, batch_id, status, error=error, record_id=record_id,
+                                         reason=_write_reason(status, plan.outcome.reason, error))  # type: ignore[union-attr]
+            entries.append(self._entry(plan, batch_id, "write.result", {
+                "status": res.status,
+                "record_id": record_id,
+                "version": res.record.version if res.record else None,
+                "after": _after_values(plan, res),
+                "error": error,
+                "info": res.info or None,
+            }, record_id=record_id))
+        self.store.append(entries, also=self._also([], plans, provisional=False))
+        if unexpected is not None:
+            raise unexpected
+
+    def _call(self, obj: str, op: Op, group: list[_Plan]) -> list[WriteResult]:
+        if op is Op.CREATE:
+            return self.adapter.create_many(obj, [
+                CreateRequest(fields=p.send or {}, idempotency_key=p.change_id) for p in group])
+        if op is Op.UPDATE:
+            return self.adapter.update_many(obj, [
+                UpdateRequest(id=p.proposal.record_id, fields=p.send or {},  # type: ignore[arg-type]
+                              expected_version=p.before.version if p.before else None)
+                for p in group])
+        return self.adapter.delete_many(obj, [
+            DeleteRequest(id=p.proposal.record_id, expected_version=p.before.version if p.before else None)  # type: ignore[arg-type]
+            for p in group])
+
+    # -- records ------------------------------------------------------------------------------
+    def _outcome(self, plan: _Plan, batch_id: str, status: str, *, error: dict | None = None,
+                 reason: str | None = None, record_id: str | None = None) -> Outcome:
+        p, d = plan.proposal, plan.decision
+        return Outcome(
+            status=status,  # type: ignore[arg-type]
+            proposal_id=plan.proposal_id, batch_id=batch_id, object=p.object, op=p.op.value,
+            actor=p.actor, record_id=record_id or p.record_id, change_id=plan.change_id,
+            use_case=d.use_case if d else p.use_case, rule=d.rule if d else None,
+            tier=d.tier if d else None, reason=reason or (d.reason if d else ""),
+            violations=d.violations if d else (), changes=d.changes if d else (),
+            would=d.would if d else None, error=error,
+            extra=plan.trace,
+        )
+
+    def _entry(self, plan: _Plan, batch_id: str, kind: str, data: dict[str, Any],
+               record_id: str | None = None) -> NewEntry:
+        p, d = plan.proposal, plan.decision
+        return NewEntry(kind=kind, proposal_id=plan.proposal_id, batch_id=batch_id,
+                        change_id=plan.change_id, actor=p.actor,
+                        use_case=(d.use_case if d else None) or p.use_case, object=p.object,
+                        record_id=record_id or p.record_id, op=p.op.value, data=data)
+
+    def _decided_entry(self, plan: _Plan, batch_id: str, status: str,
+                       error: dict | None = None) -> NewEntry:
+        p = plan.proposal
+        return self._entry(plan, batch_id, "proposal.decided", {
+            "status": status,
+            "proposal": p.model_dump(mode="json", exclude={"object", "op", "record_id", "actor"}),
+            "decision": plan.decision.to_dict() if plan.decision else None,
+            "rulebook_version": self.rulebook_version,
+            "before": {"version": plan.before.version, "fields": plan.before.fields} if plan.before else None,
+            "error": error,
+            **plan.trace,
+        })
+
+    def _queue_row(self, plan: _Plan) -> dict[str, Any]:
+        p, d = plan.proposal, plan.decision
+        now = self.clock()
+        return {
+            "change_id": plan.change_id, "proposal_id": plan.proposal_id, "status": "pending",
+            "object": p.object, "op": p.op.value, "record_id": p.record_id, "actor": p.actor,
+            "use_case": d.use_case, "tier": d.tier, "rule": d.rule, "reason": d.reason,  # type: ignore[union-attr]
+            "proposal": p.model_dump_json(),
+            "changes": json.dumps([c.to_dict() for c in d.changes], ensure_ascii=False),  # type: ignore[union-attr]
+            "base_version": plan.before.version if plan.before else None,
+            "queued_at": iso(now), "expires_at": iso(now + self.approval_ttl),
+        }
+
+    def _also(self, queue_rows: list[dict[str, Any]], plans: list[_Plan], *, provisional: bool):
+        """Rows that must commit with the entries: queued changes, and the idempotency index.
+
+        Before the CRM call (``provisional``) a write's stored outcome says it is unresolved, so a
+        replay after a crash tells the caller to check the record rather than claiming success.
+        """
+        keyed = [(p.proposal.idempotency_key, p) for p in plans if p.proposal.idempotency_key and not p.replayed]
+
+        def write_rows(conn: sa.Connection, _entries: list) -> None:
+            if queue_rows:
+                conn.execute(tables.approvals.insert(), queue_rows)
+            for key, plan in keyed:
+                outcome = plan.outcome
+                if provisional and plan.write:
+                    outcome = replace(outcome, status="failed", error={  # type: ignore[arg-type]
+                        "code": "unresolved",
+                        "message": "the earlier attempt's result was never recorded; check the record"})
+                payload = json.dumps(outcome.to_dict(), ensure_ascii=False)  # type: ignore[union-attr]
+                updated = conn.execute(tables.idempotency.update()
+                                       .where(tables.idempotency.c.key == key)
+                                       .values(outcome=payload)).rowcount
+                if not updated:
+                    conn.execute(tables.idempotency.insert().values(
+                        key=key, proposal_id=plan.proposal_id, outcome=payload))
+        return write_rows
+
+    def _stored_outcomes(self, keys: set[str], conn: sa.Connection | None = None) -> dict[str, Outcome]:
+        if not keys:
+            return {}
+        if conn is None:
+            with self.store.engine.connect() as own:
+                return self._stored_outcomes(keys, own)
+        return {key: Outcome.from_dict(data) for key, data in tables.stored_outcomes(conn, keys).items()}
+
+
+def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any]:
+    """What is sent to the CRM: the decided changes (every proposed, enriched and routed field on
+    create; only changed fields on update); nothing for a delete."""
+    if proposal.op is Op.DELETE or decision is None:
+        return {}
+    return {c.field: c.after for c in decision.changes}
+
+
+def _after_values(plan: _Plan, res: WriteResult) -> dict[str, Any] | None:
+    if res.record is None or plan.decision is None:
+        return None
+    return {c.field: res.record.fields.get(c.field) for c in plan.decision.changes
+            if plan.proposal.op is not Op.DELETE}
+
+
+def _write_reason(status: str, decided_reason: str, error: dict | None) -> str:
+    if status == "applied":
+        return f"written: {decided_reason}"
+    if status == "conflict":
+        return "not written: the record changed after its before-image was read"
+    return f"not written: {error['message'] if error else 'the CRM refused the write'}"
+
+
+def _rounds(indices: list[int], proposals: Sequence[Proposal]) -> list[list[int]]:
+    """Split so that no round touches one record twice; same-record proposals keep their order."""
+    rounds: list[list[int]] = []
+    last: dict[tuple[str, str], int] = {}
+    for i in indices:
+        p = proposals[i]
+        r = 0
+        if p.record_id is not None:
+            key = (p.object, p.record_id)
+            r = last.get(key, -1) + 1
+            last[key] = r
+        while len(rounds) <= r:
+            rounds.append([])
+        rounds[r].append(i)
+    return rounds
+
