@@ -21,7 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
+from crmgate.adapters.errors import CRMError
 
 
 class AdapterContract:
@@ -269,6 +272,10 @@ class AdapterContract:
         assert self.get(adapter, record.id).fields.get(name) is None
 
     def test_close_twice_is_safe(self, adapter: Adapter) -> None:
-        """``close`` may be called more than once."""
-        adapter.close()
-        adapter.close()
+        """``close`` may be called more than once, and a call after it fails as a CRMError (the
+        project's tree), never as an AttributeError from a dropped connection."""
+        assert adapter.close() is None
+        assert adapter.close() is None
+        with pytest.raises(CRMError) as exc:
+            adapter.create_many(self.object_name, [CreateRequest(self.sample_fields(self.object_name))])
+        assert exc.value.code == "closed"

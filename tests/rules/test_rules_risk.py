@@ -71,7 +71,7 @@ def test_delete_matches_op_rule_only(rulebook: Rulebook) -> None:
     """A delete matches the op rule and no field rule."""
     got = assess_risk(proposal("Opportunity", "delete", H), opp(), rulebook)
     assert got.tier == "critical" and got.rule == "risk.rules[3]"
-    assert got.matches == (RiskMatch("risk.rules[3]", "critical", None, got.matches[0].reason),)
+    assert got.matches == (RiskMatch("risk.rules[3]", "critical", None, "delete of Opportunity is tier critical"),)
 
 
 def test_highest_tier_wins_and_all_matches_kept(rulebook: Rulebook) -> None:
