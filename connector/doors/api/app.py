@@ -8,6 +8,7 @@ as ``docs/openapi.json``) and as a self-contained HTML page at ``/v1/docs``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, cast
 
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp
 from crmgate.doors.api import errors, schemas
 from crmgate.doors.api.docs_page import render_docs
 from crmgate.doors.api.limits import MaxBodySize
+from crmgate.doors.api.request_log import RequestLog, new_request_id
 from crmgate.doors.boundaries import grants_for, with_fixes
 from crmgate.doors.credentials import Credential
 from crmgate.doors.service import Service
@@ -64,9 +66,10 @@ def _no_unknown_query(request: Request) -> None:
                            code="invalid_request", details={"unknown": unknown})
 
 
-def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp."""
+def create_app(service: Service, *, mcp_app: ASGIApp | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
+               request_ids: Callable[[], str] = new_request_id) -> FastAPI:
+    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp.
+    Each request is logged once (:mod:`crmgate.doors.api.request_log`), with an id from ``request_ids``."""
     # Starlette runs only the outer app's lifespan: a Starlette mcp_app's (the MCP session manager) is ours
     lifespan = mcp_app.router.lifespan_context if isinstance(mcp_app, Starlette) else None
     app = FastAPI(title="crmgate", version=package_version(), openapi_url="/v1/openapi.json",
@@ -77,6 +80,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
     errors.install(app)
     app.router.dependencies.append(Depends(_no_unknown_query))
     app.add_middleware(MaxBodySize, limit=max_body_bytes)
+    app.add_middleware(RequestLog, request_ids=request_ids)  # added last: outermost, sees every answer
 
     def authenticated(request: Request, response: Response,
                       auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:
@@ -84,6 +88,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
         cred, admission = service.admit(token, action=f"{request.method} {request.url.path}"[:200],
                                         client=request.client.host if request.client else None)
         response.headers.update(admission.headers())
+        request.state.actor, request.state.credential_id = cred.actor, cred.id  # for the request log
         return cred
 
     Caller = Depends(authenticated)
