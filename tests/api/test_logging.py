@@ -129,3 +129,26 @@ def test_every_request_is_logged_once(service, token) -> None:
         ("req-4", "GET", "/v1/nowhere", 404, None)]
     assert all(isinstance(e["duration_ms"], float) and e["duration_ms"] >= 0 for e in lines)
     assert agent["Authorization"].split(".")[-1] not in repr(logs) and "WRONG" not in repr(logs)
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, _text: str) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(("tty", "expected"), [(True, "console"), (False, "json")])
+def test_the_default_format_follows_the_terminal(monkeypatch, tty: bool, expected: str) -> None:
+    """With no option and no environment variable: console for a person at a terminal, JSON for a pipe or file."""
+    from crmgate.doors.logs import resolve
+
+    monkeypatch.delenv("CRMGATE_LOG_FORMAT", raising=False)
+    monkeypatch.delenv("CRMGATE_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(sys, "stderr", _Stream(tty))
+    assert resolve() == (expected, "info")
+    assert resolve("json", "DEBUG") == ("json", "debug")
