@@ -21,8 +21,8 @@ def sh_blocks(page: str) -> list[str]:
 def run(script: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMGATE_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], check=False, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_the_logging_example_logs_json_to_stderr_only(tmp_path: Path) -> None:

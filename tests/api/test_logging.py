@@ -25,8 +25,8 @@ PROPOSAL = json.dumps({"object": "Lead", "op": "create", "actor": "ai:lead-intak
 
 def _crmgate(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CRMGATE_")}
-    return subprocess.run([CRMGATE, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60,
-                          env={**base, **(env or {})})
+    return subprocess.run([CRMGATE, *args], check=False, cwd=cwd, input=stdin, capture_output=True, text=True,
+                          timeout=60, env={**base, **(env or {})})
 
 
 @pytest.fixture
@@ -102,7 +102,8 @@ def test_importing_the_library_prints_nothing(tmp_path: Path) -> None:
     """A program that imports crmgate and logs through it gets nothing on its stdout."""
     code = ("import crmgate, structlog; structlog.get_logger('crmgate.pipeline').warning('w', a=1);"
             "structlog.get_logger('crmgate.trail').debug('d')")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
     assert done.returncode == 0 and done.stdout == ""
 
 

@@ -34,7 +34,7 @@ def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
     fmt, level = ctx.log_settings or resolve()
     export_to_env(fmt, level)
     # access_log off: the app's http.request line says more (request id, actor, route, duration)
-    run = dict(host=host, port=port, log_config=dict_config(fmt, level), log_level=level, access_log=False)
+    run = {"host": host, "port": port, "log_config": dict_config(fmt, level), "log_level": level, "access_log": False}
     structlog.get_logger("crmgate.serve").info("serve.start", url=f"http://{host}:{port}/v1", mcp="/mcp",
                                                config=str(config_path), workers=workers)
     if workers > 1:
