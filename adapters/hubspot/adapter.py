@@ -226,7 +226,8 @@ class HubSpotAdapter(Adapter):
                                 "propertiesWithHistory": list(history), "inputs": [{"id": i} for i in ids]}
         if id_property:
             body["idProperty"] = id_property
-        resp = self._call(self._batch.read, object, body, archived=False)
+        # no `archived`: false is the default; the SDK would send `False`, which HubSpot refuses
+        resp = self._call(self._batch.read, object, body)
         for err in errors_of(resp):
             rec = record_error(err)
             if rec.code != "OBJECT_NOT_FOUND":

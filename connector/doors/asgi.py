@@ -9,12 +9,15 @@ from typing import Any
 
 from crmgate.config import load_config
 from crmgate.doors.api.app import create_app
+from crmgate.doors.logs import FORMAT_ENV, configure_logging
 from crmgate.doors.mcp.server import streamable_http_app
 from crmgate.doors.wiring import CONFIG_ENV, build_service
 
 
 def app_from_env() -> Any:
     """The ASGI app for the config named by ``$CRMGATE_CONFIG`` (uvicorn ``--factory``, several workers)."""
+    if os.environ.get(FORMAT_ENV):  # a `crmgate serve` worker: log as the parent process was told to
+        configure_logging()
     config = load_config(os.environ.get(CONFIG_ENV))
     service = build_service(config)
     return create_app(service, mcp_app=streamable_http_app(service),

@@ -8,12 +8,20 @@ from crmgate.config import starter_config
 from crmgate.errors import ConfigError
 from crmgate.trail import TrailStore, generate_keypair
 
-FILES = ("crmgate.yaml", "rules.yaml", "trail.key", "trail.pub", "sandbox.db", "trail.db")
+FILES = ("crmgate.yaml", "rules.yaml", "rules.schema.json", "trail.key", "trail.pub", "sandbox.db", "trail.db")
+#: the first line of an initialised rules.yaml: editors with the YAML language server (VS Code's YAML
+#: extension, Neovim, Helix...) validate and complete the file against the schema written beside it
+SCHEMA_MODELINE = "# yaml-language-server: $schema=rules.schema.json\n"
 
 
 def example_rulebook() -> str:
     """The example rulebook shipped with crmgate (the one the README describes)."""
     return files("crmgate.project").joinpath("templates/rules.yaml").read_text(encoding="utf-8")
+
+
+def rulebook_schema_text() -> str:
+    """The rulebook's JSON Schema as shipped (``crmgate rules schema`` prints the same; a test keeps them equal)."""
+    return files("crmgate.project").joinpath("templates/rules.schema.json").read_text(encoding="utf-8")
 
 
 def routing_example(provider: str = "sample-firmographics") -> str:
@@ -33,8 +41,10 @@ def init_project(directory: Path, *, seed: bool = True, with_routing: bool = Fal
         raise ConfigError(f"{directory} already holds {', '.join(existing)}; refusing to overwrite",
                           code="already_initialised", details={"existing": existing})
     (directory / "crmgate.yaml").write_text(starter_config(), encoding="utf-8")
-    rules = example_rulebook() + ("\n" + routing_example() if with_routing else "")
+    rules = SCHEMA_MODELINE + example_rulebook() + ("\n" + routing_example() if with_routing else "")
     (directory / "rules.yaml").write_text(rules, encoding="utf-8")
+    # a local copy, not a URL: the editor validates offline and against this installed version
+    (directory / "rules.schema.json").write_text(rulebook_schema_text(), encoding="utf-8")
     generate_keypair(directory / "trail.key", directory / "trail.pub")
     TrailStore(f"sqlite:///{(directory / 'trail.db').resolve()}").close()  # an empty trail, verifiable
     sandbox = SandboxAdapter(directory / "sandbox.db")

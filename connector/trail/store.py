@@ -16,7 +16,6 @@ Contract:
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, Select, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -42,7 +42,7 @@ from crmgate.trail.keys import TrailSigner
 from crmgate.trail.records import ID_FIELDS, Checkpoint, Entry, NewEntry
 from crmgate.trail.scan import TrailScan, row_to_checkpoint, row_to_entry
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("crmgate.trail")
 
 Clock = Callable[[], datetime]
 AlsoHook = Callable[[Connection, list[Entry]], None]
@@ -181,7 +181,7 @@ class TrailStore:
             if in_hook:
                 raise
             raise TrailStoreError(f"appending to the trail failed: {type(exc).__name__}") from exc
-        log.debug("trail: appended seq %d..%d", out[0].seq, out[-1].seq)
+        log.debug("trail.appended", first_seq=out[0].seq, last_seq=out[-1].seq)
         return out
 
     @staticmethod

@@ -388,16 +388,14 @@ def test_tracebacks_in_the_server_log_show_no_locals(capsys):
     import structlog
 
     from crmgate.doors.cli.base import configure_logging
+    from tests.logkit import restored_logging
 
-    saved = structlog.get_config()
-    try:
+    with restored_logging():
         configure_logging()
         secret = "crmgate.cred_1.SECRETSECRETSECRET"  # noqa: F841 - a local the traceback must not show
         try:
             raise RuntimeError("boom")
         except RuntimeError:
             structlog.get_logger("t").exception("api.unexpected")
-    finally:
-        structlog.configure(**saved)
     err = capsys.readouterr().err
     assert "RuntimeError: boom" in err and "SECRET" not in err

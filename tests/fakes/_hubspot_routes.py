@@ -9,6 +9,42 @@ if TYPE_CHECKING:
     from tests.fakes.hubspot_fake import FakeHubSpot
 
 MAX_INPUTS, MAX_HISTORY_INPUTS = 100, 50
+_LIST = "array"
+#: the query parameters of each endpoint in HubSpot's published CRM v3 objects spec, and their types
+_ONE = {"properties": _LIST, "propertiesWithHistory": _LIST, "associations": _LIST, "archived": "boolean",
+        "idProperty": "string"}
+QUERY_PARAMS: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "list"): {"limit": "integer", "after": "string", "properties": _LIST,
+                      "propertiesWithHistory": _LIST, "associations": _LIST, "archived": "boolean"},
+    ("POST", "list"): {},
+    ("GET", "one"): _ONE,
+    ("PATCH", "one"): {"idProperty": "string"},
+    ("DELETE", "one"): {},
+    ("POST", "batch"): {},
+}
+
+
+def check_query(method: str, parts: list[str], query: dict[str, list[str]]) -> None:
+    """Refuse a query parameter the spec does not declare for the endpoint, or one of the wrong
+    type, so a regression in what the adapter sends fails the tests."""
+    if len(parts) == 6 and parts[4] == "batch":
+        allowed = {"archived": "boolean"} if parts[5] == "read" else QUERY_PARAMS[("POST", "batch")]
+    else:
+        allowed = QUERY_PARAMS.get((method, "one" if len(parts) == 5 else "list"), {})
+    for name, values in query.items():
+        kind = allowed.get(name)
+        if kind is None:
+            problem = f"{name} is not a query parameter of this endpoint"
+        elif kind != _LIST and len(values) != 1:
+            problem = f"{name} was given {len(values)} times"
+        elif kind == "boolean" and values[0] not in ("true", "false"):
+            problem = f"{name}: {values[0]!r} is not a boolean"
+        elif kind == "integer" and not values[0].isdigit():
+            problem = f"{name}: {values[0]!r} is not an integer"
+        else:
+            continue
+        raise HubSpotError(400, "VALIDATION_ERROR", f"Invalid query parameter: {problem}",
+                           errors=[{"message": problem, "in": "query", "code": "INVALID_QUERY_PARAMETER"}])
 
 
 def _obj(fake: "FakeHubSpot", rec: _Rec, props: list[str] | None = None, history: list[str] | None = None,
@@ -180,4 +216,4 @@ def single(fake: "FakeHubSpot", method: str, object: str, rid: str | None, query
     raise HubSpotError(405, "VALIDATION_ERROR", f"{method} not allowed here")
 
 
-__all__ = ["batch", "single", "READ_ONLY"]
+__all__ = ["batch", "check_query", "single", "READ_ONLY"]

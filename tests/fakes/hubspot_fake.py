@@ -7,6 +7,8 @@ Follows the documented behaviour crmgate relies on (``shared/notes/crm-apis.md``
   ``propertiesWithHistory`` is asked for); 207 with ``errors[]`` on partial failure (each error's
   ``context`` names ``ids`` or ``objectWriteTraceId``); batch create reports per input only when every
   input carries an ``objectWriteTraceId``, otherwise one bad input fails the whole call.
+* Query parameters as HubSpot's published spec declares them, per endpoint (batch read takes only
+  a boolean ``archived``, spelled ``true``/``false``); any other is a 400 ``VALIDATION_ERROR``.
 * Error bodies ``{status, message, correlationId, category, errors, context}``; 404 for unknown ids;
   409 ``OBJECT_ALREADY_EXISTS`` for a duplicate contact ``email`` or any unique property
   (``crmgate_idempotency_key`` is defined as unique on every object); unknown properties are
@@ -83,6 +85,7 @@ class Call:
     status: int
     inputs: int
     at: float
+    query: str = ""  # the raw query string, for tests of what the adapter sends
 
 
 @dataclass
@@ -286,9 +289,9 @@ class FakeHubSpot:
             try:
                 status, out, extra = self._answer(method, url, tag, headers, payload)
             except ConnectionAbortedError:
-                self.calls.append(Call(method, url.path, 0, inputs, self.clock()))  # 0: no answer sent
+                self.calls.append(Call(method, url.path, 0, inputs, self.clock(), url.query))  # 0: no answer sent
                 raise
-            self.calls.append(Call(method, url.path, status, inputs, self.clock()))
+            self.calls.append(Call(method, url.path, status, inputs, self.clock(), url.query))
             return status, out, {**self._rate_headers(), **extra}
 
     def _answer(self, method: str, url: Any, tag: str, headers: Mapping[str, str],
@@ -370,8 +373,11 @@ class FakeHubSpot:
         object = parts[3]
         if object not in self._recs:
             raise HubSpotError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {object}")
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        from tests.fakes._hubspot_routes import batch, single  # the endpoint bodies, split for size
+        from tests.fakes._hubspot_routes import batch, check_query, single  # the endpoint bodies, split for size
+
+        raw = parse_qs(url.query, keep_blank_values=True)
+        check_query(method, parts, raw)
+        query = {k: v[-1] for k, v in raw.items()}
 
         if len(parts) == 6 and parts[4] == "batch" and method == "POST":
             return batch(self, object, parts[5], payload)

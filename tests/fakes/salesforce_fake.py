@@ -17,6 +17,8 @@ It follows the documented behaviour crmgate relies on (``/work/shared/notes/crm-
   :meth:`SalesforceFake.add_validation_rule`), ``ENTITY_IS_DELETED``, ``MALFORMED_ID``,
   ``INVALID_SESSION_ID`` (401); ``Sforce-Limit-Info`` and ``Date`` on every answer; 403
   ``REQUEST_LIMIT_EXCEEDED`` once ``api_limit`` calls are spent.
+* Query parameters as documented (``ids`` and boolean ``allOrNone`` on Collections delete, ``fields``
+  on a row read); any other, or a boolean spelled other than ``true``/``false``, is a 400.
 * ``SystemModstamp`` has one-second resolution (``2026-11-22T09:00:00.000+0000``) from ``clock``.
 
 Test hooks (never by patching the adapter): :attr:`calls` (the call log), :meth:`fail` (a status
@@ -47,6 +49,31 @@ PERSON_ID = "005000000000002AAA"
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _STRINGY = {"string", "textarea", "phone", "url", "email", "picklist", "combobox", "multipicklist", "encryptedstring"}
 _NUMERIC = {"double", "currency", "percent", "int", "long"}
+
+
+#: the query parameters each call takes, as documented, with their type (``bool``: ``true``/``false``)
+QUERY_PARAMS: dict[str, dict[str, str]] = {
+    "collections.delete": {"ids": "list", "allOrNone": "bool"},
+    "row.get": {"fields": "list"},
+}
+
+
+def _check_query(kind: str, query: Mapping[str, list[str]]) -> None:
+    """Refuse an undocumented or ill-typed query parameter, so a regression in what the adapter sends
+    fails the tests (400 with Salesforce's error list; the errorCode is the fake's choice)."""
+    allowed = QUERY_PARAMS.get(kind, {})
+    for name, values in query.items():
+        if name not in allowed:
+            raise _Reply(400, "INVALID_PARAMETER_VALUE", f"Unknown query parameter: {name}")
+        if len(values) != 1:
+            raise _Reply(400, "INVALID_PARAMETER_VALUE", f"Query parameter {name} given {len(values)} times")
+        if allowed[name] == "bool" and values[0] not in ("true", "false"):
+            raise _Reply(400, "INVALID_PARAMETER_VALUE", f"Cannot deserialize value of type boolean "
+                                                         f"from {values[0]!r} for {name}")
+        if allowed[name] == "list" and not all(values[0].split(",")):
+            raise _Reply(400, "INVALID_PARAMETER_VALUE", f"Query parameter {name} has an empty item")
+    if kind == "collections.delete" and "ids" not in query:
+        raise _Reply(400, "INVALID_PARAMETER_VALUE", "Required query parameter ids is missing")
 
 
 class _Reply(Exception):
@@ -285,6 +312,7 @@ class SalesforceFake:
             raise _Reply(404, "NOT_FOUND", "The requested resource does not exist")
         parts = path[len(prefix):].strip("/").split("/")
         kind, call = self._route(method, parts, query, body, headers)
+        _check_query(kind, query)
         self.calls.append(call)
         if len(self.calls) > self.api_limit:
             raise _Reply(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
@@ -506,7 +534,7 @@ def _handler(fake: SalesforceFake) -> type[BaseHTTPRequestHandler]:
             try:
                 body = json.loads(raw) if raw else None
                 with fake._lock:
-                    status, out, extra = fake.handle(self.command, split.path, parse_qs(split.query),
+                    status, out, extra = fake.handle(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
                                                      dict(self.headers), body)
             except ConnectionAbortedError:
                 self.close_connection = True

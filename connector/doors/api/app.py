@@ -3,21 +3,25 @@
 Every route but ``/v1/health`` takes ``Authorization: Bearer <token>`` (see
 :mod:`crmgate.doors.credentials`); what each credential may do is decided in :mod:`crmgate.doors.service`.
 Errors are JSON with a stable ``code`` (:mod:`crmgate.doors.api.errors`); rule violations are data in
-a 200 outcome, never an error. The OpenAPI document is served at ``/v1/openapi.json`` and
-committed as ``docs/openapi.json``.
+a 200 outcome, never an error. The OpenAPI document is served at ``/v1/openapi.json`` (committed
+as ``docs/openapi.json``) and as a self-contained HTML page at ``/v1/docs``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from crmgate.doors.api import errors, schemas
+from crmgate.doors.api.docs_page import render_docs
 from crmgate.doors.api.limits import MaxBodySize
+from crmgate.doors.api.request_log import RequestLog, new_request_id
 from crmgate.doors.boundaries import grants_for, with_fixes
 from crmgate.doors.credentials import Credential
 from crmgate.doors.service import Service
@@ -62,19 +66,21 @@ def _no_unknown_query(request: Request) -> None:
                            code="invalid_request", details={"unknown": unknown})
 
 
-def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp."""
+def create_app(service: Service, *, mcp_app: ASGIApp | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
+               request_ids: Callable[[], str] = new_request_id) -> FastAPI:
+    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp.
+    Each request is logged once (:mod:`crmgate.doors.api.request_log`), with an id from ``request_ids``."""
     # Starlette runs only the outer app's lifespan: a Starlette mcp_app's (the MCP session manager) is ours
     lifespan = mcp_app.router.lifespan_context if isinstance(mcp_app, Starlette) else None
     app = FastAPI(title="crmgate", version=package_version(), openapi_url="/v1/openapi.json",
-                  docs_url="/v1/docs", redoc_url=None, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, lifespan=lifespan,  # /v1/docs below: no CDN assets
                   description="The governed door between AI workflows and your CRM. Every proposal is "
                               "validated against the rulebook, tiered by risk, written reversibly and "
                               "recorded in a signed, hash-chained trail.")
     errors.install(app)
     app.router.dependencies.append(Depends(_no_unknown_query))
     app.add_middleware(MaxBodySize, limit=max_body_bytes)
+    app.add_middleware(RequestLog, request_ids=request_ids)  # added last: outermost, sees every answer
 
     def authenticated(request: Request, response: Response,
                       auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:
@@ -82,9 +88,15 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
         cred, admission = service.admit(token, action=f"{request.method} {request.url.path}"[:200],
                                         client=request.client.host if request.client else None)
         response.headers.update(admission.headers())
+        request.state.actor, request.state.credential_id = cred.actor, cred.id  # for the request log
         return cred
 
     Caller = Depends(authenticated)
+
+    @app.get("/v1/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The API reference as one self-contained HTML page (works offline)."""
+        return HTMLResponse(render_docs(app.openapi(), openapi_url="/v1/openapi.json"))
 
     @app.get("/v1/health", response_model=schemas.Health, tags=["meta"])
     def health() -> dict[str, Any]:

@@ -51,8 +51,9 @@ def dumps(value: Any) -> str:
 
 
 class Ctx:
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, log_settings: tuple[str, str] | None = None) -> None:
         self.config_path = config_path
+        self.log_settings = log_settings  # (format, level) when this run configured logging
 
     def config(self):
         return load_config(self.config_path)
@@ -66,18 +67,33 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
+#: ``main`` passes this as the context object: run as the program, the group configures logging
+#: (an in-process ``cli`` call, as in tests, leaves the host's logging alone unless asked)
+RUN_AS_PROGRAM = object()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (default: $CRMGATE_CONFIG, else ./crmgate.yaml).")
+@click.option("--log-format", type=click.Choice(["json", "console"], case_sensitive=False), default=None,
+              help="Logs on stderr: one JSON object a line, or key=value lines "
+                   "(default: $CRMGATE_LOG_FORMAT, else console on a terminal and json otherwise).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              default=None, help="Least severe level logged (default: $CRMGATE_LOG_LEVEL, else info).")
 @click.version_option(package_name="crmgate")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, log_format: str | None, log_level: str | None) -> None:
     """crmgate: the governed door between AI workflows and your CRM.
 
     Proposals are validated against a rulebook, tiered by risk, written reversibly and recorded in a
-    signed, hash-chained change trail.
+    signed, hash-chained change trail. Logs go to stderr; stdout carries only the command's output.
     """
-    ctx.obj = Ctx(config_path)
+    settings = None
+    if ctx.obj is RUN_AS_PROGRAM or log_format or log_level:
+        from crmgate.doors.logs import configure_logging as _configure
+
+        settings = _configure(log_format, log_level)
+    ctx.obj = Ctx(config_path, settings)
 
 
 def parse_assignments(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -94,22 +110,12 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def configure_logging() -> None:
-    """Logs go to stderr as key=value lines: stdout carries only the command's JSON."""
-    import logging
+def configure_logging(fmt: str | None = None, level: str | None = None) -> None:
+    """Logs go to stderr (see :mod:`crmgate.doors.logs`): stdout carries only the command's JSON."""
+    from crmgate.doors.logs import configure_logging as _configure
 
-    import structlog
-
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
-                    # plain tracebacks: a renderer that prints frame locals would print bearer tokens
-                    structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
+    _configure(fmt, level)
 
 
 def main() -> None:
-    configure_logging()
-    cli(prog_name="crmgate")
+    cli(prog_name="crmgate", obj=RUN_AS_PROGRAM)

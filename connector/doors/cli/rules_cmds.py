@@ -1,6 +1,9 @@
 """crmgate rules ..."""
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
 
 from crmgate.doors.cli.base import Ctx, cli, dumps, handle_errors, pass_ctx
@@ -25,6 +28,44 @@ def rules_check(path: str) -> None:
         "risk_rules": len(rb.risk.rules),
     }))
 
+
+SCHEMA_ID = "urn:crmgate:rulebook:1"
+#: draft-07: pydantic's output uses nothing newer, and it is the draft every YAML editor supports
+SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
+
+
+def rulebook_schema() -> dict[str, Any]:
+    """The rulebook's JSON Schema, generated from the pydantic models (:class:`crmgate.rules.schema.Rulebook`).
+
+    It checks shape: keys, types, enumerations (risk tiers, modes, operations), bounds. Meaning
+    (fields named in rules exist, picklist ``to`` values are among the values) is checked by
+    ``crmgate rules check``, which stays the authority.
+    """
+    from crmgate.rules.schema import Rulebook
+
+    generated = Rulebook.model_json_schema()
+    generated.pop("title", None)
+    generated.pop("description", None)
+    return {"$schema": SCHEMA_DIALECT, "$id": SCHEMA_ID, "title": "crmgate rulebook",
+            "description": "What AI workflows may change in the CRM, how risky each change is, and "
+                           "who may approve it. Check meaning with `crmgate rules check FILE`.",
+            **generated}
+
+
+def rulebook_schema_json() -> str:
+    """The schema as the committed copies hold it (2-space indent, trailing newline)."""
+    return json.dumps(rulebook_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+@rules.command("schema")
+def rules_schema() -> None:
+    """Print the rulebook's JSON Schema (for editors: `crmgate init` writes it as rules.schema.json).
+
+    Regenerate the shipped copies with
+    `crmgate rules schema > docs/rulebook.schema.json` and
+    `crmgate rules schema > connector/project/templates/rules.schema.json`.
+    """
+    click.echo(rulebook_schema_json(), nl=False)
 
 
 @rules.command("from-describe")

@@ -18,21 +18,29 @@ from crmgate.doors.cli.base import Ctx, cli, handle_errors, pass_ctx
 @handle_errors
 def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /v1/openapi.json) and the MCP endpoint (/mcp)."""
+    import structlog
     import uvicorn
 
     from crmgate.config import find_config_path
     from crmgate.doors.asgi import app_from_env
+    from crmgate.doors.logs import dict_config, export_to_env, resolve
     from crmgate.doors.wiring import CONFIG_ENV
 
     config_path = find_config_path(ctx.config_path)
     ctx.config()  # a bad config is refused here, with exit 2, before anything listens
     os.environ[CONFIG_ENV] = str(config_path.resolve())
-    click.echo(f"crmgate: serving http://{host}:{port}/v1 (MCP at /mcp) with {config_path}", err=True)
+    # uvicorn applies log_config in every worker process; the workers' own structlog setup (in
+    # app_from_env) reads the same choice from the environment
+    fmt, level = ctx.log_settings or resolve()
+    export_to_env(fmt, level)
+    # access_log off: the app's http.request line says more (request id, actor, route, duration)
+    run = {"host": host, "port": port, "log_config": dict_config(fmt, level), "log_level": level, "access_log": False}
+    structlog.get_logger("crmgate.serve").info("serve.start", url=f"http://{host}:{port}/v1", mcp="/mcp",
+                                               config=str(config_path), workers=workers)
     if workers > 1:
-        uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="info")
+        uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, workers=workers, **run)
     else:
-        uvicorn.run(app_from_env(), host=host, port=port, log_level="info")
+        uvicorn.run(app_from_env(), **run)
 
 
 @cli.command()
