@@ -1,4 +1,4 @@
-"""`crmgate serve` as a real process on 127.0.0.1, started as the README says: call it over TCP, stop it."""
+"""`crmgate serve` as a real process on 127.0.0.1, started as the HTTP docs say: call it over TCP, stop it."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.docblocks import fenced_blocks
+
 CRMGATE = str(Path(sys.executable).with_name("crmgate"))
 
 
@@ -21,20 +23,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_http_blocks() -> list[str]:
-    """The shell blocks of the README's HTTP API section, in order."""
-    section = README.read_text().split("### The HTTP API", 1)[1].split("\n### ", 1)[0]
-    return [block.split("```", 1)[0] for block in section.split("```sh\n")[1:]]
+def http_doc_blocks() -> list[str]:
+    """The shell blocks of the HTTP API section of the HTTP and MCP page, in order."""
+    return fenced_blocks("docs/http-mcp.md", "sh", "The HTTP API")
 
 
 @pytest.fixture
 def server(tmp_path):
-    """The README's first HTTP block as written (init, a token, `crmgate serve`), with a free port
+    """The HTTP page's first shell block as written (init, a token, `crmgate serve`), with a free port
     and the token echoed to stderr for the test to use."""
-    script = readme_http_blocks()[0]
+    script = http_doc_blocks()[0]
     assert script.rstrip().endswith("crmgate serve --host 127.0.0.1 --port 8080")
     port = _free_port()
     script = script.replace("crmgate serve", 'echo "TOKEN=$CRMGATE_TOKEN" >&2; exec crmgate serve')
@@ -93,10 +91,10 @@ def test_serve_refuses_a_bad_config_before_listening(tmp_path):
     assert json.loads(done.stderr)["error"]["code"] == "invalid_config"
 
 
-def test_the_readme_curl_example_works(server):
-    """The README's curl call, run as written against the server, gets the rejection it shows."""
+def test_the_documented_curl_example_works(server):
+    """The HTTP page's curl call, run as written against the server, gets the rejection it shows."""
     base, auth, _project, _proc, _seen = server
-    command = readme_http_blocks()[1].replace("http://127.0.0.1:8080", base)
+    command = http_doc_blocks()[1].replace("http://127.0.0.1:8080", base)
     assert command.startswith("curl")
     token = auth["Authorization"].removeprefix("Bearer ")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30,

@@ -19,6 +19,7 @@ from crmgate.doors.api import build_service, create_app
 from crmgate.doors.mcp.server import streamable_http_app
 from crmgate.doors.service import Service
 from crmgate.project.scaffold import init_project
+from tests.docblocks import fenced_blocks
 
 CRMGATE = str(Path(sys.executable).with_name("crmgate"))
 BASE_URL = "http://crmgate.test"
@@ -154,11 +155,7 @@ async def mcp_http(app: Any, token: str, *, mode: str = "auto") -> AsyncIterator
             yield client
 
 
-# -- the README's MCP section ---------------------------------------------------------------------
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
+# -- the MCP section of the HTTP and MCP page ---------------------------------------------------------
 def doc_blocks(language: str) -> list[str]:
-    """The fenced ``language`` blocks of the README's MCP section, in order."""
-    section = README.read_text(encoding="utf-8").split("### MCP", 1)[1].split("\n## ", 1)[0]
-    return [block.split("```", 1)[0] for block in section.split(f"```{language}\n")[1:]]
+    """The fenced ``language`` blocks of the documented MCP section, in order."""
+    return fenced_blocks("docs/http-mcp.md", language, "MCP: governed CRM access for an agent")

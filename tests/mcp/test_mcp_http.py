@@ -184,7 +184,7 @@ async def test_a_crm_failure_is_reported_as_failed_or_as_a_tool_error_never_a_cr
 
 
 async def test_crmgate_serve_serves_mcp_over_tcp_as_documented(project, token):
-    """the README's HTTP configuration end to end: `crmgate serve` on a free port, the SDK's client
+    """the documented HTTP configuration end to end: `crmgate serve` on a free port, the SDK's client
     at the documented URL with the documented header, a proposal applied."""
     documented = json.loads(doc_blocks("json")[1])["mcpServers"]["crmgate"]
     assert documented["url"] == "http://127.0.0.1:8080/mcp" and documented["type"] == "http"

@@ -183,7 +183,7 @@ async def test_malformed_arguments_and_impersonation_are_tool_errors_not_crashes
 
 
 async def test_the_documented_stdio_configuration_gives_the_documented_rejection(token, config_path):
-    """the README's client configuration, with its paths and token filled in, starts a server that
+    """the documented client configuration, with its paths and token filled in, starts a server that
     answers the documented example with the documented text."""
     config = json.loads(doc_blocks("json")[0])["mcpServers"]["crmgate"]
     assert config["args"] == ["--config", "/path/crmgate.yaml", "mcp"]
