@@ -1,0 +1,6 @@
+"""placeholder"""
+from typing import Any
+
+
+def routes(console: Any, page: Any) -> list[Any]:
+    return []
