@@ -95,3 +95,21 @@ def sign_in(client: TestClient, headers: dict[str, str]):
 
 def csrf_of(client: TestClient, path: str = "/queue") -> str:
     return Page(client.get(path).text).form("/signout")["fields"]["csrf_token"]
+
+
+def queue_opportunity_changes(client: TestClient, token: Any, n: int = 1, *,
+                              fields: dict[str, Any] | None = None, confidence: float = 0.95) -> list[dict[str, Any]]:
+    """``n`` new Opportunities (by ai:deal-intake), each with one change ai:deal-hygiene queued for a
+    person (ForecastCategoryName is a high-risk field); the queued outcomes."""
+    intake, hygiene = token("ai:deal-intake", "propose"), token("ai:deal-hygiene", "propose", "read")
+    made = client.post("/v1/proposals", headers=intake, json={"proposals": [
+        {"object": "Opportunity", "op": "create",
+         "fields": {"Name": f"Deal {i}", "StageName": "Proposal", "CloseDate": "2027-01-29"}}
+        for i in range(n)]}).json()["outcomes"]
+    out = client.post("/v1/proposals", headers=hygiene, json={"proposals": [
+        {"object": "Opportunity", "op": "update", "record_id": m["record_id"], "confidence": confidence,
+         "fields": fields or {"ForecastCategoryName": "Commit"},
+         "reasons": ["the buyer signed the order form"], "inputs": {"email_id": f"em-{i}"}}
+        for i, m in enumerate(made)]}).json()["outcomes"]
+    assert [o["status"] for o in out] == ["queued"] * n
+    return out

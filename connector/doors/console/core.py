@@ -96,7 +96,10 @@ class Console:
     # -- who is asking --------------------------------------------------------------------------
     async def viewer(self, request: Request, form: FormData | None = None) -> Viewer:
         """The signed-in person; :class:`SignIn` when there is none, :class:`Refused` for a POST
-        without this session's CSRF token."""
+        without this session's CSRF token. Checked once per request (a page rendered after a POST reuses it)."""
+        cached = getattr(request.state, "viewer", None)
+        if cached is not None:
+            return cached
         got = await run_in_threadpool(self.sessions.resume, request.cookies.get(COOKIE))
         if got is None:
             raise SignIn()
@@ -120,6 +123,7 @@ class Console:
                             path=request.url.path)
                 raise Refused("this form is stale or was not sent by the console (CSRF token missing or "
                               "wrong); reload the page and try again", code="csrf_failed")
+        request.state.viewer = viewer
         return viewer
 
     # -- answering ------------------------------------------------------------------------------
