@@ -202,7 +202,7 @@ class Notifier:
             try:
                 self._deliver(t, job)
             except Exception:  # noqa: BLE001 - the worker outlives any one bad delivery
-                log.exception("notify.worker_error", webhook=t.name, event=job.kind)
+                log.exception("notify.worker_error", webhook=t.name, kind=job.kind)
 
     def _deliver(self, t: _Target, job: _Job) -> None:
         change_id = str(job.change.get("change_id") or "-")
@@ -241,11 +241,11 @@ class Notifier:
             retrying(attempt)
         except (DeliveryError, Refused) as exc:
             self._finish(row_id, "failed", attempts, str(exc))
-            log.warning("notify.failed", webhook=t.name, event=job.kind, change_id=change_id,
+            log.warning("notify.failed", webhook=t.name, kind=job.kind, change_id=change_id,
                         attempts=attempts, error=str(exc))
             return
         self._finish(row_id, "delivered", attempts, None)
-        log.info("notify.delivered", webhook=t.name, event=job.kind, change_id=change_id, attempts=attempts)
+        log.info("notify.delivered", webhook=t.name, kind=job.kind, change_id=change_id, attempts=attempts)
 
     # -- the record -----------------------------------------------------------------------------
     def _claim(self, t: _Target, kind: str, change_id: str) -> int | None:
