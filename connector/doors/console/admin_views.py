@@ -125,11 +125,13 @@ async def trail_export(console: Console, request: Request) -> Response:
 
 
 def _daily(entries: list[Entry]) -> tuple[list[str], dict[str, list[float | None]]]:
-    """Rates per day of the event (a change decided earlier is attributed through a lookup)."""
+    """Rates per day of the event, or per hour when the trail spans two days or less (a change
+    decided in an earlier bucket is attributed through a lookup)."""
     decided = {e.change_id: e for e in entries if e.kind == "proposal.decided" and e.change_id}
+    cut = 13 if entries and len({e.ts[:10] for e in entries}) <= 2 else 10
     days: dict[str, list[Entry]] = defaultdict(list)
     for e in entries:
-        days[e.ts[:10]].append(e)
+        days[e.ts[:cut]].append(e)
     labels = sorted(days)[-30:]
     series: dict[str, list[float | None]] = {name: [] for name in RATE_NAMES}
     for day in labels:
@@ -159,7 +161,8 @@ async def report_page(console: Console, request: Request) -> Response:
                               error={"code": exc.code, "message": exc.message}, report=None, since=since,
                               nav="report")
     labels, series = _daily(entries)
-    charts = [rate_chart(f"{name.capitalize()} rate per day", labels, {name: series[name]}, chart_id=f"c-{name}")
+    unit = "hour" if labels and len(labels[0]) == 13 else "day"
+    charts = [rate_chart(f"{name.capitalize()} rate per {unit}", labels, {name: series[name]}, chart_id=f"c-{name}")
               for name in RATE_NAMES]
     doc = report.to_dict()
     shadow = shadow_chart(sorted(report.by_use_case.items()), chart_id="c-shadow")
