@@ -62,6 +62,8 @@ def test_trail_lists_filtered_entries_and_verifies(console_client, token, servic
     r = console_client.post("/trail/verify", data={"csrf_token": csrf_of(console_client)},
                             headers={"HX-Request": "true"})
     assert r.status_code == 200 and Page(r.text).all_text.startswith("Valid: trail OK")
+    whole = Page(console_client.post("/trail/verify", data={"csrf_token": csrf_of(console_client)}).text)
+    assert "Valid: trail OK" in whole.all_text and whole.form("/trail/export")  # no JavaScript: the full page
 
 
 def test_an_export_downloads_as_a_zip_that_verifies_offline(console_client, token, service, project, tmp_path):

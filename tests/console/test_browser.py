@@ -110,6 +110,9 @@ def test_sign_in_and_the_queue(browser, live, tmp_path):
     pg.wait_for_url("**/queue")
     for q in queued:
         assert pg.get_by_role("row").filter(has_text=q["record_id"]).count() == 1
+    pg.get_by_label("Tier").select_option("high")  # htmx swaps the table in place and keeps the URL in step
+    pg.wait_for_url("**/queue?*tier=high*")
+    assert pg.get_by_role("row").filter(has_text=queued[0]["record_id"]).count() == 1
     assert pg.evaluate(UNLABELLED_JS) == []
     assert pg.evaluate(LOW_CONTRAST_JS) == []
     shoot(pg, tmp_path, "console-queue")
@@ -223,6 +226,7 @@ def test_verify_and_download_an_export(page, live, tmp_path):
     page.goto("/trail")
     page.get_by_role("button", name="Verify the trail").click()
     expect(page.locator("#verify-result")).to_contain_text("Valid: trail OK")
+    assert page.url.endswith("/trail")  # answered in place by htmx, not by a new page
     shoot(page, tmp_path, "console-trail", full_page=False)
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download the export").click()

@@ -70,7 +70,7 @@ def _trail_filters(query: Any) -> dict[str, str | None]:
     return {k: first(query, k) for k in TRAIL_FILTERS}
 
 
-async def trail_page(console: Console, request: Request) -> Response:
+async def trail_page(console: Console, request: Request, *, verified: dict[str, Any] | None = None) -> Response:
     me = await console.viewer(request)
     f = _trail_filters(request.query_params)
     entries: list[Entry] = []
@@ -90,7 +90,7 @@ async def trail_page(console: Console, request: Request) -> Response:
         error = {"code": exc.code, "message": exc.message}
     status = 403 if error and error["code"] == "missing_scope" else 422 if error else 200
     return console.render(request, "trail.html", me, status=status, filters=f, entries=entries, error=error,
-                          page_size=TRAIL_PAGE, nav="trail")
+                          page_size=TRAIL_PAGE, nav="trail", result=verified)
 
 
 async def trail_verify(console: Console, request: Request) -> Response:
@@ -105,6 +105,8 @@ async def trail_verify(console: Console, request: Request) -> Response:
         result = {"ok": report.ok, "summary": report.summary(), "problems": [p.to_dict() for p in report.problems]}
     except CrmgateError as exc:
         result = {"ok": False, "summary": f"{exc.code}: {exc.message}", "problems": []}
+    if not request.headers.get("HX-Request"):  # without JavaScript: the whole page, with the verdict
+        return await trail_page(console, request, verified=result)
     return console.render(request, "_verify.html", me, result=result)
 
 
@@ -118,7 +120,7 @@ async def trail_export(console: Console, request: Request) -> Response:
                                         object_name=f["object"], record_id=f["record_id"])
     if error is not None:
         return console.render(request, "trail.html", me, status=403 if error["code"] == "missing_scope" else 422,
-                              filters=f, entries=[], error=error, page_size=TRAIL_PAGE, nav="trail")
+                              filters=f, entries=[], error=error, page_size=TRAIL_PAGE, nav="trail", result=None)
     body, manifest = data  # type: ignore[misc]
     return Response(body, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="trail-{manifest["head"]["seq"]}-{fmt}.zip"'})
