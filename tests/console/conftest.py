@@ -79,25 +79,24 @@ class Page(HTMLParser):
 
 
 @pytest.fixture
-def console_client(service):
+def console_client(service):  # noqa: F811 - the API's fixture
     app = create_app(service, console=create_console(service, secret=SECRET))
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as c:
         yield c
 
 
-def sign_in(client: TestClient, headers: dict[str, str]):
+def sign_in(client: TestClient, headers: dict[str, str]) -> Any:
     """Sign in with the bearer token in ``headers``; the response of the POST."""
     page = Page(client.get("/signin").text)
     form = page.form("/signin")
-    token = headers["Authorization"].removeprefix("Bearer ")
-    return client.post("/signin", data={**form["fields"], "token": token})
+    return client.post("/signin", data={**form["fields"], "token": headers["Authorization"].removeprefix("Bearer ")})
 
 
 def csrf_of(client: TestClient, path: str = "/queue") -> str:
     return Page(client.get(path).text).form("/signout")["fields"]["csrf_token"]
 
 
-def queue_opportunity_changes(client: TestClient, token: Any, n: int = 1, *,
+def queue_opportunity_changes(client: TestClient, token: Any, n: int = 1, *,  # noqa: F811
                               fields: dict[str, Any] | None = None, confidence: float = 0.95) -> list[dict[str, Any]]:
     """``n`` new Opportunities (by ai:deal-intake), each with one change ai:deal-hygiene queued for a
     person (ForecastCategoryName is a high-risk field); the queued outcomes."""

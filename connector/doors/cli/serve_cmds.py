@@ -17,7 +17,8 @@ from crmgate.doors.cli.base import Ctx, cli, handle_errors, pass_ctx
 @pass_ctx
 @handle_errors
 def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API (/v1, OpenAPI at /v1/openapi.json) and the MCP endpoint (/mcp)."""
+    """Serve the HTTP API (/v1, OpenAPI at /v1/openapi.json), the MCP endpoint (/mcp) and the
+    console for people (/, see docs/console.md)."""
     import uvicorn
 
     from crmgate.config import find_config_path
@@ -27,7 +28,7 @@ def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
     config_path = find_config_path(ctx.config_path)
     ctx.config()  # a bad config is refused here, with exit 2, before anything listens
     os.environ[CONFIG_ENV] = str(config_path.resolve())
-    click.echo(f"crmgate: serving http://{host}:{port}/v1 (MCP at /mcp) with {config_path}", err=True)
+    click.echo(f"crmgate: serving http://{host}:{port}/v1 (MCP at /mcp, console at /) with {config_path}", err=True)
     if workers > 1:
         uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level="info")

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from crmgate.actors import is_ai
+from crmgate.clock import iso
 from crmgate.config import Config
 from crmgate.doors.console import admin_views, csrf, queue_views
 from crmgate.doors.console.core import Console, Refused, SignIn, first
@@ -134,7 +135,7 @@ def create_console(service: Service, *, secret: bytes, base_path: str = "", **kw
 def expired_since(service: Service, window: timedelta = timedelta(days=1)) -> Any:
     """The ``expired`` finder for :class:`Notifier`: changes that ran out within ``window``."""
     def find() -> list[dict[str, Any]]:
-        floor = (service.gate.clock() - window).isoformat()
+        floor = iso(service.gate.clock() - window)
         return [{k: q.get(k) for k in ("change_id", "proposal_id", "object", "op", "record_id", "actor",
                                        "use_case", "tier", "rule", "reason", "expires_at")}
                 for q in (c.to_dict() for c in service.gate.approvals(status="expired")) if q["expires_at"] >= floor]

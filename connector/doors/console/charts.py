@@ -40,8 +40,8 @@ def rate_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[flo
     def y(v: float) -> float:
         return PAD_T + span_y * (1 - v)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
-             f'aria-labelledby="{chart_id}-t {chart_id}-d"><title id="{chart_id}-t">{escape(title)}</title>']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+              f'aria-labelledby="{chart_id}-t {chart_id}-d"><title id="{chart_id}-t">{escape(title)}</title>')]
     desc = "; ".join(f"{name}: " + ", ".join(f"{_long(lab)} {_pct(v)}" for lab, v in zip(labels, vals, strict=False))
                      for name, vals in series.items())
     parts.append(f'<desc id="{chart_id}-d">{escape(desc or "no data yet")}</desc>')
@@ -85,9 +85,9 @@ def shadow_chart(rows: Sequence[tuple[str, dict[str, int]]], *, chart_id: str) -
     top = max([1] + [c.get(k, 0) for _n, c in rows for _l, a, b in pairs for k in (a, b)])
     row_h, label_w, bar_w, gap = 70, 170, 34, 30
     height = PAD_T + row_h * max(len(rows), 1) + 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" '
-             f'role="img" aria-labelledby="{chart_id}-t {chart_id}-d"><title id="{chart_id}-t">Shadow would-haves '
-             f'beside enforced outcomes, per use case</title>']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" '
+              f'role="img" aria-labelledby="{chart_id}-t {chart_id}-d"><title id="{chart_id}-t">Shadow would-haves '
+              f'beside enforced outcomes, per use case</title>')]
     desc = "; ".join(f"{name}: " + ", ".join(f"{label}: would {c.get(a, 0)}, enforced {c.get(b, 0)}"
                                              for label, a, b in pairs) for name, c in rows)
     parts.append(f'<desc id="{chart_id}-d">{escape(desc or "no proposals yet")}</desc>')

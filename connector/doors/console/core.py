@@ -69,7 +69,7 @@ def ago(moment: str | None, now: datetime) -> str:
     if not moment:
         return ""
     try:
-        then = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        then = datetime.fromisoformat(moment)
     except ValueError:
         return moment
     secs = abs((now - then).total_seconds())

@@ -37,6 +37,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from crmgate.clock import Clock, iso, utc_now
 from crmgate.config import NotifySettings, Webhook
 from crmgate.errors import ConfigError
+from crmgate.trail.engine import schema_transaction
 
 log = structlog.get_logger("crmgate.notify")
 
@@ -137,7 +138,8 @@ class Notifier:
                                       details={"webhook": i})
                 secret = env[hook.secret_env]
             self.targets.append(_Target(i, hook, secret))
-        metadata.create_all(engine, checkfirst=True)
+        with schema_transaction(engine) as conn:  # several workers may start at once
+            metadata.create_all(conn, checkfirst=True)
         self._closed = False
         self._stop = threading.Event()
         if start:

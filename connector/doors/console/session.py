@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
 from crmgate.clock import Clock, iso
+from crmgate.trail.engine import schema_transaction
 
 SECRET_ENV = "CRMGATE_CONSOLE_SECRET"
 KEY_FILE = "console.key"
@@ -74,7 +75,8 @@ class Sessions:
                  max_age: timedelta = DEFAULT_MAX_AGE) -> None:
         self.engine, self.clock, self.max_age = engine, clock, max_age
         self._fernet = Fernet(base64.urlsafe_b64encode(derive(secret, "crmgate-console-session")))
-        metadata.create_all(engine, checkfirst=True)
+        with schema_transaction(engine) as conn:  # several workers may start at once
+            metadata.create_all(conn, checkfirst=True)
 
     def _now(self) -> int:
         return int(self.clock().timestamp())
