@@ -100,7 +100,7 @@ def test_report_draws_four_rate_charts_and_the_shadow_chart(console_client, toke
     html = console_client.get("/report").text
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg"') == 5
     page = Page(html)
-    assert "Acceptance rate per hour" in page.all_text and "acceptance: 2026-11-22 09:00 100%" in page.all_text
+    assert "Acceptance rate per hour" in page.all_text and "all: 2026-11-22 09:00 100%; deal_hygiene: 2026-11-22 09:00 100%" in page.all_text
     assert "lead_scoring: apply: would 1, enforced 0" in page.all_text
     rows = list(csv.reader(io.StringIO(console_client.get("/report.csv").text)))
     assert rows[0][:3] == ["group", "key", "proposals"]

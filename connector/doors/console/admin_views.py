@@ -126,22 +126,25 @@ async def trail_export(console: Console, request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="trail-{manifest["head"]["seq"]}-{fmt}.zip"'})
 
 
-def _daily(entries: list[Entry]) -> tuple[list[str], dict[str, list[float | None]]]:
-    """Rates per day of the event, or per hour when the trail spans two days or less (a change
-    decided in an earlier bucket is attributed through a lookup)."""
+def _buckets(entries: list[Entry]) -> tuple[list[str], list[Any]]:
+    """One report per day of the events, or per hour when the trail spans two days or less (a
+    change decided in an earlier bucket is attributed through a lookup)."""
     decided = {e.change_id: e for e in entries if e.kind == "proposal.decided" and e.change_id}
     cut = 13 if entries and len({e.ts[:10] for e in entries}) <= 2 else 10
     days: dict[str, list[Entry]] = defaultdict(list)
     for e in entries:
         days[e.ts[:cut]].append(e)
     labels = sorted(days)[-30:]
-    series: dict[str, list[float | None]] = {name: [] for name in RATE_NAMES}
-    for day in labels:
-        r = build_report(days[day], lookup=lambda cid, _seq: change_of(decided[cid]) if cid in decided else None)
-        day_rates = rates(r.totals)
-        for name in RATE_NAMES:
-            series[name].append(day_rates[name])
-    return labels, series
+    return labels, [build_report(days[d], lookup=lambda cid, _seq: change_of(decided[cid]) if cid in decided
+                                 else None) for d in labels]
+
+
+def _series(reports: list[Any], rate: str, use_cases: list[str]) -> dict[str, list[float | None]]:
+    """``all`` and each use case's ``rate`` per bucket."""
+    out = {"all": [rates(r.totals)[rate] for r in reports]}
+    for uc in use_cases:
+        out[uc] = [rates(r.by_use_case[uc])[rate] if uc in r.by_use_case else None for r in reports]
+    return out
 
 
 async def _report(console: Console, me: Viewer, since: str | None) -> tuple[Any, list[Entry]]:
@@ -162,10 +165,12 @@ async def report_page(console: Console, request: Request) -> Response:
         return console.render(request, "report.html", me, status=403 if exc.code == "missing_scope" else 422,
                               error={"code": exc.code, "message": exc.message}, report=None, since=since,
                               nav="report")
-    labels, series = _daily(entries)
+    labels, reports = _buckets(entries)
     unit = "hour" if labels and len(labels[0]) == 13 else "day"
-    charts = [rate_chart(f"{name.capitalize()} rate per {unit}", labels, {name: series[name]}, chart_id=f"c-{name}")
-              for name in RATE_NAMES]
+    use_cases = sorted(report.by_use_case)[:5]
+    charts = [(f"{name.capitalize()} rate per {unit}",
+               rate_chart(f"{name.capitalize()} rate per {unit}", labels, _series(reports, name, use_cases),
+                          chart_id=f"c-{name}")) for name in RATE_NAMES]
     doc = report.to_dict()
     shadow = shadow_chart(sorted(report.by_use_case.items()), chart_id="c-shadow")
     return console.render(request, "report.html", me, report=doc, charts=charts, shadow=shadow, since=since,

@@ -33,6 +33,7 @@ def rate_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[flo
     """A line chart of rates (0..1) over ``labels`` (days), one line per series; gaps where None."""
     n = max(len(labels), 1)
     span_x, span_y = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+    full_h = H + 18 * ((len(series) - 1) // 3)  # a legend row per three series
 
     def x(i: int) -> float:
         return PAD_L + (span_x * (i + 0.5) / n)
@@ -40,7 +41,7 @@ def rate_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[flo
     def y(v: float) -> float:
         return PAD_T + span_y * (1 - v)
 
-    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {full_h}" width="{W}" height="{full_h}" role="img" '
               f'aria-labelledby="{chart_id}-t {chart_id}-d"><title id="{chart_id}-t">{escape(title)}</title>')]
     desc = "; ".join(f"{name}: " + ", ".join(f"{_long(lab)} {_pct(v)}" for lab, v in zip(labels, vals, strict=False))
                      for name, vals in series.items())
@@ -69,9 +70,9 @@ def rate_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[flo
                          f'<title>{escape(name)} {escape(_long(labels[i]))}: {_pct(v)}</title></circle>')
         if len(run) > 1:
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2.5" points="{" ".join(run)}"/>')
-        lx = PAD_L + 130 * k
-        parts.append(f'<rect x="{lx}" y="{H - 14}" width="12" height="12" fill="{colour}"/>'
-                     f'<text x="{lx + 16}" y="{H - 4}" font-size="12" fill="#1a1a1a">{escape(name)}</text>')
+        lx, ly = PAD_L + 170 * (k % 3), H - 14 + 18 * (k // 3)
+        parts.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{colour}"/>'
+                     f'<text x="{lx + 16}" y="{ly + 10}" font-size="12" fill="#1a1a1a">{escape(name[:20])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

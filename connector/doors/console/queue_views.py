@@ -83,11 +83,12 @@ def _input_for(spec: Any, name: str, value: Any) -> dict[str, Any]:
             "hint": describe_field(name, spec) if spec is not None else name}
 
 
-def _diff(changes: list[dict[str, Any]], now: dict[str, Any] | None, op: str) -> list[dict[str, Any]]:
+def _diff(changes: list[dict[str, Any]], now: dict[str, Any] | None, op: str, *, pending: bool) -> list[dict[str, Any]]:
+    """One row per field; ``moved``: a pending change's field that someone edited since it was queued."""
     rows = []
     for c in changes:
         current = None if now is None else now.get(c["field"])
-        moved = op != "create" and now is not None and not values_equal(current, c.get("before")) \
+        moved = pending and op != "create" and now is not None and not values_equal(current, c.get("before")) \
             and not (current in (None, "") and c.get("before") in (None, ""))
         rows.append({"field": c["field"], "before": c.get("before"), "now": current, "proposed": c.get("after"),
                      "moved": moved})
@@ -123,7 +124,8 @@ async def change_page(console: Console, request: Request, change_id: str, *, res
                   } if error and isinstance(error.get("details"), dict) else {}
     return console.render(
         request, "change.html", me, status=status, change=summary, change_id=change_id, entries=entries,
-        diff=_diff(changes, now_rec, summary.get("op") or ""), record_error=rec_err, proposal=proposal,
+        diff=_diff(changes, now_rec, summary.get("op") or "", pending=(queued or {}).get("status") == "pending"),
+        record_error=rec_err, proposal=proposal,
         decision=data.get("decision") or {}, routing=data.get("routing"), enrichment=data.get("enrichment"),
         provenance=data.get("provenance") or {}, inputs=inputs, violations=violations, result=result,
         error=error, pending=(queued or {}).get("status") == "pending", nav="queue")
