@@ -89,13 +89,14 @@ class Service:
         self.events = events
         self._lock = threading.RLock()
 
-    def _emit(self, kind: str, change: Mapping[str, Any]) -> None:
+    def _emit(self, kind: str, change: Mapping[str, Any] | Callable[[], Mapping[str, Any]]) -> None:
+        """Tell ``events`` (if set); ``change`` may be a callable, so nothing is read without a sink."""
         if self.events is None:
             return
         try:
-            self.events(kind, change)
+            self.events(kind, change() if callable(change) else change)
         except Exception:  # noqa: BLE001 - a notification never fails the write it reports
-            log.exception("notify.emit_failed", kind=kind, change_id=change.get("change_id"))
+            log.exception("notify.emit_failed", kind=kind)
 
     # -- who is calling -------------------------------------------------------------------------
     def admit(self, token: str | None, *, action: str, client: str | None = None) -> tuple[Credential, Admission]:
@@ -145,7 +146,7 @@ class Service:
         with self._lock:
             self._check_keys(cred, proposals)
             outcomes = self.gate.propose(proposals)
-        for o in outcomes:
+        for o in outcomes if self.events is not None else ():
             if o.status == "queued" and not o.replayed:
                 self._emit("queued", {k: getattr(o, k) for k in _EVENT_KEYS})
         return outcomes
@@ -242,14 +243,14 @@ class Service:
         with self._lock, _logging_refusal(cred):
             result = self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
         if result.status in ("applied", "conflict"):
-            self._emit("approved" if result.status == "applied" else "conflict", self._resolved(result))
+            self._emit("approved" if result.status == "applied" else "conflict", lambda: self._resolved(result))
         return result
 
     def reject(self, cred: Credential, change_id: str, *, reason: str) -> ApprovalResult:
         self.require(cred, "approve", action="reject changes")
         with self._lock, _logging_refusal(cred):
             result = self.gate.reject(change_id, by=cred.actor, reason=reason)
-        self._emit("rejected", self._resolved(result))
+        self._emit("rejected", lambda: self._resolved(result))
         return result
 
     def _resolved(self, result: ApprovalResult) -> dict[str, Any]:
@@ -268,7 +269,7 @@ class Service:
             report = self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
                                              since=since, until=until, dry_run=dry_run, force=force,
                                              by=cred.actor)
-        for r in report.changes:
+        for r in report.changes if self.events is not None else ():
             if r.status in ("reverted", "partial"):
                 self._emit("rolled_back", {"change_id": r.change_id, "object": r.object, "op": r.op,
                                            "record_id": r.record_id, "actor": r.actor, "use_case": r.use_case,
