@@ -47,7 +47,7 @@ from crmgate.doors.credentials import AccessError, Credential, Credentials, cred
 from crmgate.doors.quota import Admission, RequestLimiter
 from crmgate.errors import ApprovalError, CrmgateError, ProposalError
 from crmgate.gate import Gate
-from crmgate.rollback.run import BulkRollbackReport
+from crmgate.rollback.run import BulkRollbackReport, Progress
 from crmgate.trail import Entry, TrailSigner
 from crmgate.writes.check import Check
 from crmgate.writes.intake import coerce
@@ -263,12 +263,13 @@ class Service:
 
     def rollback(self, cred: Credential, *, change: str | None = None, batch: str | None = None,
                  actor: str | None = None, use_case: str | None = None, since: str | None = None,
-                 until: str | None = None, dry_run: bool = False, force: bool = False) -> BulkRollbackReport:
+                 until: str | None = None, dry_run: bool = False, force: bool = False,
+                 progress: Progress | None = None) -> BulkRollbackReport:
         self.require(cred, "rollback", action="roll changes back")
         with self._lock:
             report = self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
                                              since=since, until=until, dry_run=dry_run, force=force,
-                                             by=cred.actor)
+                                             by=cred.actor, progress=progress)
         for r in report.changes if self.events is not None else ():
             if r.status in ("reverted", "partial"):
                 self._emit("rolled_back", {"change_id": r.change_id, "object": r.object, "op": r.op,

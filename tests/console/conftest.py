@@ -80,7 +80,8 @@ class Page(HTMLParser):
 
 @pytest.fixture
 def console_client(service):  # noqa: F811 - the API's fixture
-    app = create_app(service, console=create_console(service, secret=SECRET))
+    # confirmed rollbacks run at once, in the request, so a test reads their result without waiting
+    app = create_app(service, console=create_console(service, secret=SECRET, background=lambda fn: fn()))
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as c:
         yield c
 

@@ -38,10 +38,43 @@ def test_rollback_shows_the_dry_run_plan_then_writes_only_on_confirm(console_cli
     confirm = page.form("/rollback/run")["fields"]
     assert confirm["kind"] == "actor" and confirm["value"] == "ai:deal-hygiene"
     r = console_client.post("/rollback/run", data=confirm)
+    assert r.status_code == 303 and r.headers["location"].startswith("/rollback/jobs/")
+    r = console_client.get(r.headers["location"])
     done = {row[0]: row[2] for row in Page(r.text).rows if row and row[0].startswith("chg_")}
     assert done == {qs[0]["change_id"]: "reverted", qs[1]["change_id"]: "conflict"}
     assert service.gate.record("Opportunity", qs[0]["record_id"]).fields.get("ForecastCategoryName") is None
     assert service.gate.record("Opportunity", qs[1]["record_id"]).fields["ForecastCategoryName"] == "Omitted"
+
+
+def test_a_confirmed_rollback_shows_its_progress_until_it_is_done(service, token, clock, ids):
+    """While the rollback runs, its page shows a progress bar that polls itself; then the result."""
+    from fastapi.testclient import TestClient
+
+    from crmgate.doors.api import create_app
+    from crmgate.doors.console.app import create_console
+    from tests.console.conftest import SECRET
+
+    waiting: list = []
+    app = create_app(service, console=create_console(service, secret=SECRET, background=waiting.append))
+    with TestClient(app, follow_redirects=False) as client:
+        qs = _approved(client, token, service)
+        sign_in(client, _admin(token))
+        r = client.post("/rollback/run", data={"csrf_token": csrf_of(client), "kind": "actor",
+                                               "value": "ai:deal-hygiene"})
+        job = r.headers["location"]
+        page = Page(client.get(job).text)
+        assert "Rolling back… Reading the records and planning." in page.all_text
+        assert 'hx-trigger="every 1s"' in client.get(job).text
+        [run] = waiting
+        run()
+        done = Page(client.get(job).text)
+        assert "Rolled back" in done.all_text and 'hx-trigger="every 1s"' not in client.get(job).text
+        assert {row[0]: row[2] for row in done.rows if row and row[0].startswith("chg_")} == {
+            q["change_id"]: "reverted" for q in qs}
+        other = token("admin:bo", "rollback", "read")
+        client.cookies.clear()
+        sign_in(client, other)
+        assert client.get(job).status_code == 404  # a job is seen only by the one who started it
 
 
 def test_rollback_needs_the_rollback_scope(console_client, token, service):

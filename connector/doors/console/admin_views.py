@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from collections import defaultdict
 from typing import Any
 
@@ -27,6 +28,7 @@ SELECTORS = (("actor", "An actor's changes"), ("change", "One change"), ("batch"
              ("use_case", "A use case's changes"))
 TRAIL_FILTERS = ("since", "until", "actor", "use_case", "object", "record_id")
 TRAIL_PAGE = 200
+MAX_JOBS = 50
 RATE_NAMES = ("acceptance", "override", "rollback", "exception")
 
 
@@ -43,6 +45,44 @@ async def rollback_page(console: Console, request: Request) -> Response:
                           plan=None, done=None, error=None, nav="rollback")
 
 
+def _start(console: Console, me: Viewer, sel: dict[str, Any]) -> str:
+    """Run the confirmed rollback in the background; its progress is polled at /rollback/jobs/<id>."""
+    job: dict[str, Any] = {"id": secrets.token_urlsafe(12), "owner": me.cred.id, "done": 0, "total": None,
+                           "report": None, "error": None, "sel": sel}
+
+    def progress(done: int, total: int) -> None:
+        job.update(done=done, total=total)
+
+    def run() -> None:
+        try:
+            report = console.service.rollback(me.cred, **{sel["kind"]: sel["value"]}, since=sel["since"],
+                                              until=sel["until"], force=sel["force"], progress=progress)
+            job["report"] = report.to_dict()
+        except CrmgateError as exc:
+            job["error"] = {"code": exc.code, "message": exc.message}
+        except Exception as exc:  # noqa: BLE001 - shown on the page; the trail says what was written
+            job["error"] = {"code": "rollback_failed", "message": f"{type(exc).__name__}: {exc}"}
+
+    console.jobs[job["id"]] = job
+    for old in list(console.jobs)[:-MAX_JOBS]:  # keep the latest; the trail keeps everything
+        console.jobs.pop(old, None)
+    console.background(run)
+    return str(job["id"])
+
+
+async def rollback_job(console: Console, request: Request, job_id: str) -> Response:
+    me = await console.viewer(request)
+    job = console.jobs.get(job_id)
+    if job is None or job["owner"] != me.cred.id:
+        return console.render(request, "rollback.html", me, status=404, sel=_selection({}), selectors=SELECTORS,
+                              plan=None, done=None, job=None, nav="rollback", error={
+                                  "code": "not_found", "message": "no such rollback (or it ran on another server "
+                                                                  "process): see the trail for its entries"})
+    finished = job["report"] is not None or job["error"] is not None
+    return console.render(request, "rollback.html", me, status=200, sel=job["sel"], selectors=SELECTORS, plan=None,
+                          done=job["report"], job=None if finished else job, error=job["error"], nav="rollback")
+
+
 async def rollback_post(console: Console, request: Request, *, confirm: bool) -> Response:
     form = await request.form()
     me = await console.viewer(request, form)
@@ -52,13 +92,14 @@ async def rollback_post(console: Console, request: Request, *, confirm: bool) ->
         error = {"code": "selector_missing", "message": "name the change, batch, actor or use case to roll back"}
         return console.render(request, "rollback.html", me, status=422, sel=sel, selectors=SELECTORS, plan=None,
                               done=None, error=error, nav="rollback")
+    if confirm:
+        console.service.require(me.cred, "rollback", action="roll changes back")
+        return console.redirect(request, f"/rollback/jobs/{_start(console, me, sel)}")
     report, error = await console.attempt(console.service.rollback, me.cred, **{sel["kind"]: sel["value"]},
-                                          since=sel["since"], until=sel["until"], dry_run=not confirm,
-                                          force=sel["force"])
+                                          since=sel["since"], until=sel["until"], dry_run=True, force=sel["force"])
     status = 200 if error is None else 403 if error["code"] == "missing_scope" else 422
-    data = report.to_dict() if report is not None else None
     return console.render(request, "rollback.html", me, status=status, sel=sel, selectors=SELECTORS,
-                          plan=data if not confirm else None, done=data if confirm else None, error=error,
+                          plan=report.to_dict() if report is not None else None, done=None, error=error,
                           nav="rollback")
 
 
@@ -210,6 +251,7 @@ def routes(console: Console, page: Any) -> list[Route]:
         Route("/rollback", page(rollback_page)),
         Route("/rollback/plan", plan, methods=["POST"]),
         Route("/rollback/run", run, methods=["POST"]),
+        Route("/rollback/jobs/{job_id}", page(rollback_job)),
         Route("/trail", page(trail_page)),
         Route("/trail/verify", page(trail_verify), methods=["POST"]),
         Route("/trail/export", page(trail_export), methods=["POST"]),

@@ -9,6 +9,7 @@ the API's; a refusal is shown on the page with its code, never as a traceback.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,8 +84,12 @@ class Console:
     """The console's state: the service, the sessions, the templates and the CSRF key."""
 
     def __init__(self, service: Service, *, secret: bytes, clock: Clock | None = None,
-                 sessions: Sessions | None = None, base_path: str = "") -> None:
+                 sessions: Sessions | None = None, base_path: str = "",
+                 background: Callable[[Callable[[], None]], None] | None = None) -> None:
         self.service = service
+        #: runs a long job (a confirmed rollback) off the request; tests pass a synchronous one
+        self.background = background or (lambda fn: threading.Thread(target=fn, daemon=True).start())
+        self.jobs: dict[str, dict[str, Any]] = {}
         self.clock = clock or service.gate.clock
         self.sessions = sessions or Sessions(service.gate.store.engine, secret, clock=self.clock)
         self.csrf_key = derive(secret, "crmgate-console-csrf")
