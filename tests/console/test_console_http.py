@@ -193,3 +193,21 @@ def test_a_credential_without_approve_sees_the_refusal_not_the_queue(console_cli
     sign_in(console_client, token("person:auditor", "read"))
     r = console_client.get("/queue")
     assert r.status_code == 403 and "missing_scope" in " ".join(Page(r.text).alerts)
+
+
+def test_expired_changes_are_listed_apart_and_can_be_rejected(console_client, token, service, clock):
+    """Past its expiry a change leaves the pending list; the expired list shows it, and rejecting
+    it closes it (approving it is refused by the service)."""
+    [q] = queue_opportunity_changes(console_client, token)
+    clock.advance(73 * 3600)
+    sign_in(console_client, _admin(token))
+    assert len(Page(console_client.get("/queue").text).rows) == 0
+    rows = Page(console_client.get("/queue", params={"status": "expired"}).text).rows
+    assert [r[2] for r in rows[1:]] == [q["record_id"]]
+    csrf = csrf_of(console_client)
+    r = console_client.post("/queue/bulk", data={"csrf_token": csrf, "action": "approve", "change_id": q["change_id"]})
+    assert {row[0]: row[1] for row in Page(r.text).rows if row and row[0].startswith("chg_")} == {
+        q["change_id"]: "refused"}
+    console_client.post("/queue/bulk", data={"csrf_token": csrf, "action": "reject", "reason": "stale",
+                                             "change_id": q["change_id"]})
+    assert _status(service, q["change_id"]) == "rejected"

@@ -34,12 +34,13 @@ async def queue_page(console: Console, request: Request, *, results: list[dict[s
     me = await console.viewer(request)
     picked = {k: first(request.query_params, k) for k in FILTERS}
     sort = "newest" if request.query_params.get("sort") == "newest" else "oldest"
-    queue, err = await console.attempt(console.service.approvals, me.cred, status="pending")
+    status = "expired" if request.query_params.get("status") == "expired" else "pending"
+    queue, err = await console.attempt(console.service.approvals, me.cred, status=status)
     queue = queue or []
     choices = {k: sorted({str(q.get(k)) for q in queue if q.get(k)}) for k in FILTERS}
     return console.render(request, "queue.html", me, status=403 if err and err["code"] == "missing_scope" else 200,
                           rows=_rows(queue, picked, sort), total=len(queue), picked=picked, choices=choices,
-                          sort=sort, error=error or err, results=results, nav="queue")
+                          sort=sort, showing=status, error=error or err, results=results, nav="queue")
 
 
 async def bulk(console: Console, request: Request) -> Response:
