@@ -71,6 +71,27 @@ class ServerSettings(BaseModel):
     failed_auth_limit: int = Field(default=30, ge=1)
 
 
+class Webhook(BaseModel):
+    """One notification target: ``format`` ``slack`` (incoming-webhook JSON) or ``generic`` (a JSON
+    body signed with HMAC-SHA256 in ``X-Crmgate-Signature``, keyed by the variable ``secret_env``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(pattern=r"^https?://")
+    format: Literal["slack", "generic"] = "generic"
+    secret_env: str | None = None
+    events: list[Literal["queued", "approved", "rejected", "expired", "conflict", "rolled_back"]] | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class NotifySettings(BaseModel):
+    """Webhooks told about queued and resolved changes; ``console_url`` makes each event's link."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    console_url: str = "http://127.0.0.1:8080"
+    webhooks: list[Webhook] = Field(default_factory=list)
+    retries: int = Field(default=5, ge=0, le=20)
+
+
 class Config(BaseModel):
     """A validated configuration with absolute paths."""
 
@@ -84,6 +105,7 @@ class Config(BaseModel):
     approvals: ApprovalSettings = ApprovalSettings()
     providers: dict[str, HttpProvider] = Field(default_factory=dict)
     server: ServerSettings = ServerSettings()
+    notify: NotifySettings = NotifySettings()
     #: the directory the relative paths were resolved against
     base_dir: str = "."
 

@@ -1,6 +1,6 @@
 """The ASGI app that ``crmgate serve`` hands to uvicorn (``--factory``, so each worker builds its own).
 
-It joins the HTTP API and the MCP endpoint over one :class:`~crmgate.doors.service.Service`.
+It joins the HTTP API, the MCP endpoint and the console (with its webhooks) over one :class:`~crmgate.doors.service.Service`.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from crmgate.config import load_config
 from crmgate.doors.api.app import create_app
+from crmgate.doors.console.app import console_from_config
 from crmgate.doors.logs import FORMAT_ENV, configure_logging
 from crmgate.doors.mcp.server import streamable_http_app
 from crmgate.doors.wiring import CONFIG_ENV, build_service
@@ -20,5 +21,5 @@ def app_from_env() -> Any:
         configure_logging()
     config = load_config(os.environ.get(CONFIG_ENV))
     service = build_service(config)
-    return create_app(service, mcp_app=streamable_http_app(service),
+    return create_app(service, mcp_app=streamable_http_app(service), console=console_from_config(service, config),
                       max_body_bytes=int(config.server.max_body_mb * 1024 * 1024))

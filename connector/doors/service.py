@@ -16,6 +16,10 @@ layers over :class:`Service`; every rule about who may do what lives here, once:
 * Approvals and rollbacks are made *by* the credential's actor; ``ai:`` actors never hold those
   scopes (see :mod:`crmgate.doors.credentials`), and separation of duties still applies.
 
+After a change is queued, approved, rejected or rolled back, :attr:`Service.events` (if set) is told
+(``events(kind, change)``), so the console's webhooks fire whichever door made the change; a
+failing sink is logged and never fails the call.
+
 Calls that reach the CRM or append to the trail are serialised by one lock per process (the
 trail serialises appends anyway); run several processes on a PostgreSQL store to scale out.
 """
@@ -25,7 +29,7 @@ import io
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,7 +47,7 @@ from crmgate.doors.credentials import AccessError, Credential, Credentials, cred
 from crmgate.doors.quota import Admission, RequestLimiter
 from crmgate.errors import ApprovalError, CrmgateError, ProposalError
 from crmgate.gate import Gate
-from crmgate.rollback.run import BulkRollbackReport
+from crmgate.rollback.run import BulkRollbackReport, Progress
 from crmgate.trail import Entry, TrailSigner
 from crmgate.writes.check import Check
 from crmgate.writes.intake import coerce
@@ -53,6 +57,10 @@ log = structlog.get_logger("crmgate.access")
 
 DEFAULT_MAX_PROPOSALS = 1000
 DEFAULT_FAILED_AUTH_LIMIT = 30  # unknown or revoked tokens per client per rate window
+#: ``events(kind, change)``: kind is queued, approved, rejected, conflict or rolled_back
+EventSink = Callable[[str, Mapping[str, Any]], None]
+_EVENT_KEYS = ("change_id", "proposal_id", "object", "op", "record_id", "actor", "use_case", "tier", "rule",
+               "reason")
 
 
 class NotFound(CrmgateError):
@@ -75,10 +83,20 @@ class Service:
 
     def __init__(self, gate: Gate, *, credentials: Credentials, limiter: RequestLimiter,
                  signer: TrailSigner | None = None, max_proposals: int = DEFAULT_MAX_PROPOSALS,
-                 failed_auth_limit: int = DEFAULT_FAILED_AUTH_LIMIT) -> None:
+                 failed_auth_limit: int = DEFAULT_FAILED_AUTH_LIMIT, events: EventSink | None = None) -> None:
         self.gate, self.credentials, self.limiter, self.signer = gate, credentials, limiter, signer
         self.max_proposals, self.failed_auth_limit = max_proposals, failed_auth_limit
+        self.events = events
         self._lock = threading.RLock()
+
+    def _emit(self, kind: str, change: Mapping[str, Any] | Callable[[], Mapping[str, Any]]) -> None:
+        """Tell ``events`` (if set); ``change`` may be a callable, so nothing is read without a sink."""
+        if self.events is None:
+            return
+        try:
+            self.events(kind, change() if callable(change) else change)
+        except Exception:  # noqa: BLE001 - a notification never fails the write it reports
+            log.exception("notify.emit_failed", kind=kind)
 
     # -- who is calling -------------------------------------------------------------------------
     def admit(self, token: str | None, *, action: str, client: str | None = None) -> tuple[Credential, Admission]:
@@ -127,7 +145,11 @@ class Service:
         proposals = self._as_actor(cred, items, action="propose changes")
         with self._lock:
             self._check_keys(cred, proposals)
-            return self.gate.propose(proposals)
+            outcomes = self.gate.propose(proposals)
+        for o in outcomes if self.events is not None else ():
+            if o.status == "queued" and not o.replayed:
+                self._emit("queued", {k: getattr(o, k) for k in _EVENT_KEYS})
+        return outcomes
 
     def check(self, cred: Credential, items: Sequence[Mapping[str, Any]]) -> list[Check]:
         """What proposing would do now, writing nothing; see :meth:`Gate.check`."""
@@ -219,21 +241,41 @@ class Service:
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:
         self.require(cred, "approve", action="approve changes")
         with self._lock, _logging_refusal(cred):
-            return self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
+            result = self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
+        if result.status in ("applied", "conflict"):
+            self._emit("approved" if result.status == "applied" else "conflict", lambda: self._resolved(result))
+        return result
 
     def reject(self, cred: Credential, change_id: str, *, reason: str) -> ApprovalResult:
         self.require(cred, "approve", action="reject changes")
         with self._lock, _logging_refusal(cred):
-            return self.gate.reject(change_id, by=cred.actor, reason=reason)
+            result = self.gate.reject(change_id, by=cred.actor, reason=reason)
+        self._emit("rejected", lambda: self._resolved(result))
+        return result
+
+    def _resolved(self, result: ApprovalResult) -> dict[str, Any]:
+        try:
+            q = self.gate.show_approval(result.change_id)
+        except CrmgateError:
+            q = {}
+        return {**{k: q.get(k) for k in _EVENT_KEYS}, "change_id": result.change_id, "by": result.by,
+                "note": result.note, "status": result.status, "message": result.message}
 
     def rollback(self, cred: Credential, *, change: str | None = None, batch: str | None = None,
                  actor: str | None = None, use_case: str | None = None, since: str | None = None,
-                 until: str | None = None, dry_run: bool = False, force: bool = False) -> BulkRollbackReport:
+                 until: str | None = None, dry_run: bool = False, force: bool = False,
+                 progress: Progress | None = None) -> BulkRollbackReport:
         self.require(cred, "rollback", action="roll changes back")
         with self._lock:
-            return self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
-                                           since=since, until=until, dry_run=dry_run, force=force,
-                                           by=cred.actor)
+            report = self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
+                                             since=since, until=until, dry_run=dry_run, force=force,
+                                             by=cred.actor, progress=progress)
+        for r in report.changes if self.events is not None else ():
+            if r.status in ("reverted", "partial"):
+                self._emit("rolled_back", {"change_id": r.change_id, "object": r.object, "op": r.op,
+                                           "record_id": r.record_id, "actor": r.actor, "use_case": r.use_case,
+                                           "by": cred.actor, "status": r.status, "message": r.message})
+        return report
 
     def export(self, cred: Credential, *, fmt: str = "jsonl", since: str | None = None,
                until: str | None = None, actor: str | None = None, use_case: str | None = None,

@@ -66,10 +66,11 @@ def _no_unknown_query(request: Request) -> None:
                            code="invalid_request", details={"unknown": unknown})
 
 
-def create_app(service: Service, *, mcp_app: ASGIApp | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
-               request_ids: Callable[[], str] = new_request_id) -> FastAPI:
-    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp.
-    Each request is logged once (:mod:`crmgate.doors.api.request_log`), with an id from ``request_ids``."""
+def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASGIApp | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY, request_ids: Callable[[], str] = new_request_id) -> FastAPI:
+    """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp,
+    ``console`` (:mod:`crmgate.doors.console`) at / under every other route. Each request is logged
+    once (:mod:`crmgate.doors.api.request_log`), with an id from ``request_ids``."""
     # Starlette runs only the outer app's lifespan: a Starlette mcp_app's (the MCP session manager) is ours
     lifespan = mcp_app.router.lifespan_context if isinstance(mcp_app, Starlette) else None
     app = FastAPI(title="crmgate", version=package_version(), openapi_url="/v1/openapi.json",
@@ -202,6 +203,8 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, max_body_byt
     if mcp_app is not None:
         # a route, not a mount: a mount answers /mcp with a redirect to /mcp/, and mcp_app routes /mcp itself
         app.router.add_route("/mcp", mcp_app, include_in_schema=False)
+    if console is not None:
+        app.mount("/", console)
     return app
 
 

@@ -17,7 +17,8 @@ from crmgate.doors.cli.base import Ctx, cli, handle_errors, pass_ctx
 @pass_ctx
 @handle_errors
 def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API (/v1, OpenAPI at /v1/openapi.json) and the MCP endpoint (/mcp)."""
+    """Serve the HTTP API (/v1, OpenAPI at /v1/openapi.json), the MCP endpoint (/mcp) and the
+    console for people (/, see docs/console.md)."""
     import structlog
     import uvicorn
 
@@ -35,7 +36,7 @@ def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
     export_to_env(fmt, level)
     # access_log off: the app's http.request line says more (request id, actor, route, duration)
     run = {"host": host, "port": port, "log_config": dict_config(fmt, level), "log_level": level, "access_log": False}
-    structlog.get_logger("crmgate.serve").info("serve.start", url=f"http://{host}:{port}/v1", mcp="/mcp",
+    structlog.get_logger("crmgate.serve").info("serve.start", url=f"http://{host}:{port}/v1", mcp="/mcp", console="/",
                                                config=str(config_path), workers=workers)
     if workers > 1:
         uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, workers=workers, **run)
