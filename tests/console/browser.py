@@ -20,6 +20,15 @@ UPDATE_DOCS_ENV = "CRMGATE_UPDATE_SCREENSHOTS"
 
 
 def skip_reason() -> str | None:
+    """Why the browser journeys cannot run here, or None. CI sets CRMGATE_REQUIRE_CHROMIUM=1: there a
+    missing browser is a failure, not a skip."""
+    reason = _missing()
+    if reason is not None and os.environ.get("CRMGATE_REQUIRE_CHROMIUM") == "1":
+        raise RuntimeError(f"CRMGATE_REQUIRE_CHROMIUM=1 but {reason}")
+    return reason
+
+
+def _missing() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) to run the browser journeys"
     try:
