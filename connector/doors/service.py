@@ -221,6 +221,12 @@ class Service:
         with self._lock, _logging_refusal(cred):
             return self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
 
+    def requeue(self, cred: Credential, change_id: str, *, note: str | None = None) -> dict[str, Any]:
+        """Decide a stale change again on the record now, as a new queued change (scope ``approve``)."""
+        self.require(cred, "approve", action="requeue changes")
+        with self._lock, _logging_refusal(cred):
+            return self.gate.requeue(change_id, by=cred.actor, note=note)
+
     def reject(self, cred: Credential, change_id: str, *, reason: str) -> ApprovalResult:
         self.require(cred, "approve", action="reject changes")
         with self._lock, _logging_refusal(cred):

@@ -159,6 +159,13 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
         record, optional `edits`, then the write (scope `approve`)."""
         return service.approve(cred, change_id, note=body.note, edits=body.edits).to_dict()
 
+    @app.post("/v1/approvals/{change_id}/requeue", response_model=schemas.Requeued, responses=ERRORS,
+              tags=["admin"])
+    def requeue(change_id: _Id, body: schemas.RequeueIn | None = None, cred: Credential = Caller) -> dict[str, Any]:
+        """Decide a stale change again on the record as it is now, as a new queued change linked
+        to the old one (scope `approve`)."""
+        return service.requeue(cred, change_id, note=body.note if body else None)
+
     @app.post("/v1/approvals/{change_id}/reject", response_model=schemas.ApprovalResult, responses=ERRORS,
               tags=["admin"])
     def reject(change_id: _Id, body: schemas.RejectIn, cred: Credential = Caller) -> dict[str, Any]:

@@ -24,7 +24,7 @@ log = structlog.get_logger("crmgate.api")
 _STATUS_BY_CODE = {
     "unknown_approval": 404, "unknown_change": 404, "not_pending": 409, "approval_expired": 409,
     "approver_is_ai": 403, "approver_is_proposer": 403, "approver_not_allowed": 403,
-    "not_applied": 409, "no_result": 409,
+    "not_applied": 409, "no_result": 409, "not_stale": 409, "nothing_to_requeue": 409,
 }
 
 

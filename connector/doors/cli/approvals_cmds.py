@@ -19,19 +19,20 @@ from crmgate.doors.cli.base import (
 
 @cli.group()
 def approvals() -> None:
-    """The queue of changes waiting for a person: list, show, approve, reject."""
+    """The queue of changes waiting for a person: list, show, approve, requeue, reject."""
 
 
 @approvals.command("list")
-@click.option("--status", type=click.Choice(list(STATUSES)), default=None,
-              help="Only changes with this status (expired: pending past their expiry).")
+@click.option("--status", type=click.Choice([*STATUSES, "all"]), default="pending", show_default=True,
+              help="Only changes with this status (expired: pending past their expiry; all: every status).")
 @click.option("--use-case", default=None, help="Only this use case's changes.")
 @pass_ctx
 @handle_errors
 def approvals_list(ctx: Ctx, status: str | None, use_case: str | None) -> None:
-    """Print the queued changes as a JSON array, oldest first."""
+    """Print the queued changes, oldest first: pending ones unless --status says otherwise."""
     with ctx.gate() as gate:
-        items = [q.to_dict() for q in gate.approvals(status=status, use_case=use_case)]
+        items = [q.to_dict() for q in gate.approvals(status=None if status == "all" else status,
+                                                     use_case=use_case)]
     click.echo(json.dumps(items, ensure_ascii=False, indent=2, default=str))
 
 
@@ -57,8 +58,10 @@ def approvals_show(ctx: Ctx, change_id: str) -> None:
 def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assignments: tuple[str, ...]) -> None:
     """Approve a queued change and write it, if the record still matches what it was queued against.
 
-    Prints the result as JSON: status applied, conflict (the record moved: nothing written) or
-    failed (exit 1). Refusals (separation of duties, expired, not pending, an edit that breaks the
+    The change is re-checked first: it is stale (nothing written) when a field it writes changed
+    since it was queued, or when the rules no longer allow it on the record now; other fields may
+    have moved. Prints the result as JSON: status applied, stale (requeue it), conflict (the record
+    moved during the write: nothing written) or failed (exit 1). Refusals (separation of duties, expired, not pending, an edit that breaks the
     rules) exit 2 and write nothing.
     """
     edits = parse_assignments(assignments)
@@ -67,6 +70,24 @@ def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assig
     click.echo(dumps(result.to_dict()))
     if result.status == "failed":
         sys.exit(1)
+
+
+@approvals.command("requeue")
+@click.argument("change_id", metavar="ID")
+@click.option("--by", required=True, help="Who requeues (a person; never an ai: actor or the proposer).")
+@click.option("--note", default=None, help="Why, in a few words (recorded in the trail).")
+@pass_ctx
+@handle_errors
+def approvals_requeue(ctx: Ctx, change_id: str, by: str, note: str | None) -> None:
+    """Decide a stale change again on the record as it is now, as a new pending change.
+
+    The new change is linked to the old one (requeued_from / requeued_as in `approvals show`) and
+    its before-values are the record's values now. Refused (exit 2, nothing written) when the change
+    is not stale, when the rules now reject it, or when the record already holds the values.
+    """
+    with ctx.gate() as gate:
+        result = gate.requeue(change_id, by=by, note=note)
+    click.echo(dumps(result))
 
 
 @approvals.command("reject")
