@@ -62,7 +62,7 @@ def trail_verify(ctx: Ctx, public_key: str | None, export_path: str | None, mani
     if export_path:
         from crmgate.audit.verify_export import verify_export
 
-        key = load_public_key(public_key or ctx.config().public_key_path)
+        key = load_public_key(public_key or _configured_public_key(ctx))
         report = verify_export(export_path, key, manifest_path=manifest_path)
         click.echo(dumps(report.to_dict()))
         if not report.ok:
@@ -87,6 +87,18 @@ def trail_verify(ctx: Ctx, public_key: str | None, export_path: str | None, mani
     click.echo(dumps(report.to_dict()))
     if not report.ok:
         sys.exit(1)
+
+
+def _configured_public_key(ctx: Ctx) -> str:
+    """The config's public key for --export without --public-key; with no config, say what to pass."""
+    from crmgate.config import find_config_path
+    from crmgate.errors import ConfigError
+
+    if find_config_path(ctx.config_path).is_file():
+        return str(ctx.config().public_key_path)
+    raise ConfigError("verifying an export needs the trail's public key: pass --public-key trail.pub "
+                      "(no crmgate.yaml here to find it in; nothing else is needed)",
+                      code="public_key_required")
 
 
 @trail.command("export")
