@@ -7,6 +7,7 @@ import sys
 import click
 
 from crmgate.approvals.queue import STATUSES
+from crmgate.doors.cli.output import approvals_table, output_option, print_tables, result_tables, wants_table
 from crmgate.doors.cli.base import (
     Ctx,
     cli,
@@ -26,14 +27,20 @@ def approvals() -> None:
 @click.option("--status", type=click.Choice([*STATUSES, "all"]), default="pending", show_default=True,
               help="Only changes with this status (expired: pending past their expiry; all: every status).")
 @click.option("--use-case", default=None, help="Only this use case's changes.")
+@output_option
 @pass_ctx
 @handle_errors
-def approvals_list(ctx: Ctx, status: str | None, use_case: str | None) -> None:
-    """Print the queued changes, oldest first: pending ones unless --status says otherwise."""
+def approvals_list(ctx: Ctx, status: str, use_case: str | None, output: str | None) -> None:
+    """The queued changes, oldest first: pending ones unless --status says otherwise.
+
+    A table on a terminal; a JSON array when piped (or with --output json)."""
+    wanted = None if status == "all" else status
     with ctx.gate() as gate:
-        items = [q.to_dict() for q in gate.approvals(status=None if status == "all" else status,
-                                                     use_case=use_case)]
-    click.echo(json.dumps(items, ensure_ascii=False, indent=2, default=str))
+        items = [q.to_dict() for q in gate.approvals(status=wanted, use_case=use_case)]
+    if wants_table(output):
+        print_tables(approvals_table(items, status=wanted))
+    else:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2, default=str))
 
 
 @approvals.command("show")
@@ -53,9 +60,11 @@ def approvals_show(ctx: Ctx, change_id: str) -> None:
 @click.option("--note", default=None, help="Why, in a few words (recorded in the trail).")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Approve with this value instead of the AI's (repeatable; VALUE is JSON when it parses).")
+@output_option
 @pass_ctx
 @handle_errors
-def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assignments: tuple[str, ...]) -> None:
+def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assignments: tuple[str, ...],
+                      output: str | None) -> None:
     """Approve a queued change and write it, if the record still matches what it was queued against.
 
     The change is re-checked first: it is stale (nothing written) when a field it writes changed
@@ -67,7 +76,7 @@ def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assig
     edits = parse_assignments(assignments)
     with ctx.gate() as gate:
         result = gate.approve(change_id, by=by, note=note, edits=edits)
-    click.echo(dumps(result.to_dict()))
+    _print(result.to_dict(), output)
     if result.status == "failed":
         sys.exit(1)
 
@@ -76,9 +85,10 @@ def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assig
 @click.argument("change_id", metavar="ID")
 @click.option("--by", required=True, help="Who requeues (a person; never an ai: actor or the proposer).")
 @click.option("--note", default=None, help="Why, in a few words (recorded in the trail).")
+@output_option
 @pass_ctx
 @handle_errors
-def approvals_requeue(ctx: Ctx, change_id: str, by: str, note: str | None) -> None:
+def approvals_requeue(ctx: Ctx, change_id: str, by: str, note: str | None, output: str | None) -> None:
     """Decide a stale change again on the record as it is now, as a new pending change.
 
     The new change is linked to the old one (requeued_from / requeued_as in `approvals show`) and
@@ -87,17 +97,25 @@ def approvals_requeue(ctx: Ctx, change_id: str, by: str, note: str | None) -> No
     """
     with ctx.gate() as gate:
         result = gate.requeue(change_id, by=by, note=note)
-    click.echo(dumps(result))
+    _print(result, output)
 
 
 @approvals.command("reject")
 @click.argument("change_id", metavar="ID")
 @click.option("--by", required=True, help="Who rejects (a person).")
 @click.option("--reason", required=True, help="Why (recorded in the trail).")
+@output_option
 @pass_ctx
 @handle_errors
-def approvals_reject(ctx: Ctx, change_id: str, by: str, reason: str) -> None:
+def approvals_reject(ctx: Ctx, change_id: str, by: str, reason: str, output: str | None) -> None:
     """Reject a queued change; nothing is written to the CRM."""
     with ctx.gate() as gate:
         result = gate.reject(change_id, by=by, reason=reason)
-    click.echo(dumps(result.to_dict()))
+    _print(result.to_dict(), output)
+
+
+def _print(result: dict, output: str | None) -> None:
+    if wants_table(output):
+        print_tables(*result_tables(result))
+    else:
+        click.echo(dumps(result))
