@@ -39,6 +39,7 @@ from crmgate.approvals.resolve import ApprovalResult
 from crmgate.audit.export import ExportFilters, export_trail, sidecar_paths
 from crmgate.audit.status import change_entries, proposal_entries, summarize
 from crmgate.clock import parse_time
+from crmgate.doors.boundaries import fixes_on_refusal
 from crmgate.doors.credentials import AccessError, Credential, Credentials, credential_id_of
 from crmgate.doors.quota import Admission, RequestLimiter
 from crmgate.errors import ApprovalError, CrmgateError, ProposalError
@@ -223,13 +224,13 @@ class Service:
     def approve(self, cred: Credential, change_id: str, *, note: str | None = None,
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:
         self.require(cred, "approve", action="approve changes")
-        with self._lock, _logging_refusal(cred):
+        with self._lock, _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
             return self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
 
     def requeue(self, cred: Credential, change_id: str, *, note: str | None = None) -> dict[str, Any]:
         """Decide a stale change again on the record now, as a new queued change (scope ``approve``)."""
         self.require(cred, "approve", action="requeue changes")
-        with self._lock, _logging_refusal(cred):
+        with self._lock, _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
             return self.gate.requeue(change_id, by=cred.actor, note=note)
 
     def reject(self, cred: Credential, change_id: str, *, reason: str) -> ApprovalResult:

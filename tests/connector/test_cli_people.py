@@ -103,3 +103,13 @@ def test_report_table_with_a_legend_and_csv(run):
     hygiene_row = next(r for r in rows if r["group"] == "use case" and r["name"] == "deal_hygiene")
     assert hygiene_row["applied"] == "1" and hygiene_row["acceptance"] == "1.0"
     assert json.loads(run("report").stdout)["totals"]["proposals"] == 2  # piped: JSON
+
+
+def test_an_approval_refused_for_its_edit_carries_the_fix(run):
+    """approvals approve --set with a value the rules refuse: exit 2, the violation with its fix."""
+    [deal] = propose(run, opp())
+    [q] = propose(run, hygiene(deal["record_id"], ForecastCategoryName="Commit"))
+    r = run("approvals", "approve", q["change_id"], "--by", "admin:ana", "--set", "ForecastCategoryName=Maybe",
+            code=2)
+    [violation] = json.loads(r.stderr)["error"]["details"]["violations"]
+    assert violation["code"] == "invalid_picklist_value" and violation["fix"].startswith("Send ForecastCategoryName")

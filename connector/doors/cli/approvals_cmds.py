@@ -7,6 +7,7 @@ import sys
 import click
 
 from crmgate.approvals.queue import STATUSES
+from crmgate.doors.boundaries import fixes_on_refusal
 from crmgate.doors.cli.output import approvals_table, output_option, print_tables, result_tables, wants_table
 from crmgate.doors.cli.base import (
     Ctx,
@@ -74,7 +75,7 @@ def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assig
     rules) exit 2 and write nothing.
     """
     edits = parse_assignments(assignments)
-    with ctx.gate() as gate:
+    with ctx.gate() as gate, fixes_on_refusal(gate.rulebook):
         result = gate.approve(change_id, by=by, note=note, edits=edits)
     _print(result.to_dict(), output)
     if result.status == "failed":
@@ -95,7 +96,7 @@ def approvals_requeue(ctx: Ctx, change_id: str, by: str, note: str | None, outpu
     its before-values are the record's values now. Refused (exit 2, nothing written) when the change
     is not stale, when the rules now reject it, or when the record already holds the values.
     """
-    with ctx.gate() as gate:
+    with ctx.gate() as gate, fixes_on_refusal(gate.rulebook):
         result = gate.requeue(change_id, by=by, note=note)
     _print(result, output)
 
