@@ -51,7 +51,7 @@ class StatusFold:
         elif isinstance(step, str):
             self.status[change] = step
 
-    def feed_all(self, contents: Iterable[Mapping[str, Any]]) -> "StatusFold":
+    def feed_all(self, contents: Iterable[Mapping[str, Any]]) -> StatusFold:
         for content in contents:
             self.feed(content)
         return self

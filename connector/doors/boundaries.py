@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmgate.errors import CrmgateError
-
 from crmgate.rules.schema import FieldSpec, Rulebook
 from crmgate.rules.usecases import actor_matches
 from crmgate.rules.violations import Violation

@@ -8,7 +8,6 @@ import click
 
 from crmgate.approvals.queue import STATUSES
 from crmgate.doors.boundaries import fixes_on_refusal
-from crmgate.doors.cli.output import approvals_table, output_option, print_tables, result_tables, wants_table
 from crmgate.doors.cli.base import (
     Ctx,
     cli,
@@ -17,6 +16,7 @@ from crmgate.doors.cli.base import (
     parse_assignments,
     pass_ctx,
 )
+from crmgate.doors.cli.output import approvals_table, output_option, print_tables, result_tables, wants_table
 
 
 @cli.group()

@@ -64,8 +64,8 @@ def _rows(data: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
 def report_tables(data: dict[str, Any]) -> list[Any]:
     """The report for a person: one table per grouping, then a legend of every column."""
     head = [label for _, label, _ in _COLUMNS + _RATES]
-    out: list[Any] = [f"governance report{' since ' + data['since'] if data['since'] else ''}: "
-                      f"{data['entries']} trail entries"]
+    since = f" since {data['since']}" if data["since"] else ""
+    out: list[Any] = [f"governance report{since}: {data['entries']} trail entries"]
     for title, key in _GROUPS:
         out.append(table(f"by {title}", (title, *head), [
             (name, *(str(c[k]) for k, _, _ in _COLUMNS), *(_rate(c["rates"][k]) for k, _, _ in _RATES))

@@ -5,7 +5,6 @@ import sys
 from typing import Any
 
 import click
-
 from rich.table import Table
 
 from crmgate.doors.cli.base import Ctx, cli, dumps, handle_errors, pass_ctx
