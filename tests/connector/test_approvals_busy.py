@@ -40,6 +40,8 @@ def test_a_queued_change_survives_other_edits_goes_stale_on_its_own_field_and_re
     assert record(run, rid)["ForecastCategoryName"] == "Pipeline"
     shown = json.loads(run("approvals", "show", second["change_id"]).stdout)
     assert shown["status"] == "stale" and shown["stale"]["fields"][0]["now"] == "Pipeline"
+    table = run("approvals", "show", second["change_id"], "--output", "table").stdout
+    assert "approval.stale" in table and "at queueing" in table and "Pipeline" in table and "Best Case" in table
 
     new = json.loads(run("approvals", "requeue", second["change_id"], "--by", "admin:ana").stdout)
     assert new["status"] == "pending" and new["requeued_from"] == second["change_id"]
@@ -48,6 +50,8 @@ def test_a_queued_change_survives_other_edits_goes_stale_on_its_own_field_and_re
     assert [q["change_id"] for q in pending] == [new["change_id"]]
     again = json.loads(run("approvals", "approve", new["change_id"], "--by", "admin:bo").stdout)
     assert again["status"] == "applied" and record(run, rid)["ForecastCategoryName"] == "Best Case"
+    assert f"requeued as: {new['change_id']}" in run("approvals", "show", second["change_id"], "--output",
+                                                     "table").stdout
     assert json.loads(run("trail", "verify").stdout)["ok"] is True
 
 

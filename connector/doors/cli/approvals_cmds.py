@@ -16,7 +16,15 @@ from crmgate.doors.cli.base import (
     parse_assignments,
     pass_ctx,
 )
-from crmgate.doors.cli.output import approvals_table, output_option, print_tables, result_tables, wants_table
+from crmgate.doors.cli.output import (
+    approvals_table,
+    output_option,
+    print_tables,
+    result_tables,
+    table,
+    three_values_table,
+    wants_table,
+)
 
 
 @cli.group()
@@ -46,13 +54,25 @@ def approvals_list(ctx: Ctx, status: str, use_case: str | None, output: str | No
 
 @approvals.command("show")
 @click.argument("change_id", metavar="ID")
+@output_option
 @pass_ctx
 @handle_errors
-def approvals_show(ctx: Ctx, change_id: str) -> None:
-    """Print one queued change with its trail history (decision, approval, write) as JSON."""
+def approvals_show(ctx: Ctx, change_id: str, output: str | None) -> None:
+    """One queued change with its trail history (decision, approval, write), its requeue links and,
+    when stale, the value of each field at queueing, now and proposed."""
     with ctx.gate() as gate:
         item = gate.show_approval(change_id)
-    click.echo(json.dumps(item, ensure_ascii=False, indent=2, default=str))
+    if not wants_table(output):
+        click.echo(json.dumps(item, ensure_ascii=False, indent=2, default=str))
+        return
+    tables: list = [approvals_table([item], status=item["status"]),
+                    table("history", ("seq", "time (UTC)", "entry", "by"),
+                          [(str(h["seq"]), h["ts"][:19].replace("T", " "), h["kind"], h["actor"])
+                           for h in item["history"]])]
+    if item.get("stale"):
+        tables.append(three_values_table(item["stale"]["fields"]))
+    links = [f"{k.replace('_', ' ')}: {item[k]}" for k in ("requeued_from", "requeued_as") if item.get(k)]
+    print_tables(*tables, *links)
 
 
 @approvals.command("approve")
