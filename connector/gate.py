@@ -173,13 +173,18 @@ class Gate:
         Refusals raise :class:`crmgate.errors.ApprovalError`; see :mod:`crmgate.approvals.resolve`."""
         return self._approver().approve(change_id, by=by, note=note, edits=dict(edits or {}))
 
+    def requeue(self, change_id: str, *, by: str, note: str | None = None) -> dict[str, Any]:
+        """Decide a stale change again on the record as it is now, as a new queued change linked to
+        the old one; see :mod:`crmgate.approvals.requeue`."""
+        return self._approver().requeue(change_id, by=by, note=note)
+
     def reject(self, change_id: str, *, by: str, reason: str) -> ApprovalResult:
         """Reject a queued change; nothing is written to the CRM."""
         return self._approver().reject(change_id, by=by, reason=reason)
 
     def _approver(self) -> Approver:
         return Approver(rulebook=self.rulebook, adapter=self.adapter, store=self.store,
-                        clock=self.clock, ids=self.ids)
+                        clock=self.clock, ids=self.ids, approval_ttl=self.approval_ttl)
 
     def record(self, object: str, record_id: str) -> Record | None:
         return self.adapter.get_many(object, [record_id]).get(record_id)

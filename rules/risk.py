@@ -101,13 +101,20 @@ def _match(rule: RiskRule, rid: str, proposal: Proposal, changed: Mapping[str, A
             if pct is not None and pct <= Decimal(str(rule.change_over_pct)):
                 continue
             size = "unmeasurable" if pct is None else f"{pct:.4g}%"
-            reason = f"{name} changed from {old!r} to {new!r} ({size}, over {rule.change_over_pct:g}%)"
+            reason = f"{name} changed from {_said(old)} to {_said(new)} ({size}, over {rule.change_over_pct:g}%)"
         elif rule.to is not None:
-            reason = f"{name} set to {new!r}"
+            reason = f"{name} set to {_said(new)}"
         else:
             reason = f"{name} changed"
         return RiskMatch(rid, rule.tier, name, reason)
     return None
+
+
+def _said(value: Any) -> str:
+    """A value in a reason a person reads: ``empty``, never ``None``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "empty"
+    return repr(value)
 
 
 def _change_pct(old: Any, new: Any) -> Decimal | None:

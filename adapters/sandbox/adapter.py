@@ -103,6 +103,23 @@ class SandboxAdapter(Adapter):
             found.update((row["id"], to_record(row)) for row in rows)
         return {i: found[i] for i in wanted if i in found}
 
+    def list_records(self, object: str, where: Mapping[str, Any], limit: int) -> list[Record]:
+        """Live records of ``object`` whose fields equal every ``where`` value (a value given as text
+        also matches its text form), in id order, at most ``limit``. Sandbox only: the CRM adapters
+        read by id."""
+        self._check_object(object)
+        out: list[Record] = []
+        with self._lock, translated():
+            rows = self._connection().execute(
+                "SELECT * FROM sandbox_records WHERE object = ? AND is_deleted = 0 ORDER BY id", [object])
+            for row in rows:
+                rec = to_record(row)
+                if all(_same(rec.fields.get(k), v) for k, v in where.items()):
+                    out.append(rec)
+                    if len(out) >= limit:
+                        break
+        return out
+
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         return self._write("create_many", object, requests, self._create_one)
 
@@ -304,3 +321,7 @@ class SandboxAdapter(Adapter):
         return row, None
 
 
+def _same(value: Any, wanted: Any) -> bool:
+    if value == wanted and isinstance(value, bool) == isinstance(wanted, bool):
+        return True
+    return isinstance(wanted, str) and value is not None and str(value) == wanted

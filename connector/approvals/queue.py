@@ -2,7 +2,9 @@
 
 Queued rows live in ``crmgate_approvals``. A row's status moves ``pending`` -> ``approving`` (claimed
 by one approver, in the same transaction as the ``approval.approved`` entry) -> ``approved``,
-``conflict`` or ``failed`` (the CRM's answer), or ``pending`` -> ``rejected``. A pending row past its
+``conflict`` or ``failed`` (the CRM's answer), or ``pending`` -> ``stale`` (the re-check found a
+field it writes changed, or the rules now refuse it; see :mod:`crmgate.approvals.recheck`) ->
+``requeued`` (decided again as a new pending change), or ``pending`` -> ``rejected``. A pending row past its
 ``expires_at`` reads as ``expired``: expiry is judged at read time against the injected clock, so
 nothing has to sweep. A row left in ``approving`` means the process died between the approval's
 intent and its result: the trail shows a ``write.intent`` without a ``write.result``; check the
@@ -29,7 +31,8 @@ from crmgate.clock import Clock, iso
 from crmgate.errors import ApprovalError
 from crmgate.trail.engine import BEGIN_OPTION, is_sqlite
 
-STATUSES = ("pending", "approving", "approved", "conflict", "failed", "rejected", "expired")
+STATUSES = ("pending", "approving", "approved", "stale", "requeued", "conflict", "failed", "rejected",
+            "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,11 @@ def check_open(q: QueuedChange, *, allow_expired: bool = False) -> None:
         raise ApprovalError(f"change {q.change_id} expired at {q.expires_at}; it can no longer be "
                             "approved (the workflow must propose it again)", code="approval_expired",
                             details={"change_id": q.change_id, "expires_at": q.expires_at})
+    if q.status in ("stale", "conflict"):
+        raise ApprovalError(f"change {q.change_id} is {q.status}: the record moved since it was queued; "
+                            f"requeue it to decide it again on the record now (crmgate approvals requeue "
+                            f"{q.change_id}), or leave it", code="not_pending",
+                            details={"change_id": q.change_id, "status": q.status, "decided_by": q.decided_by})
     if q.status not in ("pending", "expired"):
         raise ApprovalError(f"change {q.change_id} is {q.status}, not pending", code="not_pending",
                             details={"change_id": q.change_id, "status": q.status,

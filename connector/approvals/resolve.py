@@ -4,16 +4,18 @@ Approve, in order (:meth:`Approver.approve`):
 
 1. The change must be pending and unexpired, and the approver must pass separation of duties
    (:func:`crmgate.approvals.queue.check_approver`). Refusals are :class:`ApprovalError`; nothing is written.
-2. Re-check: the record is read again. If it no longer exists or its version differs from the
-   version the change was queued against, the approval is recorded and ends as a ``conflict``:
-   trail ``approval.approved`` then ``write.result`` (status ``conflict``, error
-   ``record_changed``), no ``write.intent`` because the CRM is not called. Nothing is written.
+2. Re-check (:mod:`crmgate.approvals.recheck`): the record is read again. The change is ``stale``
+   when the record is gone, when a field it writes changed since queueing, or when the rules run
+   on the record now reject it; other fields may have moved. A stale approval appends one
+   ``approval.stale`` entry (the check that decided, and per field the value at queueing, now and
+   proposed) and the row becomes ``stale``; nothing is written, and ``requeue``
+   (:mod:`crmgate.approvals.requeue`) re-decides it against the record now as a new queued change.
 3. ``edits`` (``--set``) replace proposed values; the edited proposal is validated again with
    ``rules.validate`` against the current record. Violations refuse the approval (nothing written).
 4. One trail append holds ``approval.approved`` and the ``write.intent`` and, in the same
    transaction, claims the queue row (``pending`` -> ``approving``): of several approvers racing,
    exactly one commits; the others get ``not_pending``.
-5. A conditional write with the version just read (a record edited in between is a ``conflict``),
+5. A conditional write with the version just read (not the queued one) (a record edited in between is a ``conflict``),
    then one append with the ``write.result``; the row becomes ``approved``, ``conflict`` or ``failed``.
 
 Approval entries share the queued change's ``change_id``, ``proposal_id`` and proposal batch, so
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +51,8 @@ from crmgate.approvals.queue import (
     get_queued,
     settle,
 )
+from crmgate.approvals.recheck import Recheck, recheck
+from crmgate.approvals.requeue import requeue
 from crmgate.clock import Clock, IdFactory, iso
 from crmgate.errors import ApprovalError
 from crmgate.rules.conditions import values_equal
@@ -60,7 +65,9 @@ from crmgate.writes.outcome import Outcome
 
 @dataclass(frozen=True, slots=True)
 class ApprovalResult:
-    """What a decision did. ``status``: applied | conflict | failed (approve) or rejected."""
+    """What a decision did. ``status``: applied | stale | conflict | failed (approve), rejected, or
+    queued (requeue: ``change_id`` is the new change, ``requeued_from`` the stale one).
+    ``recheck``: the approval's re-check (:class:`crmgate.approvals.recheck.Recheck`)."""
 
     approval_id: str
     change_id: str
@@ -75,6 +82,8 @@ class ApprovalResult:
     changes: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     message: str = ""
+    recheck: dict[str, Any] | None = None
+    requeued_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -84,15 +93,32 @@ class Approver:
     """Approves and rejects queued changes against one rulebook, adapter and trail store."""
 
     def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore, clock: Clock,
-                 ids: IdFactory) -> None:
+                 ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72)) -> None:
         self.rulebook, self.adapter, self.store, self.clock, self.ids = rulebook, adapter, store, clock, ids
+        self.approval_ttl = approval_ttl
         self._batches: dict[str, str | None] = {}
 
     def show(self, change_id: str) -> dict[str, Any]:
         """The queued change and every trail entry of it (decision, approval, write), in order."""
         q = get_queued(self.store.engine, self.clock, change_id)
         history = self.store.entries_for(change_id=change_id)
-        return {**q.to_dict(), "history": [_brief(e) for e in history]}
+        out = {**q.to_dict(), "history": [_brief(e) for e in history]}
+        for e in history:  # the links a requeue made, and the last stale verdict with its three values
+            if e.kind == "approval.requeued":
+                out["requeued_as"] = e.data.get("requeued_as")
+            elif e.kind == "proposal.decided" and e.data.get("requeued_from"):
+                out["requeued_from"] = e.data["requeued_from"]
+            elif e.kind == "approval.stale":
+                out["stale"] = e.data.get("recheck")
+        return out
+
+    def requeue(self, change_id: str, *, by: str, note: str | None = None) -> dict[str, Any]:
+        """Decide a stale change again on the record now, as a new queued change (see
+        :mod:`crmgate.approvals.requeue`)."""
+        q = get_queued(self.store.engine, self.clock, change_id)
+        return requeue(change_id, by=by, note=note, rulebook=self.rulebook, adapter=self.adapter,
+                       store=self.store, clock=self.clock, ids=self.ids, ttl=self.approval_ttl,
+                       batch_id=self._batch_of(q))
 
     def reject(self, change_id: str, *, by: str, reason: str) -> ApprovalResult:
         """Reject a pending (or expired) change; ``approval.rejected`` records who and why."""
@@ -122,8 +148,10 @@ class Approver:
         base = {"approval_id": approval_id, "change_id": change_id, "proposal_id": q.proposal_id,
                 "object": q.object, "op": q.op, "by": by, "note": note, "edits": edit_log}
         approved = {"approval_id": approval_id, "by": by, "note": note, "edits": edit_log}
-        if q.op != "create" and (current is None or current.version != q.base_version):
-            return self._stale(q, by, now, approved, current, base)
+        check = recheck(q, proposal, current, self.rulebook)
+        if check.stale:
+            return self._stale(q, by, now, approved, check, base)
+        approved["recheck"] = check.to_dict()
         before = dict(current.fields) if current is not None else None
         violations = validate(edited, before, self.rulebook, q.use_case)
         if violations:
@@ -140,6 +168,7 @@ class Approver:
                 claim(conn, change_id, to="approved", by=by, at=now, note=note, unexpired_at=now),
                 self._index(conn, q, "applied", changes, None)))
             return ApprovalResult(**base, status="applied", record_id=q.record_id, changes=changes,
+                                  recheck=check.to_dict(),
                                   message="approved; the values already hold, nothing written")
         entries.append(self._entry(q, "write.intent", q.actor, {
             "changes": changes, "fields": fields, "expected_version": expected,
@@ -165,7 +194,7 @@ class Approver:
                    "conflict": "approved, but the record changed during the write: nothing written",
                    "failed": f"approved, but the CRM refused the write: {error and error.get('message')}"}
         return ApprovalResult(**base, status=status, record_id=record_id, changes=changes, error=error,
-                              message=message[status])
+                              recheck=check.to_dict(), message=message[status])
 
     # -- steps ----------------------------------------------------------------------------------
     def _read(self, q: QueuedChange) -> Record | None:
@@ -173,24 +202,18 @@ class Approver:
             return None
         return self.adapter.get_many(q.object, [q.record_id]).get(q.record_id)
 
-    def _stale(self, q: QueuedChange, by: str, now: str, approved: dict[str, Any],
-               current: Record | None, base: dict[str, Any]) -> ApprovalResult:
-        why = ("the record no longer exists" if current is None else
-               f"the record changed since the change was queued (version {q.base_version} -> "
-               f"{current.version})")
-        error = {"code": "record_changed", "message": why}
-        entries = [
-            self._entry(q, "approval.approved", by, {**approved, "changes": q.changes}),
-            self._entry(q, "write.result", q.actor, {
-                "status": "conflict", "record_id": q.record_id, "approval_id": approved["approval_id"],
-                "version": current.version if current else None, "after": None, "error": error,
-                "info": {"expected_version": q.base_version}}),
-        ]
-        self.store.append(entries, also=lambda conn, _e: (
-            claim(conn, q.change_id, to="conflict", by=by, at=now, note=base["note"], unexpired_at=now),
-            self._index(conn, q, "conflict", q.changes, error)))
-        return ApprovalResult(**base, status="conflict", record_id=q.record_id, changes=q.changes,
-                              error=error, message=f"conflict: {why}; nothing written")
+    def _stale(self, q: QueuedChange, by: str, now: str, approved: dict[str, Any], check: Recheck,
+               base: dict[str, Any]) -> ApprovalResult:
+        """Record the stale verdict (which check decided, the three values per field); write nothing."""
+        verdict = check.to_dict()
+        error = {"code": "stale", "message": check.reason, "check": check.check}
+        entry = self._entry(q, "approval.stale", by, {**approved, "recheck": verdict})
+        self.store.append([entry], also=lambda conn, _e: claim(
+            conn, q.change_id, to="stale", by=by, at=now, note=base["note"], unexpired_at=now))
+        return ApprovalResult(**base, status="stale", record_id=q.record_id, changes=q.changes,
+                              error=error, recheck=verdict,
+                              message=f"stale: {check.reason}; nothing written (requeue it to decide it "
+                                      "again on the record as it is now)")
 
     def _write(self, q: QueuedChange, fields: dict[str, Any], expected: str | None
                ) -> tuple[WriteResult, BaseException | None]:

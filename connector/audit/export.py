@@ -18,8 +18,20 @@ head row). A trail that does not verify is not exported: :class:`TrailInvalidErr
 verifier's report and no file is left behind. Files are written under ``.part`` names and renamed
 at the end; existing files are replaced.
 
-Filters select on the indexed columns: ``since`` (inclusive) and ``until`` (exclusive) on ``ts``,
-``actor``, ``use_case``, ``object``, ``record_id`` by equality; all given filters must match.
+Selection (said in the manifest's ``selection``):
+
+* ``actor``, ``use_case``, ``object`` or ``record_id`` select CHANGES: every proposal with at least
+  one entry whose columns equal every given filter (and whose ``ts`` is in ``[since, until)``).
+  The export then holds EVERY entry of those changes, whoever made it and whenever: decision,
+  intent, result, approval with its edits, rejection, stale verdict, requeue, rollback,
+  reconciliation, feedback. So ``--actor ai:deal-hygiene`` is that agent's changes with the
+  people's approvals and rollbacks of them; ``--actor admin:ana`` is every change she proposed or
+  acted on. Entries outside any change (credentials) are exported when they match themselves.
+  The selected proposal ids are held in memory (one short string each).
+* ``since`` / ``until`` alone select entries by time.
+
+In CSV, ``status`` is each change's final status (:mod:`crmgate.audit.lifecycle`), folded in a
+first pass over the selected entries.
 """
 from __future__ import annotations
 
@@ -32,6 +44,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from crmgate.audit.formats import CSV_COLUMNS, csv_rows, csv_text, jsonl_line
+from crmgate.audit.lifecycle import StatusFold
 from crmgate.clock import Clock, iso, parse_time, utc_now  # noqa: F401 - parse_time re-exported for the CLI
 from crmgate.trail import TrailSigner, TrailStore, VerifyReport, verify_entries
 from crmgate.trail.chainproof import ChainWriter, sign_manifest
@@ -40,6 +53,8 @@ from crmgate.trail.verify import Problem
 
 FORMATS = ("jsonl", "csv")
 Progress = Callable[[int], None]
+Selector = Callable[[dict[str, Any]], bool]
+_CHANGE_FILTERS = ("actor", "use_case", "object", "record_id")
 
 
 class TrailInvalidError(Exception):
@@ -72,6 +87,22 @@ class ExportFilters:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def equal(self) -> dict[str, str]:
+        """The given column filters (those that select changes)."""
+        return {name: getattr(self, name) for name in _CHANGE_FILTERS if getattr(self, name) is not None}
+
+    def describe(self) -> str:
+        """How the selection is made, in words (the manifest's ``selection.how``)."""
+        window = " and ".join(w for w in (f"at or after {self.since}" if self.since else "",
+                                          f"before {self.until}" if self.until else "") if w)
+        if self.equal():
+            where = ", ".join(f"{k} = {v}" for k, v in self.equal().items())
+            return (f"changes with at least one entry where {where}{' ' + window if window else ''}; every entry "
+                    "of each selected change is exported, whoever made it and whenever (decision, intent, "
+                    "result, approval and edits, rejection, stale, requeue, rollback, reconciliation, "
+                    "feedback); entries of no change are exported when they match themselves")
+        return f"every entry {window}" if window else "every entry"
 
 
 class _Sink:
@@ -116,8 +147,10 @@ def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "
             stats = _Stats()
             with store.scan() as scan:
                 head = scan.head()
-                rows = _stream(scan.rows(), scan.checkpoints(), fmt, filters, data, ChainWriter(chain.write),
-                               stats, progress)
+                select, changes = _selector(scan, filters)
+                final = _final_statuses(scan.rows(), select) if fmt == "csv" else None
+                rows = _stream(scan.rows(), scan.checkpoints(), fmt, select, final, data,
+                               ChainWriter(chain.write), stats, progress)
                 report = verify_entries(rows, scan.checkpoints(), signer.public_key())
             report = _with_head(report, head)
             if not report.ok:
@@ -127,6 +160,8 @@ def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "
             "file": out.name, "file_format": fmt, "sha256": data.sha.hexdigest(), "bytes": data.bytes,
             "entries": stats.entries, "rows": stats.rows, "first_seq": stats.first, "last_seq": stats.last,
             "filters": filters.to_dict(),
+            "selection": {"by": "changes" if changes is not None else "entries", "changes": changes,
+                          "how": filters.describe()},
             "chain": {"file": chain_path.name, "sha256": chain.sha.hexdigest(), "bytes": chain.bytes},
             "head": {"seq": report.head_seq, "hash": report.head_hash},
             "head_checkpoint": stats.last_checkpoint.to_dict() if stats.last_checkpoint else None,
@@ -149,21 +184,37 @@ class _Stats:
     last_checkpoint: Checkpoint | None = None
 
 
+def _selector(scan: Any, filters: ExportFilters) -> tuple[Selector, int | None]:
+    """Which rows to export, and how many changes were selected (None: entries are selected by time)."""
+    if not filters.equal():
+        return filters.matches, None
+    ids = scan.proposal_ids(filters.equal(), filters.since, filters.until)
+    return (lambda row: row["proposal_id"] in ids or filters.matches(row)), len(ids)
+
+
+def _final_statuses(rows: Iterator[dict[str, Any]], select: Selector) -> dict[str, str]:
+    fold = StatusFold()
+    for row in rows:
+        if select(row):
+            fold.feed(json.loads(row["body"]))
+    return fold.status
+
+
 def _stream(rows: Iterator[dict[str, Any]], checkpoints: Iterator[Checkpoint], fmt: str,
-            filters: ExportFilters, data: _Sink, chain: ChainWriter, stats: _Stats,
+            select: Selector, final: dict[str, str] | None, data: _Sink, chain: ChainWriter, stats: _Stats,
             progress: Progress | None) -> Iterator[dict[str, Any]]:
     """Write each row to the export (if selected) and the chain file, then hand it to the verifier."""
     pending = next(checkpoints, None)
     unreported = 0
     for row in rows:
         seq, digest = int(row["seq"]), row["hash"]
-        selected = filters.matches(row)
+        selected = select(row)
         if selected:
             if fmt == "jsonl":
                 data.write(jsonl_line(row["body"], row["prev_hash"], digest) + "\n")
                 stats.rows += 1
             else:
-                lines = csv_rows(row["body"], row["prev_hash"], digest)
+                lines = csv_rows(row["body"], row["prev_hash"], digest, final)
                 data.write(csv_text(lines))
                 stats.rows += len(lines)
             stats.entries += 1

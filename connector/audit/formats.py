@@ -4,7 +4,9 @@ JSONL: one JSON object per line per entry: the entry's content exactly as it was
 ``ts``, ``kind``, the id fields, ``data``) plus ``prev_hash`` and ``hash``. The canonical JSON of the
 content fields (``crmgate.trail.canonical_json``) is the hashed body.
 
-CSV (``CSV_COLUMNS``): one row per field change, taken from ``data.changes`` (write and rollback
+CSV (``CSV_COLUMNS``): ``status`` is the final status of the entry's change, folded from the
+exported entries (:mod:`crmgate.audit.lifecycle`); ``step`` is the entry's own ``data.status``
+(``applying``, ``ok``...). One row per field change, taken from ``data.changes`` (write and rollback
 intents, approvals) or else ``data.decision.changes`` (decisions); an entry without field changes
 gets one row with the field columns empty. Values that are not strings are written as JSON
 (``null`` as an empty cell). Every row repeats the entry's ``hash`` and ``prev_hash``; the FIRST row of
@@ -25,7 +27,7 @@ from crmgate.trail.records import CONTENT_FIELDS
 
 CSV_COLUMNS: tuple[str, ...] = (
     "seq", "ts", "kind", "actor", "use_case", "object", "record_id", "op", "proposal_id", "batch_id",
-    "change_id", "status", "field", "before", "after", "hash", "prev_hash", "body",
+    "change_id", "status", "step", "field", "before", "after", "hash", "prev_hash", "body",
 )
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -69,12 +71,15 @@ def field_changes(content: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for c in changes if isinstance(c, Mapping)]
 
 
-def csv_rows(body: str, prev_hash: str, digest: str) -> list[list[str]]:
-    """Return the CSV rows (lists of cells, neutralised) for one entry given its stored ``body``."""
+def csv_rows(body: str, prev_hash: str, digest: str,
+             final: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Return the CSV rows (lists of cells, neutralised) for one entry given its stored ``body``;
+    ``final`` maps change ids to their final status (the ``status`` column; else the step)."""
     content = json.loads(body)
     data = content.get("data") if isinstance(content.get("data"), Mapping) else {}
-    status = data.get("status")
-    head = [_cell(content.get(name)) for name in CSV_COLUMNS[:11]] + [_cell(status)]
+    step = data.get("status")
+    status = (final or {}).get(content.get("change_id") or "", step)
+    head = [_cell(content.get(name)) for name in CSV_COLUMNS[:11]] + [_cell(status), _cell(step)]
     changes = field_changes(content) or [{}]
     rows = []
     for i, change in enumerate(changes):

@@ -6,6 +6,8 @@ rollbacks, feedback) into its current ``status``:
 ``applied``, ``queued``, ``rejected`` (by the rules, or by a person: ``rejected_by`` is set),
 ``shadowed``, ``failed``, ``conflict``, ``approving`` (approved, the write not yet answered),
 ``unresolved`` (a write intent without a result: in flight, or the process died; check the record),
+``stale`` (an approval's re-check found the record moved under the change: nothing written),
+``requeued`` (a stale change decided again as a new change: ``requeued_as``),
 ``rolled_back`` (applied, then undone by a rollback that succeeded).
 """
 from __future__ import annotations
@@ -48,6 +50,10 @@ def summarize(entries: Sequence[Entry]) -> dict[str, Any]:
         elif e.kind == "approval.approved":
             out.update(approved_by=data.get("by"), approved_at=e.ts)
             out["status"] = "approving"
+        elif e.kind == "approval.stale":
+            out.update(status="stale", stale=(data.get("recheck") or {}).get("check"))
+        elif e.kind == "approval.requeued":
+            out.update(status="requeued", requeued_as=data.get("requeued_as"))
         elif e.kind == "approval.rejected":
             out.update(status="rejected", rejected_by=data.get("by"), rejected_at=e.ts,
                        rejection_reason=data.get("reason"))

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from crmgate.audit.formats import CSV_COLUMNS, canonical_body, content_of, csv_rows
+from crmgate.audit.lifecycle import StatusFold
 from crmgate.audit.manifest import (
     MAX_PROBLEMS,
     Findings,
@@ -112,7 +113,21 @@ def _jsonl_items(path: Path) -> Iterator[_Item]:
                 yield _Item(-line_no, error=f"line {line_no} is not an entry")
 
 
+def _csv_final(path: Path) -> dict[str, str]:
+    """The final status of each change, folded from the bodies in the file (the ``status`` column)."""
+    fold = StatusFold()
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.reader(fh):
+            try:
+                if len(row) == len(CSV_COLUMNS) and row[-1]:
+                    fold.feed(json.loads(row[-1]))
+            except (ValueError, TypeError, AttributeError):
+                continue  # reported by the walk, which reads the same cell
+    return fold.status
+
+
 def _csv_items(path: Path) -> Iterator[_Item]:
+    final = _csv_final(path)
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -122,14 +137,14 @@ def _csv_items(path: Path) -> Iterator[_Item]:
         group: list[list[str]] = []
         for row in reader:
             if group and row[:1] != group[0][:1]:
-                yield _csv_item(group)
+                yield _csv_item(group, final)
                 group = []
             group.append(row)
         if group:
-            yield _csv_item(group)
+            yield _csv_item(group, final)
 
 
-def _csv_item(rows: list[list[str]]) -> _Item:
+def _csv_item(rows: list[list[str]], final: dict[str, str]) -> _Item:
     first = rows[0]
     if len(first) != len(CSV_COLUMNS):
         return _Item(-1, error=f"a row for seq {first[:1]} has {len(first)} cells")
@@ -138,7 +153,7 @@ def _csv_item(rows: list[list[str]]) -> _Item:
         seq = json.loads(body)["seq"]
         if not isinstance(seq, int):
             raise TypeError("seq")
-        expected = csv_rows(body, prev, digest)
+        expected = csv_rows(body, prev, digest, final)
     except (ValueError, TypeError, KeyError):
         return _Item(-1, error=f"the body cell of the entry at seq cell {first[0]!r} cannot be read")
     edited = None if expected == rows else "its rows disagree with its hashed body (a cell was changed)"

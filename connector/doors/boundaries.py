@@ -4,9 +4,12 @@ so an agent sees its limits before it acts and gets instructions it can follow w
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from crmgate.errors import CrmgateError
 from crmgate.rules.schema import FieldSpec, Rulebook
 from crmgate.rules.usecases import actor_matches
 from crmgate.rules.violations import Violation
@@ -138,3 +141,15 @@ def with_fixes(result: dict[str, Any], rulebook: Rulebook, actor: str | None) ->
     fixed = [{**v, "fix": fix_for(Violation(v["code"], v["object"], v.get("field"), v["message"]),
                                   rulebook, actor)} for v in result["violations"]]
     return {**result, "violations": fixed}
+
+
+@contextmanager
+def fixes_on_refusal(rulebook: Rulebook) -> Iterator[None]:
+    """Add a ``fix`` to the violations a refusal carries in its details (an approval whose edit, or
+    whose record now, breaks the rules), as outcomes carry them."""
+    try:
+        yield
+    except CrmgateError as exc:
+        if isinstance(exc.details, dict) and exc.details.get("violations"):
+            exc.details = with_fixes(exc.details, rulebook, None)
+        raise

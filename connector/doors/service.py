@@ -43,6 +43,7 @@ from crmgate.approvals.resolve import ApprovalResult
 from crmgate.audit.export import ExportFilters, export_trail, sidecar_paths
 from crmgate.audit.status import change_entries, proposal_entries, summarize
 from crmgate.clock import parse_time
+from crmgate.doors.boundaries import fixes_on_refusal
 from crmgate.doors.credentials import AccessError, Credential, Credentials, credential_id_of
 from crmgate.doors.quota import Admission, RequestLimiter
 from crmgate.errors import ApprovalError, CrmgateError, ProposalError
@@ -103,18 +104,23 @@ class Service:
         """The caller's credential, with one request of its limit spent; :class:`AccessError` otherwise.
 
         Failed attempts are limited too, per ``client`` (the peer address; one bucket for stdio):
-        past ``failed_auth_limit`` a client is answered 429 before its token is even looked at, so
-        tokens cannot be guessed at speed."""
+        past ``failed_auth_limit`` unknown or revoked tokens, a client's further unknown tokens get
+        429, so tokens cannot be guessed at speed. A VALID token is never refused for what other
+        tokens did from the same address (a NAT, a proxy): it is only held to its own limit. A
+        token that is not even well-formed is refused without a lookup while the address is throttled."""
         guard = f"unauthenticated:{client or '-'}"
         wait = self.limiter.peek(guard, self.failed_auth_limit)
-        if not wait.allowed:
-            log.warning("access.refused", code="rate_limited", action=action, client=client, reason="failed_auth")
-            raise AccessError(f"too many requests with unknown tokens from {client or 'this client'}; "
-                              f"retry in {wait.retry_after:.1f} s", code="rate_limited", status=429,
-                              details={"retry_after": wait.retry_after}, headers=wait.headers())
         try:
+            if not wait.allowed and credential_id_of(token) is None:
+                raise AccessError("unknown token", code="invalid_token", status=401)
             cred = self.credentials.authenticate(token)
         except AccessError as exc:
+            if not wait.allowed:
+                log.warning("access.refused", code="rate_limited", action=action, client=client,
+                            reason="failed_auth", credential_id=credential_id_of(token))
+                raise AccessError(f"too many requests with unknown tokens from {client or 'this client'}; "
+                                  f"retry in {wait.retry_after:.1f} s", code="rate_limited", status=429,
+                                  details={"retry_after": wait.retry_after}, headers=wait.headers()) from None
             self.limiter.take(guard, self.failed_auth_limit)
             log.warning("access.refused", code=exc.code, action=action, client=client,
                         credential_id=credential_id_of(token))
@@ -240,11 +246,17 @@ class Service:
     def approve(self, cred: Credential, change_id: str, *, note: str | None = None,
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:
         self.require(cred, "approve", action="approve changes")
-        with self._lock, _logging_refusal(cred):
+        with self._lock, _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
             result = self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
-        if result.status in ("applied", "conflict"):
+        if result.status in ("applied", "conflict", "stale"):
             self._emit("approved" if result.status == "applied" else "conflict", lambda: self._resolved(result))
         return result
+
+    def requeue(self, cred: Credential, change_id: str, *, note: str | None = None) -> dict[str, Any]:
+        """Decide a stale change again on the record now, as a new queued change (scope ``approve``)."""
+        self.require(cred, "approve", action="requeue changes")
+        with self._lock, _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
+            return self.gate.requeue(change_id, by=cred.actor, note=note)
 
     def reject(self, cred: Credential, change_id: str, *, reason: str) -> ApprovalResult:
         self.require(cred, "approve", action="reject changes")

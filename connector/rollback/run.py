@@ -36,6 +36,7 @@ from crmgate.adapters.base import (
 from crmgate.adapters.errors import CRMError, RecordError
 from crmgate.clock import IdFactory
 from crmgate.errors import RollbackError
+from crmgate.rollback.messages import rollback_message
 from crmgate.rollback.plan import (
     Change,
     FieldAction,
@@ -275,23 +276,30 @@ class Rollback:
                 "fields": fields, "dry_run": dry_run, "force": force, "actor": ch.actor,
                 "use_case": ch.use_case}
         conflicted = any(f.action == "conflict" for f in fields)
+
+        def said(status: str, **kw: Any) -> str:
+            return rollback_message(status, ch.op, p.write_op, fields, dry_run=dry_run, reason=p.message, **kw)
+
         if ch.change_id in p.done:
-            return RollbackReport(status="noop", message="already rolled back", **base)
+            return RollbackReport(status="noop", message=rollback_message(
+                "noop", ch.op, None, fields, dry_run=dry_run, reason="already rolled back"), **base)
         if not p.writes(ch):
             status = "conflict" if conflicted else "noop"
-            return RollbackReport(status=status, message=p.message, **base)
+            reason = p.message.removeprefix("conflict: ") if p.write_op is None else ""
+            return RollbackReport(status=status, message=rollback_message(
+                status, ch.op, None, fields, dry_run=dry_run, reason=reason), **base)
         if dry_run:
-            return RollbackReport(status="planned", message=p.message, **base)
+            return RollbackReport(status="planned", message=said("planned"), **base)
         assert res is not None
         error = res.error.to_dict() if res.error else None
         if res.ok:
-            status, message = ("partial" if conflicted else "reverted"), p.message
+            status = "partial" if conflicted else "reverted"
+            message = said(status, new_record_id=res.id if p.write_op == "create" else None)
         elif res.status == "conflict":
-            status = "conflict"
-            message = "not written: the record changed between the rollback's read and its write"
+            status, message = "conflict", said("conflict")
         else:
             status = "failed"
-            message = f"not written: {res.error.message if res.error else 'the CRM refused the write'}"
+            message = said("failed", error=res.error.message if res.error else None)
         return RollbackReport(status=status, rollback_change_id=rb_ids.get(ch.change_id),
                               new_record_id=res.id if p.write_op == "create" and res.ok else None,
                               error=error, message=message, **base)

@@ -63,6 +63,19 @@ class TrailScan:
                 return
             after = int(page[-1].seq)
 
+    def proposal_ids(self, equal: dict[str, str], since: str | None = None,
+                     until: str | None = None) -> set[str]:
+        """The proposal ids of every entry whose columns equal ``equal`` (``actor``, ``use_case``,
+        ``object``, ``record_id``) with ``since <= ts < until``: the changes such entries belong to."""
+        stmt = select(_E.c.proposal_id).distinct().where(_E.c.proposal_id.is_not(None))
+        for name, value in equal.items():
+            stmt = stmt.where(_E.c[name] == value)
+        if since is not None:
+            stmt = stmt.where(_E.c.ts >= since)
+        if until is not None:
+            stmt = stmt.where(_E.c.ts < until)
+        return {row[0] for row in self._all(stmt)}
+
     def checkpoints(self, start: int = 1) -> Iterator[Checkpoint]:
         """Yield checkpoints from ``start`` in seq order."""
         after = start - 1

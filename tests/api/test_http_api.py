@@ -324,19 +324,25 @@ def test_an_unknown_query_parameter_is_refused(client, admin):
 
 
 def test_guessing_tokens_is_throttled_per_client(service, agent, mono):
-    """Past failed_auth_limit unknown tokens, a client gets 429 before any token is checked (a right
-    guess included), while other clients are unaffected; the window refills it."""
+    """Past failed_auth_limit unknown tokens, a client's further unknown tokens get 429 while other
+    clients are unaffected, and a valid token from the same address still works (a NAT or proxy
+    shares it); the window refills it."""
     service.failed_auth_limit = 3
     token = agent["Authorization"].removeprefix("Bearer ")
     for guess in ("crmgate.cred_000001.a", "crmgate.cred_000001.b", None):
         with pytest.raises(AccessError) as info:
             service.admit(guess, action="test", client="10.0.0.9")
         assert info.value.status == 401
-    with pytest.raises(AccessError) as info:
-        service.admit(token, action="test", client="10.0.0.9")
-    assert (info.value.status, info.value.code) == (429, "rate_limited")
+    for guess in ("crmgate.cred_000001.c", "junk", None):
+        with pytest.raises(AccessError) as info:
+            service.admit(guess, action="test", client="10.0.0.9")
+        assert (info.value.status, info.value.code) == (429, "rate_limited")
+    assert service.admit(token, action="test", client="10.0.0.9")[0].actor == "ai:lead-intake-1"
     assert service.admit(token, action="test", client="10.0.0.7")[0].actor == "ai:lead-intake-1"
     mono.now += 20  # one guess refills in 60 s / 3
+    with pytest.raises(AccessError) as info:
+        service.admit("crmgate.cred_000001.d", action="test", client="10.0.0.9")
+    assert info.value.status == 401
     assert service.admit(token, action="test", client="10.0.0.9")[0].actor == "ai:lead-intake-1"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from crmgate.audit.formats import csv_rows, csv_text, jsonl_line
+from crmgate.audit.lifecycle import StatusFold
 from crmgate.audit.verify_export import verify_export
 from crmgate.trail import GENESIS, canonical_json, entry_hash
 from crmgate.trail.records import CONTENT_FIELDS
@@ -39,8 +40,9 @@ def join(path: Path, header: str, units: list[tuple[int, str]]) -> None:
     path.write_text(header + "".join(text for _, text in units), encoding="utf-8", newline="")
 
 
-def unit(fmt: str, body: str, prev: str, digest: str) -> str:
-    return csv_text(csv_rows(body, prev, digest)) if fmt == "csv" else jsonl_line(body, prev, digest) + "\n"
+def unit(fmt: str, body: str, prev: str, digest: str, final: dict[str, str] | None = None) -> str:
+    """One entry as the exporter writes it (``final``: the change statuses of the CSV status column)."""
+    return csv_text(csv_rows(body, prev, digest, final)) if fmt == "csv" else jsonl_line(body, prev, digest) + "\n"
 
 
 def sidecar(path: Path, suffix: str) -> Path:
@@ -181,11 +183,12 @@ def test_chain_recomputed_without_the_private_key(export, trail, keys, fmt):
     path = export(fmt)
     entries = [e.content() for e in trail.read(1, 100)]
     entries[4]["data"]["n"] = 999
+    final = StatusFold().feed_all(entries).status  # the forger regenerates the status column too
     header, prev, new_units, hashes = split(path, fmt)[0], GENESIS, [], []
     for content in entries:
         body = canonical_json({k: content[k] for k in CONTENT_FIELDS})
         digest = entry_hash(prev, body)
-        new_units.append((content["seq"], unit(fmt, body, prev, digest)))
+        new_units.append((content["seq"], unit(fmt, body, prev, digest, final)))
         hashes.append(digest)
         prev = digest
     join(path, header, new_units)

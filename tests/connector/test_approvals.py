@@ -137,29 +137,93 @@ def test_an_edit_that_breaks_the_rules_is_refused(gate, sandbox, deal, queued):
     assert gate.store.head() == head and gate.approvals()[0].status == "pending"
 
 
-def test_record_moved_after_queueing_is_a_conflict(gate, sandbox, deal, queued):
-    """A person edited the record after the change was queued: approving records a conflict and
-    writes nothing; the change cannot then be rolled back or approved again."""
+def test_other_fields_moving_does_not_stale_the_change(gate, sandbox, deal, queued):
+    """A person edited another field after the change was queued: the change is still the one the
+    approver reviews, so it is written against the record's current version; the trail says which
+    checks passed."""
     sandbox.edit("Opportunity", deal, {"NextStep": "rep"})
     result = gate.approve(queued.change_id, by="admin:ana")
-    assert result.status == "conflict" and result.error["code"] == "record_changed"
-    assert "ForecastCategoryName" not in fields(sandbox, deal)
-    assert kinds(gate, queued.change_id) == ["proposal.decided", "approval.approved", "write.result"]
-    assert gate.store.entries_for(change_id=queued.change_id)[-1].data["status"] == "conflict"
-    assert gate.approvals()[0].status == "conflict"
-    refused(lambda: gate.approve(queued.change_id, by="admin:ana"), "not_pending")
+    assert result.status == "applied", result.to_dict()
+    assert fields(sandbox, deal)["ForecastCategoryName"] == "Commit" and fields(sandbox, deal)["NextStep"] == "rep"
+    approved = gate.store.entries_for(change_id=queued.change_id)[1]
+    assert approved.data["recheck"]["result"] == "current"
+    assert approved.data["recheck"]["passed"] == ["record", "fields", "rules"]
+    assert approved.data["recheck"]["version"] != approved.data["recheck"]["queued_version"]
+
+
+def test_a_written_field_moving_makes_the_change_stale(gate, sandbox, deal, queued):
+    """A person set the very field the change writes: approving records approval.stale with the
+    three values, writes nothing, and the change can neither be approved again nor rolled back."""
+    sandbox.edit("Opportunity", deal, {"ForecastCategoryName": "Pipeline"})
+    result = gate.approve(queued.change_id, by="admin:ana")
+    assert result.status == "stale" and result.error["code"] == "stale" and result.error["check"] == "fields"
+    assert result.recheck["fields"] == [{"field": "ForecastCategoryName", "queued": None, "now": "Pipeline",
+                                         "proposed": "Commit", "changed": True}]
+    assert "was empty at queueing, is 'Pipeline' now" in result.message
+    assert fields(sandbox, deal)["ForecastCategoryName"] == "Pipeline"
+    assert kinds(gate, queued.change_id) == ["proposal.decided", "approval.stale"]
+    stale = gate.store.entries_for(change_id=queued.change_id)[-1]
+    assert stale.actor == "admin:ana" and stale.data["recheck"]["check"] == "fields"
+    assert gate.approvals()[0].status == "stale"
+    assert refused(lambda: gate.approve(queued.change_id, by="admin:ana"), "not_pending").details["status"] == "stale"
     with pytest.raises(RollbackError) as exc:
         gate.rollback(queued.change_id)
     assert exc.value.code == "not_applied"
 
 
-def test_deleted_record_is_a_conflict(make_gate, sandbox):
-    """A record deleted since queueing cannot be updated by its approval."""
+def test_rules_that_now_refuse_make_the_change_stale(gate, sandbox, deal, queued):
+    """The record moved so that the rules reject the change now (Negotiation requires an Amount the
+    deal lacks): stale, decided by the rules check, nothing written."""
+    sandbox.edit("Opportunity", deal, {"StageName": "Negotiation", "NextStep": "Call"})
+    result = gate.approve(queued.change_id, by="admin:ana")
+    assert result.status == "stale" and result.recheck["check"] == "rules", result.to_dict()
+    assert result.recheck["passed"] == ["record", "fields"]
+    assert result.recheck["violations"][0]["code"] == "required_field_missing"
+    assert "ForecastCategoryName" not in fields(sandbox, deal)
+
+
+def test_requeue_decides_the_stale_change_again(gate, sandbox, deal, queued):
+    """requeue gives a new pending change against the record now, linked both ways in the trail;
+    it approves cleanly; the old one is requeued and cannot be requeued twice."""
+    sandbox.edit("Opportunity", deal, {"ForecastCategoryName": "Pipeline"})
+    assert gate.approve(queued.change_id, by="admin:ana").status == "stale"
+    refused(lambda: gate.requeue(queued.change_id, by="ai:helper"), "approver_is_ai")
+    new = gate.requeue(queued.change_id, by="admin:ana")
+    assert new["status"] == "pending" and new["requeued_from"] == queued.change_id
+    assert new["changes"] == [{"field": "ForecastCategoryName", "before": "Pipeline", "after": "Commit"}]
+    assert new["proposal_id"] == queued.proposal_id and new["actor"] == "ai:deal-hygiene"
+    assert kinds(gate, queued.change_id)[-1] == "approval.requeued"
+    assert gate.show_approval(queued.change_id)["requeued_as"] == new["change_id"]
+    assert gate.show_approval(new["change_id"])["requeued_from"] == queued.change_id
+    refused(lambda: gate.requeue(queued.change_id, by="admin:ana"), "not_stale")
+    refused(lambda: gate.requeue(new["change_id"], by="admin:ana"), "not_stale")
+    done = gate.approve(new["change_id"], by="admin:bo")
+    assert done.status == "applied" and fields(sandbox, deal)["ForecastCategoryName"] == "Commit"
+    assert gate.rollback(new["change_id"], by="admin:bo").status == "reverted"
+    assert fields(sandbox, deal)["ForecastCategoryName"] == "Pipeline"
+
+
+def test_requeue_refuses_when_the_rules_now_reject_or_nothing_is_left(gate, sandbox, deal, queued):
+    """Requeueing writes nothing when the rules now reject the change or when the record already
+    holds the proposed value."""
+    sandbox.edit("Opportunity", deal, {"ForecastCategoryName": "Pipeline"})
+    gate.approve(queued.change_id, by="admin:ana")
+    sandbox.edit("Opportunity", deal, {"StageName": "Negotiation", "NextStep": "Call"})
+    head = gate.store.head()
+    refused(lambda: gate.requeue(queued.change_id, by="admin:ana"), "invalid_change")
+    sandbox.edit("Opportunity", deal, {"StageName": "Proposal", "ForecastCategoryName": "Commit"})
+    refused(lambda: gate.requeue(queued.change_id, by="admin:ana"), "nothing_to_requeue")
+    assert gate.store.head() == head and gate.approvals()[0].status == "stale"
+
+
+def test_deleted_record_is_stale(make_gate, sandbox):
+    """A record deleted since queueing cannot be updated by its approval: stale, by the record check."""
     gate = make_gate(sandbox)
     rid = gate.propose(opp())[0].record_id
     q = gate.propose(hygiene(rid, ForecastCategoryName="Commit"))[0]
     sandbox.delete_many("Opportunity", [DeleteRequest(rid)])
-    assert gate.approve(q.change_id, by="admin:ana").status == "conflict"
+    result = gate.approve(q.change_id, by="admin:ana")
+    assert (result.status, result.recheck["check"]) == ("stale", "record")
 
 
 def test_edit_between_read_and_write_is_a_conflict(gate, sandbox, deal, queued, monkeypatch):
@@ -228,7 +292,7 @@ def error_code(result) -> str:
 
 def test_done_when_through_the_cli(run):
     """The issue's approval scenario: ai: and proposer refused (exit 2), an expired change refused,
-    a moved record is a conflict, an edited approval writes the edited value and the trail shows both."""
+    a change to another field does not stop an approval, an edited approval writes the edited value and the trail shows both."""
     [o] = cli_propose(run, opp())
     rid = o["record_id"]
     a, b, c = cli_propose(run, hygiene(rid, ForecastCategoryName="Commit"),
@@ -253,10 +317,10 @@ def test_done_when_through_the_cli(run):
     approved = next(h for h in shown["history"] if h["kind"] == "approval.approved")
     assert approved["data"]["edits"] == {"ForecastCategoryName": {"proposed": "Commit", "approved": "Best Case"}}
 
-    # c was queued against the record before a's approval wrote it: the record moved
+    # c was queued before a's approval wrote another field: CloseDate itself did not move
     moved = json.loads(run("approvals", "approve", c["change_id"], "--by", "admin:ana").stdout)
-    assert moved["status"] == "conflict"
-    assert json.loads(run("records", "get", "Opportunity", rid).stdout)["fields"]["CloseDate"] == "2027-01-29"
+    assert moved["status"] == "applied"
+    assert json.loads(run("records", "get", "Opportunity", rid).stdout)["fields"]["CloseDate"] == "2027-02-26"
 
     [d] = cli_propose(run, hygiene(rid, Amount=100))
     rejected = json.loads(run("approvals", "reject", d["change_id"], "--by", "admin:ana",

@@ -99,6 +99,14 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         """The API reference as one self-contained HTML page (works offline)."""
         return HTMLResponse(render_docs(app.openapi(), openapi_url="/v1/openapi.json"))
 
+    def needs(scope: str, action: str) -> Any:
+        """The caller, refused (403) for a missing scope BEFORE its body is validated: a read-only
+        token posting a malformed body learns that it may not, not how to fix the body."""
+        def scoped(cred: Credential = Caller) -> Credential:
+            service.require(cred, scope, action=action)
+            return cred
+        return Depends(scoped)
+
     @app.get("/v1/health", response_model=schemas.Health, tags=["meta"])
     def health() -> dict[str, Any]:
         """Liveness; needs no credential."""
@@ -117,7 +125,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         return {"actor": cred.actor, "grants": [g.to_dict() for g in grants_for(service.gate.rulebook, cred.actor)]}
 
     @app.post("/v1/proposals", response_model=schemas.Outcomes, responses=ERRORS, tags=["proposals"])
-    def propose(body: schemas.ProposalsIn, cred: Credential = Caller) -> dict[str, Any]:
+    def propose(body: schemas.ProposalsIn, cred: Credential = needs("propose", "propose changes")) -> dict[str, Any]:
         """Decide and (where the rules allow) write each proposal, as the credential's actor.
 
         One outcome per proposal, in order: applied, queued, rejected (with violations and a
@@ -128,7 +136,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         return {"outcomes": [with_fixes(o.to_dict(), service.gate.rulebook, cred.actor) for o in outcomes]}
 
     @app.post("/v1/proposals/check", response_model=schemas.Checks, responses=ERRORS, tags=["proposals"])
-    def check(body: schemas.ProposalsIn, cred: Credential = Caller) -> dict[str, Any]:
+    def check(body: schemas.ProposalsIn, cred: Credential = needs("propose", "check changes")) -> dict[str, Any]:
         """What proposing would do now, and why; nothing is written (no trail entry, no CRM call
         but the reads)."""
         items = [p.model_dump(exclude_unset=True) for p in body.proposals]
@@ -167,19 +175,28 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
 
     @app.post("/v1/approvals/{change_id}/approve", response_model=schemas.ApprovalResult, responses=ERRORS,
               tags=["admin"])
-    def approve(change_id: _Id, body: schemas.ApproveIn, cred: Credential = Caller) -> dict[str, Any]:
+    def approve(change_id: _Id, body: schemas.ApproveIn,
+                cred: Credential = needs("approve", "approve changes")) -> dict[str, Any]:
         """Approve as the credential's actor: separation of duties, expiry, a re-check of the
         record, optional `edits`, then the write (scope `approve`)."""
         return service.approve(cred, change_id, note=body.note, edits=body.edits).to_dict()
 
+    @app.post("/v1/approvals/{change_id}/requeue", response_model=schemas.Requeued, responses=ERRORS,
+              tags=["admin"])
+    def requeue(change_id: _Id, body: schemas.RequeueIn | None = None,
+                cred: Credential = needs("approve", "requeue changes")) -> dict[str, Any]:
+        """Decide a stale change again on the record as it is now, as a new queued change linked
+        to the old one (scope `approve`)."""
+        return service.requeue(cred, change_id, note=body.note if body else None)
+
     @app.post("/v1/approvals/{change_id}/reject", response_model=schemas.ApprovalResult, responses=ERRORS,
               tags=["admin"])
-    def reject(change_id: _Id, body: schemas.RejectIn, cred: Credential = Caller) -> dict[str, Any]:
+    def reject(change_id: _Id, body: schemas.RejectIn, cred: Credential = needs("approve", "reject changes")) -> dict[str, Any]:
         """Reject as the credential's actor; nothing is written to the CRM (scope `approve`)."""
         return service.reject(cred, change_id, reason=body.reason).to_dict()
 
     @app.post("/v1/rollbacks", response_model=schemas.RollbackOut, responses=ERRORS, tags=["admin"])
-    def rollback(body: schemas.RollbackIn, cred: Credential = Caller) -> dict[str, Any]:
+    def rollback(body: schemas.RollbackIn, cred: Credential = needs("rollback", "roll changes back")) -> dict[str, Any]:
         """Undo changes where it is safe; fields edited since are conflicts and kept, unless
         `force` (scope `rollback`)."""
         report = service.rollback(cred, change=body.change, batch=body.batch, actor=body.actor,
@@ -192,7 +209,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         "description": "A zip of the export, its `.chain` proof and its signed `.manifest.json`: "
                        "unzip and run `crmgate trail verify --export FILE --public-key trail.pub`"}},
         response_class=Response, tags=["admin"])
-    def export(body: schemas.ExportIn, cred: Credential = Caller) -> Response:
+    def export(body: schemas.ExportIn, cred: Credential = needs("export", "export the trail")) -> Response:
         """Export the trail for auditors, filtered (scope `export`)."""
         data, manifest = service.export(cred, fmt=body.format, since=body.since, until=body.until,
                                         actor=body.actor, use_case=body.use_case,

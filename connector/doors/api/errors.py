@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmgate.adapters.errors import CRMError
 from crmgate.audit.export import TrailInvalidError
+from crmgate.doors.api.validation import explain
 from crmgate.doors.credentials import AccessError, CredentialError
 from crmgate.doors.service import NotFound
 from crmgate.errors import ApprovalError, CrmgateError, ProposalError, RollbackError
@@ -24,7 +25,7 @@ log = structlog.get_logger("crmgate.api")
 _STATUS_BY_CODE = {
     "unknown_approval": 404, "unknown_change": 404, "not_pending": 409, "approval_expired": 409,
     "approver_is_ai": 403, "approver_is_proposer": 403, "approver_not_allowed": 403,
-    "not_applied": 409, "no_result": 409,
+    "not_applied": 409, "no_result": 409, "not_stale": 409, "nothing_to_requeue": 409,
 }
 
 
@@ -75,12 +76,11 @@ def install(app: FastAPI) -> None:
                                        "exported", exc.report.to_dict()), status_code=409)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"path": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
-                    for err in exc.errors()]
-        first = problems[0] if problems else {"path": "", "message": "invalid request"}
-        return JSONResponse(error_body("invalid_request", f"{first['path']}: {first['message']}",
-                                       {"problems": problems}), status_code=422)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = exc.body if isinstance(exc.body, (str, bytes)) else b""
+        body = raw.encode("utf-8") if isinstance(raw, str) else raw
+        message, problems = explain(exc.errors(), body, request.headers.get("content-type"))
+        return JSONResponse(error_body("invalid_request", message, {"problems": problems}), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -150,6 +150,10 @@ class ApproveIn(_In):
     edits: dict[str, Any] = Field(default_factory=dict, description="Field values replacing the AI's")
 
 
+class RequeueIn(_In):
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class RejectIn(_In):
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -163,6 +167,15 @@ class ApprovalResult(_Out):
     op: str
     record_id: str | None = None
     by: str
+    message: str = ""
+    recheck: dict[str, Any] | None = Field(default=None, description=(
+        "The re-check before writing: `result` current or stale, `check` (record, fields or rules) "
+        "that made it stale, and per field the value at queueing, now and proposed"))
+
+
+class Requeued(QueuedChange):
+    requeued_from: str
+    requeued_by: str
     message: str = ""
 
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (for ``propose``: every proposal got an outcome, whatever its status);
 1 the operation ran and failed (``trail verify`` found tampering, the CRM refused a call);
-2 bad input (malformed proposal, rulebook or config; unknown change) — nothing was written.
+2 bad input (malformed proposal, rulebook or config; unknown change; click's usage errors such
+as a missing option or a bad choice) — nothing was written.
 Errors go to stderr as one JSON object: ``{"error": {"code", "message", "details"?}}``.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import click
 
 from crmgate.adapters.errors import CRMError
 from crmgate.config import load_config
+from crmgate.doors.cli.errors import JsonErrorGroup
 from crmgate.errors import CrmgateError
 from crmgate.rules.loader import RulebookError
 from crmgate.trail import KeyFileError, TrailStoreError
@@ -72,7 +74,7 @@ pass_ctx = click.make_pass_decorator(Ctx)
 RUN_AS_PROGRAM = object()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=JsonErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (default: $CRMGATE_CONFIG, else ./crmgate.yaml).")
 @click.option("--log-format", type=click.Choice(["json", "console"], case_sensitive=False), default=None,

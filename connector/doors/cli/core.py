@@ -1,6 +1,7 @@
-"""init, demo, propose, records, sandbox."""
+"""init, demo, propose, records (get, list), sandbox."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from crmgate.doors.cli.base import (
     parse_assignments,
     pass_ctx,
 )
+from crmgate.doors.cli.output import outcomes_table, output_option, print_tables, records_table, wants_table
 
 
 @cli.command()
@@ -44,19 +46,27 @@ def demo(keep: str | None) -> None:
 
 @cli.command()
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@output_option
 @pass_ctx
 @handle_errors
-def propose(ctx: Ctx, source) -> None:
+def propose(ctx: Ctx, source, output: str | None) -> None:
     """Submit proposals from SOURCE (a file or - for stdin): one JSON object, an array, or JSON Lines.
 
-    Prints one JSON outcome per line. A malformed input is refused as a whole (exit 2).
+    On a terminal prints a table of outcomes; piped (or --output json) one JSON outcome per line.
+    Each violation carries a `fix`: what to change so the rules accept it. A malformed input is
+    refused as a whole (exit 2).
     """
+    from crmgate.doors.boundaries import with_fixes
     from crmgate.writes.intake import parse_text
 
     proposals = parse_text(source.read())
     with ctx.gate() as gate:
-        for outcome in gate.propose(proposals):
-            click.echo(dumps(outcome.to_dict()))
+        items = [with_fixes(o.to_dict(), gate.rulebook, o.actor) for o in gate.propose(proposals)]
+    if wants_table(output):
+        print_tables(outcomes_table(items))
+        return
+    for item in items:
+        click.echo(dumps(item))
 
 
 @cli.group()
@@ -83,6 +93,35 @@ def records_get(ctx: Ctx, object_name: str, record_id: str) -> None:
 @cli.group()
 def sandbox() -> None:
     """Act on the embedded sandbox CRM directly, as a person in the CRM's own UI would."""
+
+
+@records.command("list")
+@click.argument("object_name", metavar="OBJECT")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE",
+              help="Only records whose FIELD equals VALUE (repeatable; VALUE is JSON when it parses).")
+@click.option("--limit", type=click.IntRange(min=1, max=10_000), default=50, show_default=True)
+@output_option
+@pass_ctx
+@handle_errors
+def records_list(ctx: Ctx, object_name: str, where: tuple[str, ...], limit: int, output: str | None) -> None:
+    """List records of OBJECT (the embedded sandbox; Salesforce and HubSpot are read by id with
+    `records get`, and this command says so)."""
+    from crmgate.errors import ConfigError
+    from crmgate.gate import make_adapter
+
+    filters = parse_assignments(where)
+    with make_adapter(ctx.config()) as adapter:
+        lister = getattr(adapter, "list_records", None)
+        if lister is None:
+            raise ConfigError(f"records list works on the embedded sandbox only; with crm.kind {adapter.kind!r} "
+                              "crmgate reads records by id: crmgate records get OBJECT ID (list them in the "
+                              "CRM itself, e.g. a Salesforce list view or report)", code="not_supported",
+                              details={"crm": adapter.kind})
+        found = [r.to_dict() for r in lister(object_name, filters, limit)]
+    if wants_table(output):
+        print_tables(records_table(object_name, found, limit=limit))
+    else:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2, default=str))
 
 
 @sandbox.command("edit")

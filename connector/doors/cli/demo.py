@@ -183,8 +183,8 @@ def _approvals_part(s: _Steps, gate: Gate, fc: Any, low: Any, hyg: dict[str, Any
     s.check("ai:deal-hygiene approves its own queued change", refused if code == "approver_is_proposer"
             else code or refused, "refused", "approver_is_proposer")
     stale = gate.approve(low.change_id, by="admin:demo")
-    s.check("admin approves a change queued before the deal moved", stale.status, "conflict",
-            "nothing written")
+    s.check("admin approves a NextStep change queued before a rep set NextStep", stale.status, "stale",
+            f"{stale.recheck['check'] if stale.recheck else '?'} moved; nothing written")
     fresh = gate.propose({**hyg, "fields": {"ForecastCategoryName": "Commit"}, "confidence": 0.95})[0]
     edited = gate.approve(fresh.change_id, by="admin:demo", note="rep confirmed",
                           edits={"ForecastCategoryName": "Best Case"})

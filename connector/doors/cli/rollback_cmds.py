@@ -5,8 +5,10 @@ import sys
 from typing import Any
 
 import click
+from rich.table import Table
 
 from crmgate.doors.cli.base import Ctx, cli, dumps, handle_errors, pass_ctx
+from crmgate.doors.cli.output import print_tables, show, table
 
 
 @cli.command()
@@ -37,7 +39,7 @@ def rollback(ctx: Ctx, change_id: str | None, batch_id: str | None, actor: str |
                                     since=since, until=until, dry_run=dry_run, force=force, by=by,
                                     progress=progress)
     if dry_run and not as_json:
-        click.echo(plan_table(report.to_dict()))
+        print_tables(plan_table(report.to_dict()))
     elif change_id and not dry_run:
         click.echo(dumps(report.changes[0].to_dict()))
     else:
@@ -70,24 +72,23 @@ class _progress:
             self.bar.__exit__(None, None, None)
 
 
-def plan_table(report: dict[str, Any]) -> str:
-    """The dry-run plan for a person: one row per field of every selected change, then the summary."""
-    head = ("change", "object", "record", "status", "field", "action", "now", "back to", "why")
+_WHOLE = {"create": "delete the record", "delete": "re-create the record"}
+
+
+def plan_table(report: dict[str, Any]) -> Table:
+    """The dry-run plan for a person: one row per field of every selected change (one row for a
+    create or delete, whose rollback deletes or re-creates the whole record), then the summary."""
     rows = []
     for ch in report["changes"]:
-        fields = ch["fields"] or [None]
-        for f in fields:
-            rows.append((ch["change_id"], ch["object"], ch["record_id"] or "", ch["status"],
-                         *((f["field"], f["action"], _cell(f["current"]), _cell(f["before"]), f["reason"])
-                           if f else ("", "", "", "", ch["message"]))))
-    widths = [min(40, max(len(str(r[i])) for r in [head, *rows])) for i in range(len(head) - 1)]
-    lines = ["  ".join(str(c)[:w].ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1])
-             for r in [head, *rows]]
+        what = (ch["change_id"], ch["object"], ch["record_id"] or "", ch["status"])
+        whole = ch["op"] in _WHOLE and ch["status"] == "planned"
+        if whole or not ch["fields"]:
+            rows.append((*what, "", _WHOLE[ch["op"]] if whole else "-", "", "", ch["message"]))
+            continue
+        for f in ch["fields"]:
+            rows.append((*what, f["field"], f["action"], show(f["current"]), show(f["before"]), f["reason"]))
     s = report["summary"]
-    lines.append(f"\n{s['selected']} changes: would revert {s['planned']}, conflicts {s['conflicts']}, "
-                 f"skipped {s['skipped']} (dry run: nothing written)")
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    return "∅" if value in (None, "") else str(value)
+    return table("rollback plan (dry run: nothing written)",
+                 ("change", "object", "record", "status", "field", "action", "now", "back to", "why"), rows,
+                 caption=f"{s['selected']} changes: would undo {s['planned']}, conflicts {s['conflicts']}, "
+                         f"skipped {s['skipped']} (dry run: nothing written)")

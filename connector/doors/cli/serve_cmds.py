@@ -29,6 +29,7 @@ def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
 
     config_path = find_config_path(ctx.config_path)
     ctx.config()  # a bad config is refused here, with exit 2, before anything listens
+    _check_port_free(host, port)
     os.environ[CONFIG_ENV] = str(config_path.resolve())
     # uvicorn applies log_config in every worker process; the workers' own structlog setup (in
     # app_from_env) reads the same choice from the environment
@@ -42,6 +43,29 @@ def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
         uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, workers=workers, **run)
     else:
         uvicorn.run(app_from_env(), **run)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse (one JSON line, exit 2) when something already listens on host:port, instead of
+    uvicorn's multi-line log and traceback."""
+    import socket
+
+    from crmgate.errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}", code="invalid_host",
+                          details={"host": host, "port": port}) from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"port {port} on {host} is already in use ({exc.strerror or exc}): stop the "
+                              "other server or pass --port", code="port_in_use",
+                              details={"host": host, "port": port}) from None
 
 
 @cli.command()

@@ -62,7 +62,7 @@ def trail_verify(ctx: Ctx, public_key: str | None, export_path: str | None, mani
     if export_path:
         from crmgate.audit.verify_export import verify_export
 
-        key = load_public_key(public_key or ctx.config().public_key_path)
+        key = load_public_key(public_key or _configured_public_key(ctx))
         report = verify_export(export_path, key, manifest_path=manifest_path)
         click.echo(dumps(report.to_dict()))
         if not report.ok:
@@ -89,6 +89,18 @@ def trail_verify(ctx: Ctx, public_key: str | None, export_path: str | None, mani
         sys.exit(1)
 
 
+def _configured_public_key(ctx: Ctx) -> str:
+    """The config's public key for --export without --public-key; with no config, say what to pass."""
+    from crmgate.config import find_config_path
+    from crmgate.errors import ConfigError
+
+    if find_config_path(ctx.config_path).is_file():
+        return str(ctx.config().public_key_path)
+    raise ConfigError("verifying an export needs the trail's public key: pass --public-key trail.pub "
+                      "(no crmgate.yaml here to find it in; nothing else is needed)",
+                      code="public_key_required")
+
+
 @trail.command("export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
               help="jsonl: whole entries; csv: one row per field change, spreadsheet-safe.")
@@ -96,15 +108,21 @@ def trail_verify(ctx: Ctx, public_key: str | None, export_path: str | None, mani
               help="The export file; PATH.manifest.json and PATH.chain are written beside it.")
 @click.option("--since", default=None, metavar="T", help="Entries at or after this ISO-8601 time.")
 @click.option("--until", default=None, metavar="T", help="Entries before this ISO-8601 time.")
-@click.option("--actor", default=None, help="Only this actor's entries.")
-@click.option("--use-case", default=None, help="Only this use case's entries.")
-@click.option("--object", "object_", default=None, help="Only entries about this CRM object.")
-@click.option("--record", "record_id", default=None, help="Only entries about this record id.")
+@click.option("--actor", default=None,
+              help="The changes this actor proposed or acted on, each with every entry of its lifecycle.")
+@click.option("--use-case", default=None, help="This use case's changes, each with its whole lifecycle.")
+@click.option("--object", "object_", default=None, help="The changes to this CRM object, whole lifecycles.")
+@click.option("--record", "record_id", default=None, help="The changes to this record id, whole lifecycles.")
 @pass_ctx
 @handle_errors
 def trail_export(ctx: Ctx, fmt: str, out: str, since: str | None, until: str | None, actor: str | None,
                  use_case: str | None, object_: str | None, record_id: str | None) -> None:
     """Export the trail for auditors, with a signed manifest and the chain proof.
+
+    --actor, --use-case, --object and --record select changes: the export holds every entry of
+    each selected change, whoever made it (decision, intent, result, approval and edits, rejection,
+    rollback, feedback...); the manifest's "selection" says how. --since/--until alone select
+    entries by time. In CSV, "status" is each change's final status and "step" the entry's own.
 
     Streams one read snapshot (memory stays flat), verifies the stored chain while doing so and
     refuses (exit 1) to export a trail that does not verify. Prints the manifest as JSON. Needs
