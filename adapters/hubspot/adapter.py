@@ -170,7 +170,7 @@ class HubSpotAdapter(Adapter):
             except CRMError as exc:
                 if n == 0 and not written:
                     raise
-                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc)
+                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc, sent=len(chunk))
                 break
             by_id = {str(o["id"]): o for o in results_of(resp)}
             failed = self._errors_by_input(resp, {requests[i].id: i for i in chunk}, {str(i): i for i in chunk})
@@ -182,7 +182,7 @@ class HubSpotAdapter(Adapter):
                     written[i] = by_id[rid]
                 else:
                     results[i] = WriteResult("failed", rid, error=RecordError(
-                        "missing_result", "HubSpot returned neither a result nor an error", status=None))
+                        "missing_result", "HubSpot returned neither a result nor an error", ambiguous=True))
         self._finish_updates(object, requests, encoded, checks, written, results)
         return results  # type: ignore[return-value]
 
@@ -202,7 +202,7 @@ class HubSpotAdapter(Adapter):
             except CRMError as exc:
                 if n == 0:
                     raise
-                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc)
+                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc, sent=len(chunk))
                 break
             for i in chunk:
                 self._seen.drop(object, requests[i].id)
@@ -373,11 +373,13 @@ class HubSpotAdapter(Adapter):
 
     @staticmethod
     def _fail_rest(results: list[WriteResult | None], indices: Sequence[int], requests: Sequence[Any],
-                   exc: CRMError) -> None:
-        """A later chunk failed as a whole: earlier chunks stand, this one and the rest are failed."""
-        for i in indices:
+                   exc: CRMError, *, sent: int) -> None:
+        """Earlier chunks stand; the first ``sent`` indices (this chunk) may have landed, the rest not."""
+        error = exc.to_record_error()
+        for n, i in enumerate(indices):
             if results[i] is None:
-                results[i] = WriteResult("failed", getattr(requests[i], "id", None), error=exc.to_record_error())
+                results[i] = WriteResult("failed", getattr(requests[i], "id", None),
+                                         error=error if n < sent else error.certain())
 
 
 def _check_info(check: Check | None) -> dict[str, Any]:

@@ -22,11 +22,9 @@ Calls (each is one API call; every one goes through :func:`crmgate.adapters.retr
   (default 4) at a time, answers kept in request order; a chunk that fails as a whole fails its
   own records only (see :mod:`crmgate.adapters.salesforce.chunks`). The adapter is safe to call from threads.
 
-One-second resolution: a before-image whose ``SystemModstamp`` lies in the same second as the
-read's server ``Date`` is *unsettled* (a later write in that second keeps the stamp). Before a
-conditional write from such a version the adapter waits (injected ``sleep``) until that second is
-over, re-reads, and calls any field difference a conflict; only then does it write. A settled
-version needs none of this.
+One-second resolution: a before-image stamped in the same second as the read's server ``Date`` is
+*unsettled*; before a conditional write from it the adapter waits (injected ``sleep``) until that
+second is over, re-reads, and calls any field difference a conflict; only then does it write.
 
 Retries: 503 (and other 5xx), ``UNABLE_TO_LOCK_ROW`` (whole call, or per record inside a
 Collections answer: only the locked records are sent again) and connection errors, with the shared
@@ -41,6 +39,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -59,7 +58,7 @@ from crmgate.adapters.errors import (
     ResponseError,
 )
 from crmgate.adapters.retry import retrying
-from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, resilient, send_chunks
+from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, noting, resilient, send_chunks
 from crmgate.adapters.salesforce.errors import parse_limit_info, translate
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
 from crmgate.adapters.salesforce.settings import Credentials, LoopbackSession, Settings, parse_settings
@@ -330,10 +329,13 @@ class SalesforceAdapter(Adapter):
                     return conflict
             if stamp is not None:
                 headers["If-Unmodified-Since"] = http_date(stamp)
+        blind: list[bool] = []  # an attempt whose answer was lost may have been applied
+        patch = partial(self._call, "PATCH", f"sobjects/{object}/{req.id}", json=dict(req.fields), headers=headers)
         try:
-            self._retrying(lambda: self._call("PATCH", f"sobjects/{object}/{req.id}", json=dict(req.fields),
-                                              headers=headers))
+            self._retrying(partial(noting, blind, patch))
         except PreconditionFailedError as exc:
+            if any(blind[:-1]):  # the 412 may answer our own earlier write: nobody can tell
+                return WriteResult("failed", id=req.id, error=replace(exc.to_record_error(), ambiguous=True))
             return WriteResult("conflict", id=req.id, error=exc.to_record_error())
         except (CRMValidationError, NotFoundError) as exc:
             return WriteResult("failed", id=req.id, error=exc.to_record_error())

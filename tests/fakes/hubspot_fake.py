@@ -122,6 +122,7 @@ class FakeHubSpot:
         self.token, self.clock, self.rate_limit, self.daily_limit = token, clock, rate_limit, daily_limit
         self.latency, self.app_id = latency, app_id
         self.calls: list[Call] = []
+        self.echo_trace = True  # False: batch-create results omit objectWriteTraceId (the spec allows it)
         self.known = {o: set(p) | {KEY_PROP} for o, p in KNOWN.items()}
         self.unique = {o: set(p) | {KEY_PROP} for o, p in UNIQUE.items()}
         self._recs: dict[str, dict[str, _Rec]] = {o: {} for o in KNOWN}

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-OutcomeStatus = Literal["applied", "queued", "rejected", "shadowed", "failed", "conflict"]
+OutcomeStatus = Literal["applied", "queued", "rejected", "shadowed", "failed", "conflict", "unknown", "in_progress"]
 
 
 class _In(BaseModel):
