@@ -131,3 +131,16 @@ def _answer_replays(adapter: Batcher, object: str, encoded: dict[int, dict[str, 
             results[i] = WriteResult("failed", error=replays[i])
         else:
             results[i] = WriteResult("ok", record.id, record, info={"idempotent_replay": True})
+
+
+def find_created(adapter: Batcher, object: str, keys: Sequence[str]) -> dict[str, Record] | None:
+    """Records by the unique key property (batch reads by ``idProperty``); None without it."""
+    key_prop = adapter.idempotency_property
+    if not key_prop:
+        return None
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, Record] = {}
+    for start in range(0, len(wanted), adapter.max_batch):
+        for record in adapter._read(object, wanted[start:start + adapter.max_batch], id_property=key_prop).values():
+            found[str(record.meta.get(key_prop))] = record
+    return found

@@ -117,6 +117,8 @@ class SalesforceAdapter(Adapter):
 
     # -- the Adapter interface -------------------------------------------------------------------
 
+    idempotent_creates = property(lambda self: bool(self.settings.idempotency_field))  # upsert on the External ID
+
     def objects(self) -> Sequence[str]:
         return self.settings.objects
 

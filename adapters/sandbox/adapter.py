@@ -103,6 +103,21 @@ class SandboxAdapter(Adapter):
             found.update((row["id"], to_record(row)) for row in rows)
         return {i: found[i] for i in wanted if i in found}
 
+    idempotent_creates = True
+
+    def find_created(self, object: str, keys: Sequence[str]) -> dict[str, Record]:
+        """Live records created under ``keys`` (one ``get_many``-like call per chunk)."""
+        self._check_object(object)
+        found: dict[str, Record] = {}
+        for chunk in self._chunks("get_many", object, list(dict.fromkeys(keys))):
+            marks = ",".join("?" * len(chunk))
+            with self._lock, translated():
+                rows = self._connection().execute(
+                    "SELECT k.key AS key, r.* FROM sandbox_idempotency k JOIN sandbox_records r ON r.id = k.id"
+                    f" WHERE k.object = ? AND r.is_deleted = 0 AND k.key IN ({marks})", [object, *chunk]).fetchall()
+            found.update((row["key"], to_record(row)) for row in rows)
+        return found
+
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         return self._write("create_many", object, requests, self._create_one)
 

@@ -48,6 +48,7 @@ from crmgate.trail import Entry, TrailSigner
 from crmgate.writes.check import Check
 from crmgate.writes.intake import coerce
 from crmgate.writes.outcome import Outcome
+from crmgate.writes.reconcile import ReconcileReport
 
 log = structlog.get_logger("crmgate.access")
 
@@ -234,6 +235,11 @@ class Service:
             return self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
                                            since=since, until=until, dry_run=dry_run, force=force,
                                            by=cred.actor)
+
+    def reconcile(self, cred: Credential, *, older_than: float = 0.0, dry_run: bool = False) -> ReconcileReport:
+        self.require(cred, "rollback", action="reconcile writes")  # the admin scope of rollback
+        with self._lock:
+            return self.gate.reconcile(older_than=older_than, dry_run=dry_run)
 
     def export(self, cred: Credential, *, fmt: str = "jsonl", since: str | None = None,
                until: str | None = None, actor: str | None = None, use_case: str | None = None,

@@ -24,7 +24,7 @@ from crmgate.trail.scan import row_to_entry
 from crmgate.trail.schema import entries as _E
 
 INTENT_KINDS = ("write.intent", "rollback.intent")
-RESULT_KINDS = ("write.result", "rollback.result")
+RESULT_KINDS = ("write.result", "write.reconciled", "rollback.result")  # reconciled: applied after all
 _CHUNK = 500
 
 
@@ -61,7 +61,7 @@ def select_changes(store: TrailStore, sel: Selector) -> list[Change]:
     """The applied changes ``sel`` names, oldest first. ``change`` refuses what cannot be undone."""
     if sel.change:
         return [load_change(store, sel.change)]
-    cond = [_E.c.kind == "write.result"]
+    cond = [_E.c.kind.in_(("write.result", "write.reconciled"))]
     if sel.batch:
         cond.append(_E.c.batch_id == sel.batch)
     if sel.actor:
@@ -86,8 +86,9 @@ def load_change(store: TrailStore, change_id: str) -> Change:
     entries = store.entries_for(change_id=change_id)
     if not entries:
         raise RollbackError(f"no change {change_id} in the trail", code="unknown_change")
-    intent = next((e for e in reversed(entries) if e.kind in INTENT_KINDS), None)
+    first_intent = next((e for e in entries if e.kind in INTENT_KINDS), None)
     result = next((e for e in reversed(entries) if e.kind in RESULT_KINDS), None)
+    intent = first_intent  # a re-driven write repeats its intent; the first holds the before-values
     if intent is None:
         status = next((e.data.get("status") for e in entries if e.kind == "proposal.decided"), "?")
         if result is not None:

@@ -21,6 +21,8 @@ from crmgate.clock import iso
 from crmgate.writes.outcome import Outcome
 
 _T = tables.inflight
+#: stored outcomes whose write may still change: a repeat of the key looks at the write first
+OPEN = ("in_progress", "unknown")
 
 IN_PROGRESS_ERROR = {
     "code": "in_progress",
@@ -73,11 +75,11 @@ def finished(conn: sa.Connection, statuses: dict[str, str]) -> None:
 
 def pending(conn: sa.Connection, *, older_than: datetime | None = None, change_ids: Iterable[str] | None = None,
             limit: int | None = None) -> list[Any]:
-    """In-flight rows (oldest first): every ``unknown`` one, and ``writing`` ones started before
+    """In-flight rows (oldest first): every ``unknown`` one, and ``writing`` ones started at or before
     ``older_than`` (all of them when it is None)."""
     stmt = sa.select(_T).order_by(_T.c.started_at, _T.c.change_id)
     if older_than is not None:
-        stmt = stmt.where(sa.or_(_T.c.state == "unknown", _T.c.started_at < iso(older_than)))
+        stmt = stmt.where(sa.or_(_T.c.state == "unknown", _T.c.started_at <= iso(older_than)))
     if change_ids is not None:
         stmt = stmt.where(_T.c.change_id.in_(list(change_ids)))
     if limit is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -68,8 +68,10 @@ class WritePath:
 
     def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore, clock: Clock,
                  ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72),
-                 enricher: Enricher | None = None) -> None:
+                 enricher: Enricher | None = None,
+                 recover: Callable[[dict[str, Outcome]], dict[str, Outcome]] | None = None) -> None:
         self.rulebook = rulebook
+        self.recover = recover  # reconciles the first attempts of repeated keys that are still open
         self.enricher = enricher
         self.adapter = adapter
         self.store = store
@@ -84,6 +86,8 @@ class WritePath:
         batch_id = self.ids("bat")
         outcomes: list[Outcome | None] = [None] * len(proposals)
         stored = self._stored_outcomes({p.idempotency_key for p in proposals if p.idempotency_key})
+        if self.recover is not None and any(o.status in inflight.OPEN for o in stored.values()):
+            stored = self.recover(stored)  # a crashed or unknown first attempt: reconcile it, then replay
         first_with_key: dict[str, int] = {}
         duplicates: dict[int, int] = {}
         todo: list[int] = []

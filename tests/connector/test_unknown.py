@@ -46,9 +46,12 @@ def test_a_5xx_after_an_update_is_unknown(gate, sandbox):
     assert sandbox.get_many("Lead", [made.record_id])[made.record_id].fields["Rating"] == "Hot"
 
 
-def test_a_repeat_of_an_unknown_key_is_not_failed(gate, sandbox):
-    """The stored outcome of an unknown key is unknown: a caller is never told failed for it."""
+def test_a_repeat_of_an_unknown_key_reconciles_it_and_replays_the_truth(gate, sandbox):
+    """The repeat of an unknown key is never told failed: the write is reconciled first (it landed),
+    and the repeat replays applied, with the record it made; no second record."""
     sandbox.inject_fault("create_many", code="timeout", whole_call=True, after_write=True)
     first = gate.propose({**lead(), "idempotency_key": "k-unknown"})[0]
     again = gate.propose({**lead(), "idempotency_key": "k-unknown"})[0]
-    assert first.status == "unknown" and again.status == "unknown" and again.replayed
+    assert first.status == "unknown" and again.status == "applied" and again.replayed
+    assert again.record_id and again.change_id == first.change_id
+    assert [c[0] for c in sandbox.calls].count("create_many") == 1

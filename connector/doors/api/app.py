@@ -181,6 +181,13 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
                                   dry_run=body.dry_run, force=body.force)
         return report.to_dict()
 
+    @app.post("/v1/reconcile", responses=ERRORS, tags=["admin"])
+    def reconcile(body: schemas.ReconcileIn, cred: Credential = Caller) -> dict[str, Any]:
+        """Find out what became of unknown writes and intents without a result: applied ones are
+        recorded as applied, ones that never landed are written again (same change id and key) when
+        still allowed, else failed; the rest stay unknown, listed in `unresolved` (scope `rollback`)."""
+        return service.reconcile(cred, older_than=body.older_than, dry_run=body.dry_run).to_dict()
+
     @app.post("/v1/exports", responses={**ERRORS, 200: {
         "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
         "description": "A zip of the export, its `.chain` proof and its signed `.manifest.json`: "

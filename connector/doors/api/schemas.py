@@ -180,6 +180,13 @@ class RollbackIn(_In):
     force: bool = False
 
 
+class ReconcileIn(_In):
+    """Judge every unknown write, and every intent without a result older than ``older_than`` seconds."""
+
+    older_than: float = Field(default=0.0, ge=0, le=10 ** 9)
+    dry_run: bool = False
+
+
 class RollbackOut(_Out):
     selector: dict[str, Any]
     dry_run: bool
