@@ -62,9 +62,13 @@ class CreateRequest:
 
 @dataclass(frozen=True, slots=True)
 class UpdateRequest:
+    """``strict``: the version check must be made by the CRM at the write itself (Salesforce's
+    conditional single-record PATCH), never by a read before it, even if that costs more calls."""
+
     id: str
     fields: Mapping[str, Any]
     expected_version: str | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,12 +170,18 @@ class Gate:
     def rollback_many(self, *, change: str | None = None, batch: str | None = None,
                       actor: str | None = None, use_case: str | None = None, since: Any = None,
                       until: Any = None, dry_run: bool = False, force: bool = False, by: str = "admin",
-                      progress: Progress | None = None) -> BulkRollbackReport:
+                      progress: Progress | None = None, reconcile_first: bool = False) -> BulkRollbackReport:
         """Undo a batch, an actor's or a use case's changes (``since``/``until``), or one change;
-        exactly one selector. See :mod:`crmgate.rollback.run`."""
+        exactly one selector. Changes whose effect is not known are listed as ``unjudged``;
+        ``reconcile_first`` reconciles them before. See :mod:`crmgate.rollback.run`."""
         selector = Selector(change=change, batch=batch, actor=actor, use_case=use_case,
                             since=since, until=until)
-        return Rollback(self.adapter, self.store, self.ids, by=by).run_many(
+        rollback = Rollback(self.adapter, self.store, self.ids, by=by)
+        if reconcile_first:
+            open_ids = [change] if change else rollback.open_changes(selector)
+            if open_ids:
+                self.reconcile(change_ids=open_ids, dry_run=dry_run)
+        return rollback.run_many(
             selector, dry_run=dry_run, force=force, progress=progress)
 
     def reconcile(self, *, older_than: float = 0.0, change_ids: Iterable[str] | None = None,

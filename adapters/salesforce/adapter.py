@@ -9,10 +9,9 @@ Calls (each is one API call; every one goes through :func:`crmgate.adapters.retr
   (``PATCH composite/sobjects/{Obj}/{field}``, 200 per call) carrying the request's idempotency key,
   so a retried call can never make a second record; otherwise ``POST composite/sobjects`` and a
   create is not retried after an ambiguous failure (connection lost after sending).
-* ``update_many``: one request is a single-record ``PATCH sobjects/{Obj}/{id}`` with
-  ``If-Unmodified-Since`` from ``expected_version`` (412 -> ``conflict``, never retried). Two or
-  more are Collections ``PATCH composite/sobjects`` (200 per call), which has no conditional
-  header: the version check is the caller's before-image read when *this adapter* made it at that
+* ``update_many``: one request (or any ``strict`` one: rollback's) is a single-record ``PATCH
+  sobjects/{Obj}/{id}`` with ``If-Unmodified-Since`` (412 -> ``conflict``, never retried). Otherwise
+  Collections ``PATCH composite/sobjects`` (200 per call), which has no conditional header: the check is the caller's before-image read when *this adapter* made it at that
   version at most ``max_check_age`` seconds (default 2) ago (``batch_check: recent``, the default, so the
   pipeline's read is the check and costs nothing extra), else a retrieve made immediately before
   the write (``batch_check: reread`` always re-reads). A version that moved is a ``conflict``.
@@ -181,8 +180,8 @@ class SalesforceAdapter(Adapter):
     def update_many(self, object: str, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
         self._check_object(object)
         reqs = list(requests)
-        if len(reqs) == 1:
-            return [self._update_row(object, reqs[0])]
+        if len(reqs) == 1 or any(r.strict and r.expected_version for r in reqs):  # If-Unmodified-Since each
+            return map_in_order(partial(self._update_row, object), reqs, self.settings.concurrency)
         results: list[WriteResult | None] = [None] * len(reqs)
         checks = self._check(object, [(i, r.id, r.expected_version) for i, r in enumerate(reqs)])
         for i, res in checks.conflicts.items():

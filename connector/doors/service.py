@@ -229,12 +229,13 @@ class Service:
 
     def rollback(self, cred: Credential, *, change: str | None = None, batch: str | None = None,
                  actor: str | None = None, use_case: str | None = None, since: str | None = None,
-                 until: str | None = None, dry_run: bool = False, force: bool = False) -> BulkRollbackReport:
+                 until: str | None = None, dry_run: bool = False, force: bool = False,
+                 reconcile_first: bool = False) -> BulkRollbackReport:
         self.require(cred, "rollback", action="roll changes back")
         with self._lock:
             return self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
                                            since=since, until=until, dry_run=dry_run, force=force,
-                                           by=cred.actor)
+                                           by=cred.actor, reconcile_first=reconcile_first)
 
     def reconcile(self, cred: Credential, *, older_than: float = 0.0, dry_run: bool = False) -> ReconcileReport:
         self.require(cred, "rollback", action="reconcile writes")  # the admin scope of rollback

@@ -150,3 +150,19 @@ def test_cli_reconcile(run, tmp_path):
     assert out["dry_run"] is True and out["summary"]["examined"] == 0
     assert json.loads(run("reconcile").output)["unresolved"] == []
     run("reconcile", "--older-than", "-1", code=2)
+
+
+def test_bulk_rollback_lists_what_it_could_not_judge(gate, sandbox):
+    """rollback --actor over an unknown write: not a clean run; the change is listed with a count and
+    a warning. --reconcile-first settles it, and the rollback then undoes it too."""
+    [done] = gate.propose(lead())
+    sandbox.inject_fault("create_many", code="SERVER_UNAVAILABLE", status=503, whole_call=True, after_write=True)
+    [unknown] = gate.propose(lead(LastName="Ode"))
+    report = gate.rollback_many(actor="ai:lead-intake-1", dry_run=True)
+    assert report.unjudged == (unknown.change_id,) and not report.ok
+    assert report.summary["unjudged"] == 1 and "could not be judged" in report.to_dict()["warning"]
+    report = gate.rollback_many(actor="ai:lead-intake-1", reconcile_first=True)
+    assert report.unjudged == () and report.ok
+    assert sorted(r.change_id for r in report.changes if r.status == "reverted") == sorted(
+        [done.change_id, unknown.change_id])
+    assert _leads(sandbox) == 0

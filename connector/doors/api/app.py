@@ -178,7 +178,7 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None,
         `force` (scope `rollback`)."""
         report = service.rollback(cred, change=body.change, batch=body.batch, actor=body.actor,
                                   use_case=body.use_case, since=body.since, until=body.until,
-                                  dry_run=body.dry_run, force=body.force)
+                                  dry_run=body.dry_run, force=body.force, reconcile_first=body.reconcile_first)
         return report.to_dict()
 
     @app.post("/v1/reconcile", responses=ERRORS, tags=["admin"])

@@ -178,6 +178,7 @@ class RollbackIn(_In):
     until: str | None = Field(default=None, max_length=40)
     dry_run: bool = False
     force: bool = False
+    reconcile_first: bool = False
 
 
 class ReconcileIn(_In):
@@ -194,6 +195,9 @@ class RollbackOut(_Out):
     batch_id: str | None = None
     summary: dict[str, int]
     changes: list[dict[str, Any]]
+    #: selected changes whose outcome is unknown or unresolved: not judged, not rolled back
+    unjudged: list[str] = []
+    warning: str | None = None
 
 
 class ExportIn(_In):
