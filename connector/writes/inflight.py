@@ -9,6 +9,9 @@ empty), so on a shared PostgreSQL store two workers never judge one change at on
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -97,14 +100,39 @@ def by_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def worker_id() -> str:
+    """``host:pid:random``: lets a claim left by a process that died on this host be taken over."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _dead_here(worker: str | None) -> bool:
+    host, _, rest = (worker or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:30] or not pid.isdigit():
+        return False  # another host: only the lease can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def claim(engine: sa.Engine, change_id: str, worker: str, now: datetime, lease: timedelta) -> bool:
-    """Take ``change_id`` for ``worker`` until ``now + lease``; False when another worker holds it
-    (or the change is no longer in flight). One conditional UPDATE: atomic on SQLite and PostgreSQL."""
+    """Take ``change_id`` for ``worker`` until ``now + lease``; False when another live worker holds
+    it (or the change is no longer in flight). One conditional UPDATE, atomic on SQLite and
+    PostgreSQL; a claim whose lease ran out, or whose holder died on this host, is free."""
+    values = {"claimed_by": worker, "claimed_until": iso(now + lease)}
     with engine.begin() as conn:
         free = sa.or_(_T.c.claimed_until.is_(None), _T.c.claimed_until < iso(now), _T.c.claimed_by == worker)
-        got = conn.execute(_T.update().where(_T.c.change_id == change_id, free)
-                           .values(claimed_by=worker, claimed_until=iso(now + lease))).rowcount
-    return got == 1
+        if conn.execute(_T.update().where(_T.c.change_id == change_id, free).values(**values)).rowcount == 1:
+            return True
+        holder = conn.execute(sa.select(_T.c.claimed_by).where(_T.c.change_id == change_id)).scalar()
+        if holder is None or not _dead_here(holder):
+            return False
+        return conn.execute(_T.update().where(_T.c.change_id == change_id, _T.c.claimed_by == holder)
+                            .values(**values)).rowcount == 1
 
 
 def release(conn: sa.Connection, change_id: str, *, state: str | None) -> None:

@@ -103,7 +103,7 @@ class Reconciler:
                  allowed: Allowed, worker: str | None = None, lease: timedelta = timedelta(minutes=5)) -> None:
         self.adapter, self.store, self.clock, self.ids = adapter, store, clock, ids
         self.allowed = allowed
-        self.worker = worker or ids("wrk")
+        self.worker = worker or inflight.worker_id()
         self.lease = lease
 
     def run(self, *, older_than: timedelta = timedelta(0), change_ids: Iterable[str] | None = None,

@@ -166,3 +166,41 @@ def test_bulk_rollback_lists_what_it_could_not_judge(gate, sandbox):
     assert sorted(r.change_id for r in report.changes if r.status == "reverted") == sorted(
         [done.change_id, unknown.change_id])
     assert _leads(sandbox) == 0
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(gate, sandbox, clock):
+    """A worker killed while reconciling leaves its claim; on the same host, a process that no
+    longer exists holds nothing, so the next reconcile takes the change at once."""
+    import socket
+    import subprocess
+    import sys
+
+    _crash(gate, sandbox, lead(), after_write=False)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    holder = f"{socket.gethostname()[:30]}:{dead.stdout.strip()}:x"
+    with gate.store.engine.connect() as conn:
+        [row] = inflight.pending(conn)
+    assert inflight.claim(gate.store.engine, row.change_id, holder, clock(), timedelta(minutes=5))
+    assert gate.reconcile().items[0].verdict == "redriven"
+
+
+def test_two_workers_reconciling_at_once_judge_each_change_once(make_gate, sandbox, store_url, clock):
+    """20 orphans, two workers on one store reconciling in parallel threads: every create is driven
+    again exactly once (claims), none is left, each change has one result."""
+    import threading
+
+    gate_a, gate_b = make_gate(sandbox, url=store_url), make_gate(sandbox, url=store_url)
+    sandbox.inject_fault("create_many", code="process_killed", whole_call=True)
+    with pytest.raises(ProcessKilled):
+        gate_a.propose([lead(LastName=f"L{n}") for n in range(20)])
+    reports: list = []
+    threads = [threading.Thread(target=lambda g=g: reports.append(g.reconcile())) for g in (gate_a, gate_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    verdicts = [v.verdict for r in reports for v in r.items if v.verdict != "claimed"]
+    assert verdicts.count("redriven") == 20 and _leads(sandbox) == 20
+    results = [e for e in gate_a.store.iter_entries() if e.kind == "write.result"]
+    assert len(results) == 20 and len({e.change_id for e in results}) == 20
+    assert gate_a.reconcile().items == ()
