@@ -115,7 +115,7 @@ class SalesforceFake:
         self._fields = {o: {f["name"]: f for f in d["fields"]} for o, d in self.describes.items()}
         self._counters = {o: 0 for o in self.describes}
         self._faults: list[_Fault] = []
-        self._rates: dict[str, tuple[float, int, str, random.Random]] = {}
+        self._rates: dict[str, tuple[float, int, str, random.Random, tuple[str, ...]]] = {}
         self._hooks: list[list[Any]] = []
         self._rules: list[tuple[str, Callable[[dict[str, Any]], bool], str, list[str]]] = []
         self._lock = threading.RLock()
@@ -160,9 +160,11 @@ class SalesforceFake:
                                    drop, lose_reply, dict(records) if records else None))
 
     def error_rate(self, kind: str, rate: float, *, status: int = 503, code: str = "SERVER_UNAVAILABLE",
-                   seed: int = 0) -> None:
-        """Fail a seeded random share ``rate`` of the calls of ``kind``."""
-        self._rates[kind] = (rate, status, code, random.Random(seed))
+                   seed: int = 0, modes: tuple[str, ...] = ("before",)) -> None:
+        """Fail a seeded random share ``rate`` of the calls of ``kind``, each in a seeded choice of
+        ``modes``: ``before`` (answer ``status`` without doing anything), ``after`` (carry the call
+        out, then answer ``status``: a 5xx after apply), ``lose`` (carry it out, drop the connection)."""
+        self._rates[kind] = (rate, status, code, random.Random(seed), tuple(modes))
 
     def after_call(self, kind: str, action: Callable[[], Any], *, times: int = 1) -> None:
         """Run ``action`` after the next ``times`` calls of ``kind`` are computed (before the reply)."""
@@ -295,9 +297,14 @@ class SalesforceFake:
             raise _Reply(fault.status, fault.code, fault.message) if fault.retry_after is None else \
                 _ReplyAfter(fault.status, fault.code, fault.message, fault.retry_after)
         rate = self._rates.get(kind)
-        if rate is not None and rate[3].random() < rate[0]:
-            raise _Reply(rate[1], rate[2], f"fake random {rate[2]}")
+        mode = rate[3].choice(rate[4]) if rate is not None and rate[3].random() < rate[0] else None
+        if mode == "before":
+            raise _Reply(rate[1], rate[2], f"fake random {rate[2]}")  # type: ignore[index]
         status, out = call.run(fault.record_codes if fault else None)
+        if mode == "after":
+            raise _Reply(rate[1], rate[2], f"fake random {rate[2]} after apply")  # type: ignore[index]
+        if mode == "lose":
+            raise ConnectionAbortedError("fake: applied, then the connection dropped")
         if fault is not None and fault.lose_reply:
             raise ConnectionAbortedError("fake: applied, then the connection dropped")
         for hook in list(self._hooks):
