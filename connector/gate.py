@@ -49,7 +49,7 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
         if isinstance(crm, SandboxCRM):
             from crmgate.adapters.sandbox.adapter import SandboxAdapter
 
-            if crm.path != ":memory:" and not Path(crm.path).exists():
+            if crm.path != ":memory:" and not _exists(crm.path):
                 # a typo must not silently start an empty CRM beside the real one
                 raise ConfigError(f"crm.path: no sandbox database at {crm.path} (run `crmgate init` "
                                   "or fix the path)", code="invalid_config")
@@ -66,6 +66,14 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
         return HubSpotAdapter.from_settings(crm.settings(), env=env)
     except AdapterConfigError as exc:
         raise ConfigError(f"crm: {exc.message}", details=exc.details or None) from None
+
+
+def _exists(path: str, name: str = "crm.path") -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte in it
+        raise ConfigError(f"{name}: not a usable file name ({type(exc).__name__}: "
+                          f"{getattr(exc, 'strerror', None) or exc})", code="invalid_config") from None
 
 
 def check_key_pair(config: Config, signer: TrailSigner) -> None:
@@ -122,7 +130,7 @@ class Gate:
             signer = load_signer(config.trail_key_file, env=env)
             check_key_pair(config, signer)
         sqlite_file = config.store.startswith("sqlite:///")
-        if sqlite_file and not Path(config.store.removeprefix("sqlite:///")).exists():
+        if sqlite_file and not _exists(config.store.removeprefix("sqlite:///"), "store"):
             raise ConfigError(f"store: no trail database at {config.store.removeprefix('sqlite:///')} "
                               "(run `crmgate init` or fix the URL); a typo must not start a second trail")
         adapter = make_adapter(config, clock=clock, env=env)  # first: a bad CRM setting touches no file
