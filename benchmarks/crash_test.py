@@ -119,7 +119,12 @@ def check(config: Path, n: int) -> dict[str, Any]:
     ids = json.loads((config.parent.parent / "update_ids.json").read_text())
     store = TrailStore(cfg.store, create=False)
     by_proposal: dict[str, list] = {}
+    recovered = {"found_applied": 0, "written_again": 0}
     for e in store.iter_entries(page=5000):
+        if e.kind == "write.reconciled" and e.data.get("status") == "ok":
+            recovered["found_applied"] += 1
+        elif e.kind == "write.result" and e.data.get("redrive"):
+            recovered["written_again"] += 1
         if e.proposal_id:
             by_proposal.setdefault(e.proposal_id, []).append(e)
     with store.engine.connect() as conn:
@@ -157,7 +162,7 @@ def check(config: Path, n: int) -> dict[str, Any]:
     store.close()
     verify = subprocess.run([*CLI, "--config", str(config), "trail", "verify"],
                             capture_output=True, text=True)
-    return {"proposals": n, "statuses": statuses, "in_flight_rows": in_flight,
+    return {"proposals": n, "statuses": statuses, "in_flight_rows": in_flight, "reconciled": recovered,
             "unresolved_or_unknown": sum(statuses.get(s, 0) for s in ("unresolved", "unknown", "approving")),
             "keys_not_applied": not_applied, "missing_in_crm": missing,
             "duplicates": sum(c - 1 for c in names.values() if c > 1), "mismatches": mismatches,

@@ -204,3 +204,28 @@ def test_two_workers_reconciling_at_once_judge_each_change_once(make_gate, sandb
     results = [e for e in gate_a.store.iter_entries() if e.kind == "write.result"]
     assert len(results) == 20 and len({e.change_id for e in results}) == 20
     assert gate_a.reconcile().items == ()
+
+
+@pytest.mark.parametrize("on_start", [True, False])
+def test_recovery_at_start_follows_the_config(run, clock, on_start):
+    """Gate.from_config reconciles orphans older than recovery.grace_s, unless on_start is false."""
+    from crmgate import Gate, load_config
+    from crmgate.adapters.sandbox.adapter import SandboxAdapter
+
+    config_path = run.project / "crmgate.yaml"
+    config_path.write_text(config_path.read_text()
+                           + f"recovery: {{on_start: {str(on_start).lower()}, grace_s: 30}}\n")
+    config = load_config(config_path)
+    with Gate.from_config(config, clock=clock) as gate:
+        assert isinstance(gate.adapter, SandboxAdapter)
+        _crash(gate, gate.adapter, lead(LastName="Orphan"), after_write=True)
+    with Gate.from_config(config, clock=clock) as gate:  # too young: left alone either way
+        assert _open(gate) == 1
+    clock.advance(31)
+    with Gate.from_config(config, clock=clock) as gate:
+        assert _open(gate) == (0 if on_start else 1)
+
+
+def _open(gate) -> int:
+    with gate.store.engine.connect() as conn:
+        return len(inflight.pending(conn))
