@@ -7,29 +7,26 @@ Calls (each is one API call; every one goes through :func:`crmgate.adapters.retr
   object's describe (fetched once per object per adapter and cached).
 * ``create_many``: with ``idempotency_field`` set, Collections *upsert* on that External ID field
   (``PATCH composite/sobjects/{Obj}/{field}``, 200 per call) carrying the request's idempotency key,
-  so a retried call can never make a second record; otherwise ``POST composite/sobjects`` and a
-  create is not retried after an ambiguous failure (connection lost after sending).
+  so a retried call can never make a second record; otherwise ``POST composite/sobjects``, never
+  retried after an ambiguous failure (5xx, connection lost after sending).
 * ``update_many``: one request (or any ``strict`` one: rollback's) is a single-record ``PATCH
   sobjects/{Obj}/{id}`` with ``If-Unmodified-Since`` (412 -> ``conflict``, never retried). Otherwise
-  Collections ``PATCH composite/sobjects`` (200 per call), which has no conditional header: the check is the caller's before-image read when *this adapter* made it at that
-  version at most ``max_check_age`` seconds (default 2) ago (``batch_check: recent``, the default, so the
-  pipeline's read is the check and costs nothing extra), else a retrieve made immediately before
-  the write (``batch_check: reread`` always re-reads). A version that moved is a ``conflict``.
-* ``delete_many``: Collections ``DELETE composite/sobjects?ids=`` (200 per call) after the same
-  check (Salesforce has no conditional delete).
+  Collections ``PATCH composite/sobjects`` (200 per call), which has no conditional header: the
+  check is this adapter's own before-image read at that version at most ``max_check_age`` s
+  (default 2) ago (``batch_check: recent``, the default: free), else a retrieve right before the
+  write (``batch_check: reread`` always re-reads). A version that moved is a ``conflict``.
+* ``delete_many``: Collections ``DELETE composite/sobjects?ids=`` (200 per call) after that check.
 * The chunks of one call (writes of 200, retrieves of 2,000) go out up to ``concurrency``
   (default 4) at a time, answers kept in request order; a chunk that fails as a whole fails its
-  own records only (see :mod:`crmgate.adapters.salesforce.chunks`). The adapter is safe to call from threads.
+  own records only (:mod:`crmgate.adapters.salesforce.chunks`). Safe to call from threads.
 
-One-second resolution: a before-image stamped in the same second as the read's server ``Date`` is
-*unsettled*; before a conditional write from it the adapter waits (injected ``sleep``) until that
-second is over, re-reads, and calls any field difference a conflict; only then does it write.
+One-second stamps: a before-image stamped in the second of the read's ``Date`` is *unsettled*; the
+adapter waits (injected ``sleep``) out that second and re-reads before writing from it.
 
 Retries: 503 (and other 5xx), ``UNABLE_TO_LOCK_ROW`` (whole call, or per record inside a
 Collections answer: only the locked records are sent again) and connection errors, with the shared
-capped exponential backoff plus jitter, honouring ``Retry-After``. 412 and validation errors never
-are. ``REQUEST_LIMIT_EXCEEDED`` raises :class:`QuotaExhaustedError` and the adapter refuses every
-later call (the run stops instead of burning what is left of the allowance).
+capped exponential backoff plus jitter, honouring ``Retry-After``; never 412 or validation errors.
+``REQUEST_LIMIT_EXCEEDED`` raises :class:`QuotaExhaustedError`; every later call is refused.
 """
 from __future__ import annotations
 
@@ -59,6 +56,7 @@ from crmgate.adapters.errors import (
 from crmgate.adapters.retry import retrying
 from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, noting, resilient, send_chunks
 from crmgate.adapters.salesforce.errors import parse_limit_info, translate
+from crmgate.adapters.salesforce.lookup import find_created
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
 from crmgate.adapters.salesforce.settings import Credentials, LoopbackSession, Settings, parse_settings
 from crmgate.adapters.salesforce.versions import ReadLog, Seen, http_date, parse_http_date, parse_stamp
@@ -117,6 +115,9 @@ class SalesforceAdapter(Adapter):
     # -- the Adapter interface -------------------------------------------------------------------
 
     idempotent_creates = property(lambda self: bool(self.settings.idempotency_field))  # upsert on the External ID
+
+    def find_created(self, object: str, keys: Sequence[str]) -> dict[str, Record] | None:
+        return find_created(self, object, keys, SYSTEM_FIELDS)  # by the External ID: SOQL, see lookup
 
     def objects(self) -> Sequence[str]:
         return self.settings.objects

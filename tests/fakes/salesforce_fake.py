@@ -9,7 +9,7 @@ It follows the documented behaviour crmgate relies on (``/work/shared/notes/crm-
   ``composite/sobjects`` (at most 200 records; per-record results in request order; ``allOrNone``),
   upsert ``PATCH composite/sobjects/{Obj}/{ExtIdField}`` (results carry ``created``), retrieve
   ``POST composite/sobjects/{Obj}`` with ``{"ids", "fields"}`` (at most 2,000; ``null`` for ids
-  that do not exist or were deleted).
+  that do not exist or were deleted); ``GET query?q=SELECT ... FROM Obj WHERE Field IN (...)``.
 * ``GET sobjects/{Obj}/describe`` from real describe metadata (``tests/salesforce/data``).
 * Errors as ``[{"errorCode", "message", "fields"}]`` (Collections: ``statusCode``):
   ``REQUIRED_FIELD_MISSING``, ``INVALID_FIELD``, ``INVALID_FIELD_FOR_INSERT_UPDATE``,
@@ -335,6 +335,9 @@ class SalesforceFake:
         def call(kind: str, n: int, run: Callable[[dict[str, str] | None], tuple[int, Any]]) -> tuple[str, Call]:
             return kind, Call(kind, method, path, n, dict(seen), run)
 
+        if parts == ["query"] and method == "GET":
+            soql = query.get("q", [""])[0]
+            return call("query", 0, lambda rc: self._query(soql))
         if parts[:2] == ["composite", "sobjects"]:
             records = body.get("records") if isinstance(body, dict) else None
             all_or_none = bool(body.get("allOrNone")) if isinstance(body, dict) else \
@@ -459,6 +462,20 @@ class SalesforceFake:
         self._validate(object, fields, creating=False, row=match)
         self._apply(match, fields, USER_ID)
         return {"id": match.id, "success": True, "errors": [], "created": False}
+
+    def _query(self, soql: str) -> tuple[int, dict[str, Any]]:
+        """The one SOQL shape crmgate sends: ``SELECT f, ... FROM Obj WHERE Field IN ('a', ...)``."""
+        import re
+
+        m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (\w+) IN \((.*)\)", soql.strip(), re.S)
+        if m is None or m.group(2) not in self.describes:
+            raise _Reply(400, "MALFORMED_QUERY", f"unexpected query: {soql[:80]}")
+        names = [n.strip() for n in m.group(1).split(",")]
+        values = [v.replace("\\'", "'").replace("\\\\", "\\")
+                  for v in re.findall(r"'((?:[^'\\]|\\.)*)'", m.group(4))]
+        rows = [r for r in self.rows.values() if r.object == m.group(2) and not r.deleted
+                and r.fields.get(m.group(3)) in values]
+        return 200, {"totalSize": len(rows), "done": True, "records": [self._out(r, names) for r in rows]}
 
     def _retrieve(self, object: str, body: dict[str, Any]) -> tuple[int, list[Any]]:
         ids, names = body.get("ids"), body.get("fields")

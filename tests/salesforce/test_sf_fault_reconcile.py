@@ -37,3 +37,18 @@ def test_faults_then_reconcile_leave_no_mismatch(fake, make_adapter, make_gate):
     assert "unknown" in first or "failed" in first  # the faults did bite
     assert found["mismatches"] == [] and found["open"] == []
     assert max(names[f"F{i}"] for i in range(100)) == 1  # no duplicates
+
+
+def test_a_create_whose_reply_was_lost_is_found_by_its_external_id(fake, make_adapter, make_gate):
+    """Reply lost after the upsert, retries exhausted: unknown. Reconcile finds the record by one
+    SOQL query on the External ID (no second write), and records it as applied."""
+    gate = make_gate(make_adapter(retry={"attempts": 1}))
+    fake.fail("collections.upsert", lose_reply=True)
+    [out] = gate.propose({"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
+                          "fields": {"LastName": "Lost", "Company": "Reply Ltd"}})
+    assert out.status == "unknown"
+    fake.calls.clear()
+    [v] = gate.reconcile().items
+    assert (v.verdict, v.reason) == ("applied", "the create exists under its idempotency key")
+    assert [k for k in fake.kinds() if k != "describe"] == ["query"]  # describe: once per adapter
+    assert fake.record(v.record_id)["LastName"] == "Lost"
