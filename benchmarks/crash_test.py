@@ -86,17 +86,24 @@ def worker(config: Path, n: int) -> None:
     print("done", flush=True)
 
 
-def run_worker(config: Path, n: int, kill_after_batch: int | None, delay: float) -> bool:
-    """One worker process; SIGKILL ``delay`` s after it reports batch ``kill_after_batch``.
-    True when it was killed (False: it finished)."""
+def run_worker(config: Path, n: int, kill_after_batch: int | None, fraction: float) -> bool:
+    """One worker process; SIGKILL it ``fraction`` of a batch's duration (as last measured) after
+    it reports batch ``kill_after_batch``, so kills land anywhere inside the next batch, its CRM
+    writes included. True when it was killed (False: it finished)."""
     cmd = [sys.executable, __file__, "--worker", "--config", str(config), "--n", str(n)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     killed = False
     target = None if kill_after_batch is None else "ready" if kill_after_batch < 0 else f"batch {kill_after_batch}"
+    last, interval = time.perf_counter(), 0.02
     for line in proc.stdout:
+        now = time.perf_counter()
+        if line.startswith("batch"):
+            interval, last = now - last, now
+        elif line.startswith("ready"):
+            last = now
         if line.strip() == target:
-            time.sleep(delay)
+            time.sleep(fraction * interval)
             proc.send_signal(signal.SIGKILL)
             killed = True
             break
@@ -189,7 +196,7 @@ def _crash_test(n: int, kills: int, seed: int, store: str | None, workdir: Path)
     orphans = []
     done_kills = 0
     for point in points:
-        if run_worker(config, n, point, rng.uniform(0.0, 0.03)):
+        if run_worker(config, n, point, rng.random()):
             done_kills += 1
             orphans.append(_in_flight(config))
     run_worker(config, n, None, 0)  # the last restart runs to the end
