@@ -41,7 +41,7 @@ def proposals(n: int, update_ids: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def setup(workdir: Path, n: int, store: str | None) -> Path:
+def setup(workdir: Path, n: int, store: str | None, recovery: str = "start") -> Path:
     """A crmgate project, a schema of its own on PostgreSQL, and n/2 existing Leads to update."""
     from click.testing import CliRunner
 
@@ -63,8 +63,10 @@ def setup(workdir: Path, n: int, store: str | None) -> Path:
         (workdir / "schema").write_text(schema)
         sep = "&" if "?" in store else "?"
         text = text.replace("store: sqlite:///trail.db", f"store: '{store}{sep}options=-csearch_path%3D{schema}'")
-    # one worker at a time: an orphan is any write in flight when a worker starts
-    config.write_text(text + "recovery: {on_start: true, grace_s: 0}\n")
+    # one worker at a time: an orphan is any write in flight when a worker starts. "repeat": not
+    # reconciled at start, but when the restarted worker repeats the orphan's key
+    on_start = "true" if recovery == "start" else "false"
+    config.write_text(text + f"recovery: {{on_start: {on_start}, grace_s: 0}}\n")
     with SandboxAdapter(project / "sandbox.db") as crm:
         made = crm.create_many("Lead", [CreateRequest({"LastName": f"upd-{i}", "Company": "Crash Test Ltd"})
                                         for i in range((n + 1) // 2)])
@@ -176,9 +178,10 @@ def check(config: Path, n: int) -> dict[str, Any]:
             "trail_verify_ok": verify.returncode == 0}
 
 
-def crash_test(n: int, kills: int, seed: int, store: str | None, workdir: Path) -> dict[str, Any]:
+def crash_test(n: int, kills: int, seed: int, store: str | None, workdir: Path,
+               recovery: str = "start") -> dict[str, Any]:
     try:
-        return _crash_test(n, kills, seed, store, workdir)
+        return _crash_test(n, kills, seed, store, workdir, recovery)
     finally:
         if store and (workdir / "schema").exists():  # leave the PostgreSQL server as we found it
             import psycopg
@@ -187,9 +190,9 @@ def crash_test(n: int, kills: int, seed: int, store: str | None, workdir: Path) 
                 conn.execute(f'DROP SCHEMA IF EXISTS "{(workdir / "schema").read_text()}" CASCADE')
 
 
-def _crash_test(n: int, kills: int, seed: int, store: str | None, workdir: Path) -> dict[str, Any]:
+def _crash_test(n: int, kills: int, seed: int, store: str | None, workdir: Path, recovery: str) -> dict[str, Any]:
     rng = random.Random(seed)
-    config = setup(workdir, n, store)
+    config = setup(workdir, n, store, recovery)
     batches = max(1, (n + BATCH - 1) // BATCH)
     points = sorted(rng.randrange(-1, batches) for _ in range(kills))
     started = time.perf_counter()
@@ -203,7 +206,7 @@ def _crash_test(n: int, kills: int, seed: int, store: str | None, workdir: Path)
     rec = subprocess.run([*CLI, "--config", str(config), "reconcile"],
                          capture_output=True, text=True)
     figures = check(config, n)
-    figures.update(kills=done_kills, seed=seed, store="postgresql" if store else "sqlite",
+    figures.update(kills=done_kills, seed=seed, store="postgresql" if store else "sqlite", recovery=recovery,
                    writes_in_flight_at_kills=sum(orphans), kills_leaving_writes_in_flight=sum(1 for o in orphans if o),
                    reconcile_exit=rec.returncode, reconcile_summary=json.loads(rec.stdout or "{}").get("summary"),
                    seconds=round(time.perf_counter() - started, 1))
@@ -232,6 +235,8 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=30)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--store", default=None, help="a PostgreSQL URL (default: the project's SQLite file)")
+    ap.add_argument("--recovery", choices=("start", "repeat"), default="start",
+                    help="settle orphans when a worker starts (default), or when their keys are repeated")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -239,7 +244,7 @@ def main() -> None:
         worker(Path(args.config), args.n)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        figures = crash_test(args.n, args.kills, args.seed, args.store, Path(tmp))
+        figures = crash_test(args.n, args.kills, args.seed, args.store, Path(tmp), args.recovery)
     print(json.dumps(figures, indent=1))
     sys.exit(0 if figures["ok"] else 1)
 

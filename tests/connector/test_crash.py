@@ -31,3 +31,10 @@ def test_crash_test_postgresql(tmp_path, pg_url):
     """300 proposals, 5 kills, a PostgreSQL trail (a schema of its own)."""
     base = pg_url.split("?")[0]
     _assert_clean(crash.crash_test(300, 5, 11, base, tmp_path))
+
+
+def test_crash_test_sqlite_settled_by_repeated_keys(tmp_path):
+    """No reconcile at start: orphans are settled when the restarted worker repeats their keys."""
+    figures = crash.crash_test(300, 5, 5, None, tmp_path, "repeat")
+    _assert_clean(figures)
+    assert figures["recovery"] == "repeat"
