@@ -62,9 +62,13 @@ class CreateRequest:
 
 @dataclass(frozen=True, slots=True)
 class UpdateRequest:
+    """``strict``: the version check must be made by the CRM at the write itself (Salesforce's
+    conditional single-record PATCH), never by a read before it, even if that costs more calls."""
+
     id: str
     fields: Mapping[str, Any]
     expected_version: str | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,15 @@ class Adapter(ABC):
     @abstractmethod
     def delete_many(self, object: str, requests: Sequence[DeleteRequest]) -> list[WriteResult]:
         """Delete records (conditionally where ``expected_version`` is set); one result per request."""
+
+    #: a create re-sent with the same idempotency key can never make a second record (upsert key)
+    idempotent_creates: bool = False
+
+    def find_created(self, object: str, keys: Sequence[str]) -> dict[str, Record] | None:
+        """The records earlier creates made under ``keys`` (key -> record; a key that made none is
+        absent), for reconciling creates whose answer was lost. None: this CRM cannot be searched
+        by idempotency key (the default)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call twice."""

@@ -15,12 +15,18 @@
     └── RateLimitError           throttled; ``retry_after`` seconds when the CRM said
         └── QuotaExhaustedError  the daily/org allowance is spent: stop the run, do not retry
 
+Ambiguity: a write whose call failed *after it may have been sent* (connection lost, timeout, 5xx,
+an unreadable answer) has an effect nobody can know. Such an error has ``ambiguous`` true
+(``TransportError``, ``UnavailableError`` other than a row lock, ``ResponseError``), and so has its
+:class:`RecordError`; the pipeline records those writes as ``unknown``, never as ``failed``.
+An adapter that knows the request was never sent (or certainly not applied) sets it to false.
+
 Per-record failures inside a batch are not raised: they come back as :class:`RecordError` in a
 :class:`crmgate.adapters.base.WriteResult`. Whole-call failures are raised as one of the classes above.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -28,6 +34,8 @@ class CRMError(Exception):
     """Base of every error an adapter raises. ``retryable`` says whether trying again may help."""
 
     retryable: bool = False
+    #: a write that failed this way may or may not have been applied (see the module docstring)
+    ambiguous: bool = False
     default_code: str = "crm_error"
 
     def __init__(
@@ -45,6 +53,8 @@ class CRMError(Exception):
         self.status = status
         self.fields = tuple(fields)
         self.details = dict(details or {})
+        if self.code == "UNABLE_TO_LOCK_ROW":  # a row lock refuses the write before applying it
+            self.ambiguous = False
 
     def to_record_error(self) -> "RecordError":
         return RecordError(
@@ -54,6 +64,7 @@ class CRMError(Exception):
             fields=self.fields,
             retryable=self.retryable,
             details=self.details,
+            ambiguous=self.ambiguous,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,10 +77,12 @@ class AdapterConfigError(CRMError):
 
 class TransportError(CRMError):
     retryable = True
+    ambiguous = True
     default_code = "transport_error"
 
 
 class ResponseError(CRMError):
+    ambiguous = True
     default_code = "malformed_response"
 
 
@@ -95,6 +108,7 @@ class CRMValidationError(CRMError):
 
 class UnavailableError(CRMError):
     retryable = True
+    ambiguous = True
     default_code = "unavailable"
 
 
@@ -122,9 +136,17 @@ class RecordError:
     fields: tuple[str, ...] = ()
     retryable: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    #: the write may have been applied (see the module docstring): recorded as ``unknown``
+    ambiguous: bool = False
+
+    def certain(self) -> "RecordError":
+        """This error, known not to have applied anything (e.g. the request was never sent)."""
+        return replace(self, ambiguous=False) if self.ambiguous else self
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.ambiguous:
+            out["ambiguous"] = True
         if self.status is not None:
             out["status"] = self.status
         if self.fields:

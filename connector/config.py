@@ -58,6 +58,16 @@ class ApprovalSettings(BaseModel):
     ttl_hours: float = Field(default=72, gt=0)
 
 
+class RecoverySettings(BaseModel):
+    """After a crash: writes in flight longer than ``grace_s`` seconds are taken as orphaned. With
+    ``on_start`` (the default) every start of crmgate reconciles them; a repeat of an orphan's key
+    reconciles it first in any case. Writes younger than ``grace_s`` answer ``in_progress``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    on_start: bool = True
+    grace_s: float = Field(default=60, ge=0)
+
+
 class ServerSettings(BaseModel):
     """The HTTP API and MCP server: each credential's request limit (``rate_limit`` requests per
     ``rate_window_s``, unless the credential sets its own), the most proposals in one request, the
@@ -103,6 +113,7 @@ class Config(BaseModel):
     trail_key_file: str | None = "trail.key"
     trail_public_key_file: str | None = None
     approvals: ApprovalSettings = ApprovalSettings()
+    recovery: RecoverySettings = RecoverySettings()
     providers: dict[str, HttpProvider] = Field(default_factory=dict)
     server: ServerSettings = ServerSettings()
     notify: NotifySettings = NotifySettings()

@@ -14,12 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from crmgate import tables
 from crmgate.adapters.base import Adapter, Record
-from crmgate.adapters.errors import AdapterConfigError
+from crmgate.adapters.errors import AdapterConfigError, CRMError
 from crmgate.approvals.queue import QueuedChange, list_queue
 from crmgate.approvals.resolve import ApprovalResult, Approver
-from crmgate.clock import Clock, IdFactory, new_id, utc_now
+from crmgate.clock import Clock, IdFactory, iso, new_id, utc_now
 from crmgate.config import Config, SandboxCRM
 from crmgate.decide import pools
 from crmgate.decide.enrichment import Enricher, ProviderRegistry, Runner, http_provider, thread_runner
@@ -30,8 +32,12 @@ from crmgate.rules.proposal import Proposal
 from crmgate.trail import TrailSigner, TrailStore, load_public_key, load_signer
 from crmgate.writes.check import Check, Checker
 from crmgate.writes.intake import coerce
+from crmgate.writes import inflight
 from crmgate.writes.outcome import Outcome
 from crmgate.writes.pipeline import WritePath
+from crmgate.writes.reconcile import ReconcileReport, Reconciler, older
+
+log = structlog.get_logger("crmgate.gate")
 
 
 def make_adapter(config: Config, *, clock: Clock | None = None,
@@ -43,7 +49,7 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
         if isinstance(crm, SandboxCRM):
             from crmgate.adapters.sandbox.adapter import SandboxAdapter
 
-            if crm.path != ":memory:" and not Path(crm.path).exists():
+            if crm.path != ":memory:" and not _exists(crm.path):
                 # a typo must not silently start an empty CRM beside the real one
                 raise ConfigError(f"crm.path: no sandbox database at {crm.path} (run `crmgate init` "
                                   "or fix the path)", code="invalid_config")
@@ -60,6 +66,14 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
         return HubSpotAdapter.from_settings(crm.settings(), env=env)
     except AdapterConfigError as exc:
         raise ConfigError(f"crm: {exc.message}", details=exc.details or None) from None
+
+
+def _exists(path: str, name: str = "crm.path") -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte in it
+        raise ConfigError(f"{name}: not a usable file name ({type(exc).__name__}: "
+                          f"{getattr(exc, 'strerror', None) or exc})", code="invalid_config") from None
 
 
 def check_key_pair(config: Config, signer: TrailSigner) -> None:
@@ -84,7 +98,8 @@ class Gate:
     def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore,
                  clock: Clock | None = None, ids: IdFactory | None = None,
                  approval_ttl: timedelta = timedelta(hours=72),
-                 providers: ProviderRegistry | None = None, runner: Runner | None = None) -> None:
+                 providers: ProviderRegistry | None = None, runner: Runner | None = None,
+                 recovery_grace: float = 60.0) -> None:
         self.rulebook = rulebook
         self.adapter = adapter
         self.store = store
@@ -95,23 +110,27 @@ class Gate:
         pools.create_tables(store.engine)
         self.providers = providers or ProviderRegistry()
         enricher = Enricher(rulebook, self.providers, clock=self.clock, runner=runner or thread_runner)
+        self.recovery_grace = recovery_grace
         self._path = WritePath(rulebook=rulebook, adapter=adapter, store=store, clock=self.clock,
-                               ids=self.ids, approval_ttl=approval_ttl, enricher=enricher)
+                               ids=self.ids, approval_ttl=approval_ttl, enricher=enricher,
+                               recover=self._recover_keys)
         self._checker = Checker(rulebook=rulebook, adapter=adapter, store=store, enricher=enricher,
                                 crm_objects=set(adapter.objects()))
 
     @classmethod
     def from_config(cls, config: Config, *, env: Mapping[str, str] | None = None,
                     clock: Clock | None = None, ids: IdFactory | None = None,
-                    signer: TrailSigner | None = None) -> "Gate":
-        """Load the rulebook, open the CRM adapter and the trail store named by ``config``."""
+                    signer: TrailSigner | None = None, recover: bool = True) -> "Gate":
+        """Load the rulebook, open the CRM adapter and the trail store named by ``config``; then,
+        unless ``recover`` is false or ``recovery.on_start`` is off, reconcile writes orphaned by a
+        crash (in flight longer than ``recovery.grace_s``)."""
         env = os.environ if env is None else env
         rulebook = load_rulebook(config.rules)
         if signer is None:
             signer = load_signer(config.trail_key_file, env=env)
             check_key_pair(config, signer)
         sqlite_file = config.store.startswith("sqlite:///")
-        if sqlite_file and not Path(config.store.removeprefix("sqlite:///")).exists():
+        if sqlite_file and not _exists(config.store.removeprefix("sqlite:///"), "store"):
             raise ConfigError(f"store: no trail database at {config.store.removeprefix('sqlite:///')} "
                               "(run `crmgate init` or fix the URL); a typo must not start a second trail")
         adapter = make_adapter(config, clock=clock, env=env)  # first: a bad CRM setting touches no file
@@ -122,8 +141,15 @@ class Gate:
             raise
         registry = ProviderRegistry({name: http_provider(p.url, timeout=p.timeout_s, headers=p.headers(env))
                                      for name, p in config.providers.items()})
-        return cls(rulebook=rulebook, adapter=adapter, store=store, clock=clock, ids=ids,
-                   approval_ttl=timedelta(hours=config.approvals.ttl_hours), providers=registry)
+        gate = cls(rulebook=rulebook, adapter=adapter, store=store, clock=clock, ids=ids,
+                   approval_ttl=timedelta(hours=config.approvals.ttl_hours), providers=registry,
+                   recovery_grace=config.recovery.grace_s)
+        if recover and config.recovery.on_start:
+            try:  # orphans of a crashed run; a CRM that is down now must not stop the start
+                gate.reconcile(older_than=config.recovery.grace_s)
+            except CRMError as exc:
+                log.warning("recovery.failed", code=exc.code, message=exc.message)
+        return gate
 
     def propose(self, proposals: Proposal | Mapping[str, Any] | Iterable[Proposal | Mapping[str, Any]]
                 ) -> list[Outcome]:
@@ -152,13 +178,45 @@ class Gate:
     def rollback_many(self, *, change: str | None = None, batch: str | None = None,
                       actor: str | None = None, use_case: str | None = None, since: Any = None,
                       until: Any = None, dry_run: bool = False, force: bool = False, by: str = "admin",
-                      progress: Progress | None = None) -> BulkRollbackReport:
+                      progress: Progress | None = None, reconcile_first: bool = False) -> BulkRollbackReport:
         """Undo a batch, an actor's or a use case's changes (``since``/``until``), or one change;
-        exactly one selector. See :mod:`crmgate.rollback.run`."""
+        exactly one selector. Changes whose effect is not known are listed as ``unjudged``;
+        ``reconcile_first`` reconciles them before. See :mod:`crmgate.rollback.run`."""
         selector = Selector(change=change, batch=batch, actor=actor, use_case=use_case,
                             since=since, until=until)
-        return Rollback(self.adapter, self.store, self.ids, by=by).run_many(
+        rollback = Rollback(self.adapter, self.store, self.ids, by=by)
+        if reconcile_first:
+            open_ids = [change] if change else rollback.open_changes(selector)
+            if open_ids:
+                self.reconcile(change_ids=open_ids, dry_run=dry_run)
+        return rollback.run_many(
             selector, dry_run=dry_run, force=force, progress=progress)
+
+    def reconcile(self, *, older_than: float = 0.0, change_ids: Iterable[str] | None = None,
+                  dry_run: bool = False) -> ReconcileReport:
+        """Judge every ``unknown`` write and every intent without a result older than
+        ``older_than`` seconds against the CRM; see :mod:`crmgate.writes.reconcile`."""
+        return Reconciler(adapter=self.adapter, store=self.store, clock=self.clock, ids=self.ids,
+                          allowed=self._still_allowed).run(older_than=older(older_than),
+                                                           change_ids=change_ids, dry_run=dry_run)
+
+    def _recover_keys(self, stored: dict[str, Outcome]) -> dict[str, Outcome]:
+        """Repeated keys whose first write is open: reconcile those older than the grace period
+        (the writer died, or the outcome is unknown); younger ones are still running: in_progress."""
+        open_keys = {k for k, o in stored.items() if o.status in inflight.OPEN}
+        with self.store.engine.connect() as conn:
+            rows = inflight.by_keys(conn, open_keys)
+        cutoff = iso(self.clock() - timedelta(seconds=self.recovery_grace))
+        due = [r.change_id for r in rows.values() if r.state == "unknown" or r.started_at <= cutoff]
+        if not due:
+            return stored
+        self.reconcile(change_ids=due)
+        with self.store.engine.connect() as conn:
+            fresh = tables.stored_outcomes(conn, open_keys)
+        return {**stored, **{k: Outcome.from_dict(v) for k, v in fresh.items()}}
+
+    def _still_allowed(self, proposals: list[Proposal]) -> list[str | None]:
+        return [None if c.status == "applied" else f"{c.status}: {c.reason}" for c in self._checker.run(proposals)]
 
     def approvals(self, *, status: str | None = None, use_case: str | None = None) -> list[QueuedChange]:
         return list_queue(self.store.engine, self.clock, status=status, use_case=use_case)

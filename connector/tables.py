@@ -2,6 +2,8 @@
 
 ``crmgate_approvals``: the queue of changes waiting for a person (mutable state; every transition
 is also a trail entry). ``crmgate_idempotency``: idempotency key -> the outcome it produced.
+``crmgate_inflight``: writes whose outcome is not known yet (intent recorded, no result; or a result
+of ``unknown``): the work list of reconcile, and where a reconciling worker claims a change.
 """
 from __future__ import annotations
 
@@ -42,6 +44,20 @@ idempotency = sa.Table(
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("proposal_id", sa.String(64), nullable=False),
     sa.Column("outcome", sa.Text, nullable=False),
+)
+
+inflight = sa.Table(
+    "crmgate_inflight",
+    metadata,
+    sa.Column("change_id", sa.String(64), primary_key=True),
+    sa.Column("proposal_id", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), index=True),
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("op", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # writing | unknown
+    sa.Column("started_at", sa.String(32), nullable=False, index=True),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_until", sa.String(32)),
 )
 
 

@@ -83,7 +83,10 @@ def parse_rulebook(text: str, source: str = "<string>") -> Rulebook:
 
 
 def _parse(text: str, source: str) -> Rulebook:
-    loader = yaml.SafeLoader(text)
+    try:  # the reader refuses control characters (a NUL byte) as soon as it is built
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise RulebookError(source, [RulebookProblem("", f"invalid YAML: {getattr(exc, 'reason', exc)}")]) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

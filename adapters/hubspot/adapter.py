@@ -1,10 +1,8 @@
 """The HubSpot adapter: contacts, companies and deals through hubspot-api-client's generic objects API.
 
 What the API allows, and what this adapter does about it:
-
-* **Batches of 100** (``max_batch``): ``get_many`` is one batch read per 100 ids; writes are one batch
-  create/update/archive per 100 requests. N updates with before-images cost ceil(N/100) reads (the
-  pipeline's ``get_many``) plus ceil(N/100) updates in the default configuration.
+* **Batches of 100** (``max_batch``) for reads and writes: N updates with before-images cost
+  ceil(N/100) reads plus ceil(N/100) updates in the default configuration.
 * **No conditional writes**: check-then-write (see :mod:`crmgate.adapters.hubspot.check`). A request carrying
   ``expected_version`` is compared with this adapter's own read of the record when that read is
   younger than ``recheck_after`` seconds, else with a fresh batch re-read; a record that moved is a
@@ -13,20 +11,19 @@ What the API allows, and what this adapter does about it:
   and any other source's write between the check and our write is flagged in ``info["race"]``.
   Residual window: a write landing between the check and our write is overwritten (detected with
   ``verify="history"``, never prevented: HubSpot has no conditional update).
-* **207 multi-status**: every ``errors[]`` entry is mapped back to its input (``context.ids`` for
-  update, ``context.objectWriteTraceId`` for create, which is why every create input carries one)
-  and reported per record; the good records are applied.
+* **207 multi-status**: each ``errors[]`` entry maps to its input (``context.ids`` for update,
+  ``context.objectWriteTraceId`` for create) and is reported per record; the good ones are applied.
 * **Idempotent creates**: a create with an ``idempotency_key`` also writes it to the unique-value
   property ``idempotency_property`` (default ``crmgate_idempotency_key``). HubSpot refuses a second
   record with the same value, so a retried create cannot duplicate; the refusal is answered by
   reading the record by that property (``idProperty``), returned as ``ok`` with
-  ``info["idempotent_replay"]``. Without the property, contacts are still protected by HubSpot's
-  unique ``email``; companies and deals are not.
+  ``info["idempotent_replay"]`` (and reconcile finds creates the same way). Without the property,
+  only contacts are protected (by HubSpot's unique ``email``).
 * **Rate limits**: every call first passes a client-side rolling window
   (:class:`crmgate.adapters.ratelimit.RollingWindow`, 190 per 10 s by default); 429 TEN_SECONDLY_ROLLING and
   5xx are retried by :func:`crmgate.adapters.retry.retrying` honouring Retry-After; 429 DAILY raises
   :class:`QuotaExhaustedError` and every later call of this adapter fails at once (the run stops).
-* Errors: see :mod:`crmgate.adapters.hubspot.errors`. The token is read from the environment and never logged.
+* Errors: :mod:`crmgate.adapters.hubspot.errors`. The token comes from the environment, never logged.
 * Answers are read raw (``_preload_content=False``) and parsed as JSON: the SDK's model layer parsed
   every timestamp with dateutil, half the CPU of a governed write. Requests still go through the
   SDK's API objects (auth, URLs, its exception classes), built once in ``__init__``.
@@ -43,7 +40,7 @@ from hubspot import HubSpot
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
 from crmgate.adapters.errors import CRMError, NotFoundError, QuotaExhaustedError, RecordError, ResponseError
 from crmgate.adapters.hubspot.check import Check, Seen, history_race, plan_check
-from crmgate.adapters.hubspot.create import create_many
+from crmgate.adapters.hubspot.create import create_many, find_created
 from crmgate.adapters.hubspot.errors import record_error, translate
 from crmgate.adapters.hubspot.records import (
     DEFAULT_NUMBER_PROPERTIES,
@@ -144,6 +141,10 @@ class HubSpotAdapter(Adapter):
             found.update(self._read(object, chunk))
         return {i: found[i] for i in wanted if i in found}
 
+    def find_created(self, object: str, keys: Sequence[str]) -> dict[str, Record] | None:
+        self._check_object(object)
+        return find_created(self, object, keys)
+
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         self._check_object(object)
         return create_many(self, object, list(requests))
@@ -170,7 +171,7 @@ class HubSpotAdapter(Adapter):
             except CRMError as exc:
                 if n == 0 and not written:
                     raise
-                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc)
+                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc, sent=len(chunk))
                 break
             by_id = {str(o["id"]): o for o in results_of(resp)}
             failed = self._errors_by_input(resp, {requests[i].id: i for i in chunk}, {str(i): i for i in chunk})
@@ -182,7 +183,7 @@ class HubSpotAdapter(Adapter):
                     written[i] = by_id[rid]
                 else:
                     results[i] = WriteResult("failed", rid, error=RecordError(
-                        "missing_result", "HubSpot returned neither a result nor an error", status=None))
+                        "missing_result", "HubSpot returned neither a result nor an error", ambiguous=True))
         self._finish_updates(object, requests, encoded, checks, written, results)
         return results  # type: ignore[return-value]
 
@@ -202,7 +203,7 @@ class HubSpotAdapter(Adapter):
             except CRMError as exc:
                 if n == 0:
                     raise
-                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc)
+                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc, sent=len(chunk))
                 break
             for i in chunk:
                 self._seen.drop(object, requests[i].id)
@@ -374,11 +375,12 @@ class HubSpotAdapter(Adapter):
 
     @staticmethod
     def _fail_rest(results: list[WriteResult | None], indices: Sequence[int], requests: Sequence[Any],
-                   exc: CRMError) -> None:
-        """A later chunk failed as a whole: earlier chunks stand, this one and the rest are failed."""
-        for i in indices:
+                   exc: CRMError, *, sent: int) -> None:
+        error = exc.to_record_error()  # the first ``sent`` (this chunk) may have landed, the rest not
+        for n, i in enumerate(indices):
             if results[i] is None:
-                results[i] = WriteResult("failed", getattr(requests[i], "id", None), error=exc.to_record_error())
+                results[i] = WriteResult("failed", getattr(requests[i], "id", None),
+                                         error=error if n < sent else error.certain())
 
 
 def _check_info(check: Check | None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ class Batcher(Protocol):
 
     def _call(self, method: Callable[..., Any], object: str, body: Any) -> Any: ...
     def _fail_rest(self, results: list[WriteResult | None], todo: Sequence[Any],
-                   requests: Sequence[CreateRequest], exc: CRMError) -> None: ...
+                   requests: Sequence[CreateRequest], exc: CRMError, *, sent: int) -> None: ...
     def _errors_by_input(self, resp: Any, by_id: Mapping[str, int], by_trace: Mapping[str, int]) -> Any: ...
     def _record(self, object: str, obj: Any) -> Record: ...
     def _read(self, object: str, ids: Sequence[str], **kwargs: Any) -> dict[str, Record]: ...
@@ -66,7 +66,7 @@ def create_many(adapter: Batcher, object: str, requests: list[CreateRequest]) ->
         except CRMError as exc:
             if n == 0:
                 raise
-            adapter._fail_rest(results, todo[start:], requests, exc)
+            adapter._fail_rest(results, todo[start:], requests, exc, sent=len(chunk))
             break
         by_trace = {str(i): i for i in chunk}
         by_key = {encoded[i][key_prop]: i for i in chunk if key_prop and key_prop in encoded[i]}
@@ -86,8 +86,11 @@ def create_many(adapter: Batcher, object: str, requests: list[CreateRequest]) ->
                 results[i] = WriteResult("failed", error=error)
         for i in chunk:
             if results[i] is None and i not in replays:
+                # HubSpot's spec makes the echoed objectWriteTraceId optional: a result we cannot
+                # match may well be this input's record, so its outcome is unknown, not failed
                 results[i] = WriteResult("failed", error=RecordError(
-                    "missing_result", "HubSpot returned neither a result nor an error for this input"))
+                    "missing_result", "HubSpot returned neither a matching result nor an error for this input",
+                    ambiguous=True))
     if replays:
         _answer_replays(adapter, object, encoded, replays, results)
     for i, j in same_key.items():
@@ -128,3 +131,16 @@ def _answer_replays(adapter: Batcher, object: str, encoded: dict[int, dict[str, 
             results[i] = WriteResult("failed", error=replays[i])
         else:
             results[i] = WriteResult("ok", record.id, record, info={"idempotent_replay": True})
+
+
+def find_created(adapter: Batcher, object: str, keys: Sequence[str]) -> dict[str, Record] | None:
+    """Records by the unique key property (batch reads by ``idProperty``); None without it."""
+    key_prop = adapter.idempotency_property
+    if not key_prop:
+        return None
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, Record] = {}
+    for start in range(0, len(wanted), adapter.max_batch):
+        for record in adapter._read(object, wanted[start:start + adapter.max_batch], id_property=key_prop).values():
+            found[str(record.meta.get(key_prop))] = record
+    return found

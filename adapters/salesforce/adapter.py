@@ -7,32 +7,26 @@ Calls (each is one API call; every one goes through :func:`crmgate.adapters.retr
   object's describe (fetched once per object per adapter and cached).
 * ``create_many``: with ``idempotency_field`` set, Collections *upsert* on that External ID field
   (``PATCH composite/sobjects/{Obj}/{field}``, 200 per call) carrying the request's idempotency key,
-  so a retried call can never make a second record; otherwise ``POST composite/sobjects`` and a
-  create is not retried after an ambiguous failure (connection lost after sending).
-* ``update_many``: one request is a single-record ``PATCH sobjects/{Obj}/{id}`` with
-  ``If-Unmodified-Since`` from ``expected_version`` (412 -> ``conflict``, never retried). Two or
-  more are Collections ``PATCH composite/sobjects`` (200 per call), which has no conditional
-  header: the version check is the caller's before-image read when *this adapter* made it at that
-  version at most ``max_check_age`` seconds (default 2) ago (``batch_check: recent``, the default, so the
-  pipeline's read is the check and costs nothing extra), else a retrieve made immediately before
-  the write (``batch_check: reread`` always re-reads). A version that moved is a ``conflict``.
-* ``delete_many``: Collections ``DELETE composite/sobjects?ids=`` (200 per call) after the same
-  check (Salesforce has no conditional delete).
+  so a retried call can never make a second record; otherwise ``POST composite/sobjects``, never
+  retried after an ambiguous failure (5xx, connection lost after sending).
+* ``update_many``: one request (or any ``strict`` one: rollback's) is a single-record ``PATCH
+  sobjects/{Obj}/{id}`` with ``If-Unmodified-Since`` (412 -> ``conflict``, never retried). Otherwise
+  Collections ``PATCH composite/sobjects`` (200 per call), which has no conditional header: the
+  check is this adapter's own before-image read at that version at most ``max_check_age`` s
+  (default 2) ago (``batch_check: recent``, the default: free), else a retrieve right before the
+  write (``batch_check: reread`` always re-reads). A version that moved is a ``conflict``.
+* ``delete_many``: Collections ``DELETE composite/sobjects?ids=`` (200 per call) after that check.
 * The chunks of one call (writes of 200, retrieves of 2,000) go out up to ``concurrency``
   (default 4) at a time, answers kept in request order; a chunk that fails as a whole fails its
-  own records only (see :mod:`crmgate.adapters.salesforce.chunks`). The adapter is safe to call from threads.
+  own records only (:mod:`crmgate.adapters.salesforce.chunks`). Safe to call from threads.
 
-One-second resolution: a before-image whose ``SystemModstamp`` lies in the same second as the
-read's server ``Date`` is *unsettled* (a later write in that second keeps the stamp). Before a
-conditional write from such a version the adapter waits (injected ``sleep``) until that second is
-over, re-reads, and calls any field difference a conflict; only then does it write. A settled
-version needs none of this.
+One-second stamps: a before-image stamped in the second of the read's ``Date`` is *unsettled*; the
+adapter waits (injected ``sleep``) out that second and re-reads before writing from it.
 
 Retries: 503 (and other 5xx), ``UNABLE_TO_LOCK_ROW`` (whole call, or per record inside a
 Collections answer: only the locked records are sent again) and connection errors, with the shared
-capped exponential backoff plus jitter, honouring ``Retry-After``. 412 and validation errors never
-are. ``REQUEST_LIMIT_EXCEEDED`` raises :class:`QuotaExhaustedError` and the adapter refuses every
-later call (the run stops instead of burning what is left of the allowance).
+capped exponential backoff plus jitter, honouring ``Retry-After``; never 412 or validation errors.
+``REQUEST_LIMIT_EXCEEDED`` raises :class:`QuotaExhaustedError`; every later call is refused.
 """
 from __future__ import annotations
 
@@ -41,6 +35,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -59,8 +54,9 @@ from crmgate.adapters.errors import (
     ResponseError,
 )
 from crmgate.adapters.retry import retrying
-from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, resilient, send_chunks
+from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, noting, resilient, send_chunks
 from crmgate.adapters.salesforce.errors import parse_limit_info, translate
+from crmgate.adapters.salesforce.lookup import find_created
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
 from crmgate.adapters.salesforce.settings import Credentials, LoopbackSession, Settings, parse_settings
 from crmgate.adapters.salesforce.versions import ReadLog, Seen, http_date, parse_http_date, parse_stamp
@@ -117,6 +113,11 @@ class SalesforceAdapter(Adapter):
         return cls(parsed, Credentials.from_env(env, parsed.env_names), **injected)
 
     # -- the Adapter interface -------------------------------------------------------------------
+
+    idempotent_creates = property(lambda self: bool(self.settings.idempotency_field))  # upsert on the External ID
+
+    def find_created(self, object: str, keys: Sequence[str]) -> dict[str, Record] | None:
+        return find_created(self, object, keys, SYSTEM_FIELDS)  # by the External ID: SOQL, see lookup
 
     def objects(self) -> Sequence[str]:
         return self.settings.objects
@@ -180,8 +181,8 @@ class SalesforceAdapter(Adapter):
     def update_many(self, object: str, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
         self._check_object(object)
         reqs = list(requests)
-        if len(reqs) == 1:
-            return [self._update_row(object, reqs[0])]
+        if len(reqs) == 1 or any(r.strict and r.expected_version for r in reqs):  # If-Unmodified-Since each
+            return map_in_order(partial(self._update_row, object), reqs, self.settings.concurrency)
         results: list[WriteResult | None] = [None] * len(reqs)
         checks = self._check(object, [(i, r.id, r.expected_version) for i, r in enumerate(reqs)])
         for i, res in checks.conflicts.items():
@@ -330,10 +331,13 @@ class SalesforceAdapter(Adapter):
                     return conflict
             if stamp is not None:
                 headers["If-Unmodified-Since"] = http_date(stamp)
+        blind: list[bool] = []  # an attempt whose answer was lost may have been applied
+        patch = partial(self._call, "PATCH", f"sobjects/{object}/{req.id}", json=dict(req.fields), headers=headers)
         try:
-            self._retrying(lambda: self._call("PATCH", f"sobjects/{object}/{req.id}", json=dict(req.fields),
-                                              headers=headers))
+            self._retrying(partial(noting, blind, patch))
         except PreconditionFailedError as exc:
+            if any(blind[:-1]):  # the 412 may answer our own earlier write: nobody can tell
+                return WriteResult("failed", id=req.id, error=replace(exc.to_record_error(), ambiguous=True))
             return WriteResult("conflict", id=req.id, error=exc.to_record_error())
         except (CRMValidationError, NotFoundError) as exc:
             return WriteResult("failed", id=req.id, error=exc.to_record_error())

@@ -65,10 +65,19 @@ def send_chunks(jobs: list[Job], ids: Callable[[int], str | None], concurrency: 
             out.update(zip(part, g))
             continue
         error = (g or first).to_record_error()  # type: ignore[union-attr]
-        if g is None:
-            error = replace(error, details={**error.details, "not_sent": True})
+        if g is None:  # never sent: certainly not applied
+            error = replace(error, details={**error.details, "not_sent": True}, ambiguous=False)
         out.update((k, WriteResult("failed", id=ids(k), error=error)) for k in part)
     return out
+
+
+def noting(seen: list[bool], call: Callable[[], T]) -> T:
+    """``call()``, appending to ``seen`` whether a failure was ambiguous (for a retry loop)."""
+    try:
+        return call()
+    except CRMError as exc:
+        seen.append(exc.ambiguous)
+        raise
 
 
 class _RecordsToRetry(UnavailableError):
@@ -80,19 +89,25 @@ def resilient(send: Callable[[list[int]], list[WriteResult]], n: int,
     """One Collections call under the retry policy; locked records alone are sent again."""
     results: list[WriteResult | None] = [None] * n
     pending = list(range(n))
+    sent_blind = False  # an earlier attempt may have been applied without our hearing of it
 
     def attempt() -> None:
-        nonlocal pending
+        nonlocal pending, sent_blind
         try:
             got = send(pending)
         except CRMError as exc:
-            # a create without an upsert key must not be re-sent when the first may have landed
-            if ambiguous_unsafe and exc.retryable and not (exc.status == 503 or exc.code == "UNABLE_TO_LOCK_ROW"):
+            # a create without an upsert key must not be re-sent when the first may have landed:
+            # a 5xx or a lost connection after sending is ambiguous (a row lock is not)
+            if ambiguous_unsafe and exc.retryable and exc.ambiguous:
                 exc.retryable = False
                 exc.details["not_retried"] = "the create may have been applied; no idempotency_field is set"
+            sent_blind = sent_blind or exc.ambiguous
             raise
         again = []
         for k, res in zip(pending, got):
+            if sent_blind and res.status != "ok" and res.error is not None:
+                # e.g. ENTITY_IS_DELETED or 412 answering our own earlier, unheard write
+                res = replace(res, status="failed", error=replace(res.error, ambiguous=True))
             results[k] = res
             if res.error is not None and res.error.retryable:
                 again.append(k)
@@ -104,8 +119,9 @@ def resilient(send: Callable[[list[int]], list[WriteResult]], n: int,
         retrying(attempt)
     except _RecordsToRetry:
         pass  # attempts spent: the locked records stay failed with UNABLE_TO_LOCK_ROW
-    except CRMError:
+    except CRMError as exc:
         if all(r is None for r in results):
+            exc.ambiguous = exc.ambiguous or sent_blind
             raise
         # a retry of the locked rest failed as a whole: what was written stays reported
     return results  # type: ignore[return-value]

@@ -120,6 +120,21 @@ class SandboxAdapter(Adapter):
                         break
         return out
 
+    idempotent_creates = True
+
+    def find_created(self, object: str, keys: Sequence[str]) -> dict[str, Record]:
+        """Live records created under ``keys`` (one ``get_many``-like call per chunk)."""
+        self._check_object(object)
+        found: dict[str, Record] = {}
+        for chunk in self._chunks("get_many", object, list(dict.fromkeys(keys))):
+            marks = ",".join("?" * len(chunk))
+            with self._lock, translated():
+                rows = self._connection().execute(
+                    "SELECT k.key AS key, r.* FROM sandbox_idempotency k JOIN sandbox_records r ON r.id = k.id"
+                    f" WHERE k.object = ? AND r.is_deleted = 0 AND k.key IN ({marks})", [object, *chunk]).fetchall()
+            found.update((row["key"], to_record(row)) for row in rows)
+        return found
+
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         return self._write("create_many", object, requests, self._create_one)
 
@@ -166,22 +181,28 @@ class SandboxAdapter(Adapter):
         message: str | None = None,
         retry_after: float | None = None,
         after: int = 0,
+        after_write: bool = False,
     ) -> None:
         """Make ``times`` matching calls or records of ``method`` fail, after letting ``after`` pass.
 
         ``whole_call=True``: the call (one chunk) raises the CRMError subclass for ``code``/``status``
         (``connection_error``/``timeout`` -> TransportError, 429/``rate_limited`` -> RateLimitError,
-        ``quota_exhausted``, 401, 403, 404, 412, 400, ``malformed_response``, 5xx -> UnavailableError)
-        before anything is written. Otherwise each matching record's result is ``failed`` with
+        ``quota_exhausted``, 401, 403, 404, 412, 400, ``malformed_response``, 5xx -> UnavailableError;
+        ``process_killed`` raises :class:`ProcessKilled`, the caller dying mid-call)
+        before anything is written (``ambiguous`` false: the sandbox knows nothing was applied); with
+        ``after_write=True`` the chunk is written first and the error is ambiguous, as a reply lost
+        or a 5xx after the CRM applied the write. Otherwise each matching record's result is ``failed`` with
         ``code``; ``record_id`` matches an update/delete id or a create's idempotency key, ``None``
         matches any record. ``get_many`` faults are whole-call only.
         """
         if method not in ("get_many", *WRITE_METHODS):
             raise ValueError(f"unknown method {method!r}")
-        if times < 1 or after < 0 or (whole_call and record_id is not None) or (method == "get_many" and not whole_call):
+        if times < 1 or after < 0 or (whole_call and record_id is not None) or (method == "get_many" and not whole_call) \
+                or (after_write and (not whole_call or method == "get_many")):
             raise ValueError("bad fault: times >= 1; record_id only per record; get_many faults are whole-call")
         text = message or f"injected fault {code} ({status})"
-        self._faults.append(Fault(method, code, record_id, times, whole_call, status, text, retry_after, after))
+        self._faults.append(Fault(method, code, record_id, times, whole_call, status, text, retry_after, after,
+                                  after_write))
 
     def clear_faults(self) -> None:
         """Forget every injected fault not yet used."""
@@ -216,9 +237,11 @@ class SandboxAdapter(Adapter):
             chunk = items[start : start + self.max_batch]
             self.calls.append((method, object, len(chunk)))
             fault = self._take_fault(method, whole_call=True)
-            if fault is not None:
+            if fault is not None and not fault.after_write:
                 raise fault.error()
             yield chunk
+            if fault is not None:  # after_write: the caller has committed the chunk by now
+                raise fault.error()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -241,11 +264,25 @@ class SandboxAdapter(Adapter):
         one: Callable[[sqlite3.Connection, str, Any, datetime], WriteResult],
     ) -> list[WriteResult]:
         self._check_object(object)
+        requests = list(requests)
         results: list[WriteResult] = []
-        for chunk in self._chunks(method, object, list(requests)):
-            with self._transaction() as conn:
-                now = self._clock()
-                results.extend([one(conn, object, request, now) for request in chunk])
+        start = 0
+        try:
+            for chunk in self._chunks(method, object, requests):
+                start = len(results)
+                with self._transaction() as conn:
+                    now = self._clock()
+                    results.extend([one(conn, object, request, now) for request in chunk])
+        except CRMError as exc:
+            # earlier chunks stand; a chunk whose answer was lost is ambiguous, unsent ones are not
+            known = start if exc.ambiguous else len(results)
+            if known == 0:
+                raise
+            error = exc.to_record_error()
+            results = results[:known] + [WriteResult("failed", getattr(r, "id", None), error=error)
+                                         for r in requests[known:len(results)]]
+            results += [WriteResult("failed", getattr(r, "id", None), error=error.certain())
+                        for r in requests[len(results):]]
         return results
 
     def _create_one(self, conn: sqlite3.Connection, object: str, req: CreateRequest, now: datetime) -> WriteResult:

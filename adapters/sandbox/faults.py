@@ -38,6 +38,11 @@ def translated() -> Iterator[None]:
         raise CRMValidationError(f"text is not valid Unicode: {exc}", code="invalid_text", status=400) from exc
 
 
+class ProcessKilled(BaseException):
+    """Raised by the ``process_killed`` fault: the process dies mid-call (no handler may record a
+    result), as a SIGKILL would. A BaseException so that ``except Exception`` does not catch it."""
+
+
 @dataclass
 class Fault:
     method: str
@@ -49,8 +54,11 @@ class Fault:
     message: str
     retry_after: float | None
     after: int
+    after_write: bool = False  # the chunk is written, then the error comes (a lost or 5xx reply)
 
     def error(self) -> CRMError:
+        if self.code == "process_killed":
+            raise ProcessKilled(self.message)
         by_code: dict[str, type[CRMError]] = {
             "connection_error": TransportError, "timeout": TransportError, "malformed_response": ResponseError,
             "rate_limited": RateLimitError, "quota_exhausted": QuotaExhaustedError, "UNAVAILABLE": UnavailableError,
@@ -63,8 +71,11 @@ class Fault:
         cls = cls or (UnavailableError if self.status >= 500 else CRMError)
         status = None if cls is TransportError else self.status  # no HTTP answer on a dead connection
         if issubclass(cls, RateLimitError):
-            return cls(self.message, retry_after=self.retry_after, code=self.code, status=status)
-        return cls(self.message, code=self.code, status=status)
+            err: CRMError = cls(self.message, retry_after=self.retry_after, code=self.code, status=status)
+        else:
+            err = cls(self.message, code=self.code, status=status)
+        err.ambiguous = self.after_write  # the sandbox knows whether it wrote the chunk
+        return err
 
     def record_error(self) -> RecordError:
         return RecordError(self.code, self.message, self.status, retryable=self.status >= 500 or self.status == 429)

@@ -23,6 +23,8 @@ Counters (per proposal unless said otherwise):
 ``conflicts``            ``write.result`` conflict; ``failures``: ``write.result`` failed, plus
                          decisions that failed because the before-image could not be read
 ``write_attempts``       ``write.result`` entries plus those failed decisions
+``unknown``              ``write.result`` unknown (sent, effect not known); ``reconciled``: changes
+                         ``crmgate reconcile`` later found applied (counted as written too)
 ``feedback_correct`` / ``feedback_incorrect``   the latest ``feedback.recorded`` per change
 
 Rates (``null`` when the denominator is 0):
@@ -47,6 +49,7 @@ COUNTERS: tuple[str, ...] = (
     "proposals", "applied", "queued", "approved", "approved_with_edits", "rejected_by_rule",
     "rejected_by_person", "shadowed", "would_apply", "would_queue", "would_reject", "written",
     "rolled_back", "conflicts", "failures", "write_attempts", "feedback_correct", "feedback_incorrect",
+    "unknown", "reconciled",
 )
 NONE = "-"
 
@@ -165,6 +168,16 @@ class _Builder:
                 self.bump(ch, "applied")
         elif status in ("conflict", "failed"):
             self.bump(ch, "conflicts" if status == "conflict" else "failures")
+        elif status == "unknown":
+            self.bump(ch, "unknown")
+
+    def _write_reconciled(self, e: Entry) -> None:
+        ch = self.change(e.change_id, e.seq)
+        if ch is not None and e.data.get("status") == "ok":
+            self.bump(ch, "reconciled")
+            self.bump(ch, "written")
+            if not ch.approved:
+                self.bump(ch, "applied")
 
     def _approval_approved(self, e: Entry) -> None:
         ch = self.change(e.change_id, e.seq)

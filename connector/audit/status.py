@@ -5,7 +5,8 @@ rollbacks, feedback) into its current ``status``:
 
 ``applied``, ``queued``, ``rejected`` (by the rules, or by a person: ``rejected_by`` is set),
 ``shadowed``, ``failed``, ``conflict``, ``approving`` (approved, the write not yet answered),
-``unresolved`` (a write intent without a result: in flight, or the process died; check the record),
+``unresolved`` (a write intent without a result: in flight, or the process died; ``crmgate reconcile``),
+``unknown`` (the write was sent and its effect could not be known; ``crmgate reconcile`` finds out),
 ``stale`` (an approval's re-check found the record moved under the change: nothing written),
 ``requeued`` (a stale change decided again as a new change: ``requeued_as``),
 ``rolled_back`` (applied, then undone by a rollback that succeeded).
@@ -17,7 +18,7 @@ from typing import Any
 
 from crmgate.trail import Entry, TrailStore
 
-_OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed"}
+_OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed", "unknown": "unknown"}
 
 
 def summarize(entries: Sequence[Entry]) -> dict[str, Any]:
@@ -41,12 +42,14 @@ def summarize(entries: Sequence[Entry]) -> dict[str, Any]:
         elif e.kind == "write.intent":
             pending_write = True
             out["status"] = "unresolved"
-        elif e.kind == "write.result":
+        elif e.kind in ("write.result", "write.reconciled"):
             pending_write = False
             out["status"] = _OF_WRITE.get(data.get("status"), data.get("status"))
             out["record_id"] = data.get("record_id") or out["record_id"]
             out["error"] = data.get("error")
             out["written_at"] = e.ts
+            if e.kind == "write.reconciled":
+                out["reconciled"] = {"how": data.get("how"), "reason": data.get("reason"), "at": e.ts}
         elif e.kind == "approval.approved":
             out.update(approved_by=data.get("by"), approved_at=e.ts)
             out["status"] = "approving"

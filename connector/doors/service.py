@@ -53,6 +53,7 @@ from crmgate.trail import Entry, TrailSigner
 from crmgate.writes.check import Check
 from crmgate.writes.intake import coerce
 from crmgate.writes.outcome import Outcome
+from crmgate.writes.reconcile import ReconcileReport
 
 log = structlog.get_logger("crmgate.access")
 
@@ -276,18 +277,23 @@ class Service:
     def rollback(self, cred: Credential, *, change: str | None = None, batch: str | None = None,
                  actor: str | None = None, use_case: str | None = None, since: str | None = None,
                  until: str | None = None, dry_run: bool = False, force: bool = False,
-                 progress: Progress | None = None) -> BulkRollbackReport:
+                 progress: Progress | None = None, reconcile_first: bool = False) -> BulkRollbackReport:
         self.require(cred, "rollback", action="roll changes back")
         with self._lock:
             report = self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
                                              since=since, until=until, dry_run=dry_run, force=force,
-                                             by=cred.actor, progress=progress)
+                                             by=cred.actor, progress=progress, reconcile_first=reconcile_first)
         for r in report.changes if self.events is not None else ():
             if r.status in ("reverted", "partial"):
                 self._emit("rolled_back", {"change_id": r.change_id, "object": r.object, "op": r.op,
                                            "record_id": r.record_id, "actor": r.actor, "use_case": r.use_case,
                                            "by": cred.actor, "status": r.status, "message": r.message})
         return report
+
+    def reconcile(self, cred: Credential, *, older_than: float = 0.0, dry_run: bool = False) -> ReconcileReport:
+        self.require(cred, "rollback", action="reconcile writes")  # the admin scope of rollback
+        with self._lock:
+            return self.gate.reconcile(older_than=older_than, dry_run=dry_run)
 
     def export(self, cred: Credential, *, fmt: str = "jsonl", since: str | None = None,
                until: str | None = None, actor: str | None = None, use_case: str | None = None,

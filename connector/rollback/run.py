@@ -45,7 +45,7 @@ from crmgate.rollback.plan import (
     plan_record,
     same,
 )
-from crmgate.rollback.selection import Selector, done_fields, select_changes
+from crmgate.rollback.selection import Selector, done_fields, select_changes, unjudged
 from crmgate.trail import NewEntry, TrailStore
 
 log = structlog.get_logger("crmgate.rollback")
@@ -106,6 +106,8 @@ class BulkRollbackReport:
     batch_id: str | None = None  # the rollback run's batch id in the trail (None: nothing written)
     #: adapter method calls made (get_many once per object; writes once per object, op and max_batch chunk)
     calls: dict[str, int] = field(default_factory=dict)
+    #: selected changes whose effect is not known (unknown, or no result): not judged, not undone
+    unjudged: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -115,16 +117,22 @@ class BulkRollbackReport:
         return {"selected": len(self.changes), "reverted": counts["reverted"], "partial": counts["partial"],
                 "conflicts": counts["conflict"], "failed": counts["failed"], "skipped": counts["noop"],
                 "planned": counts["planned"],
-                "conflict_fields": sum(len(r.conflicts) for r in self.changes)}
+                "conflict_fields": sum(len(r.conflicts) for r in self.changes), "unjudged": len(self.unjudged)}
 
     @property
     def ok(self) -> bool:
-        return not any(r.status == "failed" for r in self.changes)
+        """No CRM write failed, and no selected change was left unjudged."""
+        return not any(r.status == "failed" for r in self.changes) and not self.unjudged
 
     def to_dict(self) -> dict[str, Any]:
-        return {"selector": self.selector, "dry_run": self.dry_run, "force": self.force,
-                "batch_id": self.batch_id, "summary": self.summary, "calls": self.calls,
-                "changes": [r.to_dict() for r in self.changes]}
+        out = {"selector": self.selector, "dry_run": self.dry_run, "force": self.force,
+               "batch_id": self.batch_id, "summary": self.summary, "calls": self.calls,
+               "changes": [r.to_dict() for r in self.changes], "unjudged": list(self.unjudged)}
+        if self.unjudged:
+            out["warning"] = (f"{len(self.unjudged)} selected changes could not be judged (outcome unknown or "
+                              "unresolved) and were not rolled back: run crmgate reconcile (or rollback "
+                              "--reconcile-first), then roll back again")
+        return out
 
 
 @dataclass
@@ -169,7 +177,12 @@ class Rollback:
                    for p in plans for ch in p.changes]
         seq = {c.change_id: c.seq for c in changes}
         reports.sort(key=lambda r: -seq[r.change_id])
-        return BulkRollbackReport(sel.to_dict(), tuple(reports), dry_run, force, batch_id, dict(calls))
+        return BulkRollbackReport(sel.to_dict(), tuple(reports), dry_run, force, batch_id, dict(calls),
+                                  tuple(unjudged(self.store, sel)))
+
+    def open_changes(self, selector: Selector) -> list[str]:
+        """The selection's changes whose effect is not known yet (for ``--reconcile-first``)."""
+        return unjudged(self.store, selector.checked())
 
     # -- CRM ------------------------------------------------------------------------------------
     def _read(self, by_record: dict[tuple[str, str], list[Change]], calls: dict[str, int]
@@ -208,8 +221,9 @@ class Rollback:
     def _call(self, obj: str, op: str, chunk: list[RecordPlan], rb_ids: dict[str, str]) -> list[WriteResult]:
         try:
             if op == "update":
-                got = self.adapter.update_many(obj, [UpdateRequest(p.record_id, p.payload, p.expected_version)
-                                                     for p in chunk])
+                # strict: a person's edit between our read and our write must end as a conflict
+                got = self.adapter.update_many(obj, [UpdateRequest(p.record_id, p.payload, p.expected_version,
+                                                                   strict=True) for p in chunk])
             elif op == "delete":
                 got = self.adapter.delete_many(obj, [DeleteRequest(p.record_id, p.expected_version)
                                                      for p in chunk])

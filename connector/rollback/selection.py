@@ -24,7 +24,7 @@ from crmgate.trail.scan import row_to_entry
 from crmgate.trail.schema import entries as _E
 
 INTENT_KINDS = ("write.intent", "rollback.intent")
-RESULT_KINDS = ("write.result", "rollback.result")
+RESULT_KINDS = ("write.result", "write.reconciled", "rollback.result")  # reconciled: applied after all
 _CHUNK = 500
 
 
@@ -61,7 +61,7 @@ def select_changes(store: TrailStore, sel: Selector) -> list[Change]:
     """The applied changes ``sel`` names, oldest first. ``change`` refuses what cannot be undone."""
     if sel.change:
         return [load_change(store, sel.change)]
-    cond = [_E.c.kind == "write.result"]
+    cond = [_E.c.kind.in_(("write.result", "write.reconciled"))]
     if sel.batch:
         cond.append(_E.c.batch_id == sel.batch)
     if sel.actor:
@@ -81,13 +81,37 @@ def select_changes(store: TrailStore, sel: Selector) -> list[Change]:
     return sorted(out, key=lambda c: c.seq)
 
 
+def unjudged(store: TrailStore, sel: Selector) -> list[str]:
+    """Changes ``sel`` names whose effect is not known (``unknown``, or an intent without a result):
+    a rollback cannot judge them, and must say so rather than report a clean run."""
+    if sel.change:
+        return []
+    cond = [_E.c.kind == "write.intent"]
+    for name in ("batch", "actor", "use_case"):
+        value = getattr(sel, name)
+        if value:
+            cond.append(_E.c[f"{name}_id" if name == "batch" else name] == value)
+    if sel.since:
+        cond.append(_E.c.ts >= sel.since)
+    if sel.until:
+        cond.append(_E.c.ts < sel.until)
+    intents = {e.change_id: e.seq for e in _select(store, cond) if e.change_id}
+    last: dict[str, Entry] = {}
+    for chunk in _chunks(list(intents)):
+        for e in _select(store, [_E.c.kind.in_(("write.result", "write.reconciled")), _E.c.change_id.in_(chunk)]):
+            last[e.change_id] = e  # type: ignore[index]
+    return [cid for cid, seq in sorted(intents.items(), key=lambda kv: kv[1])
+            if cid not in last or last[cid].seq < seq or last[cid].data.get("status") == "unknown"]
+
+
 def load_change(store: TrailStore, change_id: str) -> Change:
     """One change by id, refusing unknown, never-applied and unresolved ones with a precise code."""
     entries = store.entries_for(change_id=change_id)
     if not entries:
         raise RollbackError(f"no change {change_id} in the trail", code="unknown_change")
-    intent = next((e for e in reversed(entries) if e.kind in INTENT_KINDS), None)
+    first_intent = next((e for e in entries if e.kind in INTENT_KINDS), None)
     result = next((e for e in reversed(entries) if e.kind in RESULT_KINDS), None)
+    intent = first_intent  # a re-driven write repeats its intent; the first holds the before-values
     if intent is None:
         status = next((e.data.get("status") for e in entries if e.kind == "proposal.decided"), "?")
         if result is not None:

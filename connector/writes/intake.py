@@ -6,6 +6,7 @@ JSON Lines), the path of the bad key and what was expected; no proposal of the i
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,13 +16,22 @@ from crmgate.errors import ProposalError
 from crmgate.rules.proposal import Proposal
 
 
-def parse_text(text: str) -> list[Proposal]:
-    """Parse one JSON proposal, a JSON array of proposals, or JSON Lines."""
+MAX_DEPTH = 64  # nesting deeper than this is refused: no proposal needs it, and parsers recurse
+
+
+def parse_text(text: str | bytes) -> list[Proposal]:
+    """Parse one JSON proposal, a JSON array of proposals, or JSON Lines (text, or UTF-8 bytes)."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ProposalError(f"the input is not UTF-8 text (byte {exc.start}): send JSON encoded as UTF-8",
+                                code="invalid_json") from None
     stripped = text.strip()
     if not stripped:
         raise ProposalError("no proposal given: the input is empty")
     try:
-        value = json.loads(stripped)
+        value = _loads(stripped)
     except json.JSONDecodeError:
         items, lines = _json_lines(stripped)
         return coerce(items, lines=lines)
@@ -35,13 +45,43 @@ def _json_lines(text: str) -> tuple[list[Any], list[int]]:
         if not line.strip():
             continue
         try:
-            items.append(json.loads(line))
+            items.append(_loads(line))
         except json.JSONDecodeError as exc:
             raise ProposalError(f"line {n}: not valid JSON: {exc.msg} (column {exc.colno})",
                                 code="invalid_json",
                                 details={"problems": [{"line": n, "message": exc.msg}]}) from None
         lines.append(n)
     return items, lines
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ProposalError(f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)",
+                            code="invalid_json") from None
+
+
+def json_problem(value: Any) -> tuple[str, str] | None:
+    """The first place in ``value`` that JSON cannot carry, as (path, message); None if all is well.
+    Iterative, so a value nested a million deep is refused rather than overflowing the stack."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path, f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(item, Mapping):
+            for key, sub in item.items():
+                if not isinstance(key, str):
+                    return path, f"keys must be strings, got {type(key).__name__}"
+                stack.append((sub, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((sub, f"{path}.{i}" if path else str(i), depth + 1) for i, sub in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            return path, "NaN and infinities are not JSON numbers"
+        elif item is not None and not isinstance(item, (str, int, float, bool)) and not isinstance(item, Proposal):
+            return path, f"{type(item).__name__} is not a JSON value (use a string, number, boolean, null, list or object)"
+    return None
 
 
 def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Proposal]:
@@ -53,10 +93,18 @@ def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Prop
         if lines:
             where["line"] = lines[i]
         if isinstance(item, Proposal):
-            out.append(item)
+            bad = json_problem(item.model_dump(mode="python"))
+            if bad is None:
+                out.append(item)
+            else:
+                problems.append({**where, "path": bad[0], "message": bad[1]})
             continue
         if not isinstance(item, Mapping):
             problems.append({**where, "path": "", "message": f"expected a JSON object, got {type(item).__name__}"})
+            continue
+        bad = json_problem(item)
+        if bad is not None:
+            problems.append({**where, "path": bad[0], "message": bad[1]})
             continue
         try:
             out.append(Proposal.model_validate(dict(item)))

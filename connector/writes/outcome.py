@@ -7,8 +7,9 @@ from typing import Any, Literal
 from crmgate.rules.decision import FieldChange
 from crmgate.rules.violations import Violation
 
-Status = Literal["applied", "queued", "rejected", "shadowed", "failed", "conflict"]
-STATUSES: tuple[str, ...] = ("applied", "queued", "rejected", "shadowed", "failed", "conflict")
+Status = Literal["applied", "queued", "rejected", "shadowed", "failed", "conflict", "unknown", "in_progress"]
+STATUSES: tuple[str, ...] = ("applied", "queued", "rejected", "shadowed", "failed", "conflict", "unknown",
+                             "in_progress")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,11 @@ class Outcome:
     conflict); ``rule`` names the rule that decided; ``error`` carries the CRM's code and message
     for ``failed`` and ``conflict``; ``would`` is what enforce mode would have done (shadow only);
     ``replayed`` is true when an earlier outcome was returned for a repeated idempotency key.
+
+    ``failed`` means the CRM certainly did not apply the write. ``unknown``: the write was sent and
+    nobody can know whether it landed (a lost connection, a 5xx after sending); ``crmgate
+    reconcile`` finds out. ``in_progress``: a repeat of an idempotency key whose first attempt is
+    still running. For both, ask again with the SAME key; a new key could write twice.
     """
 
     status: Status

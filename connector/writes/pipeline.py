@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -34,12 +34,13 @@ from crmgate.rules.decision import Decision
 from crmgate.rules.enrichment import EnrichmentResult
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.trail import NewEntry, TrailStore
+from crmgate.writes import inflight
 from crmgate.writes.before_images import read_before_images
 from crmgate.writes.outcome import Outcome
 
 log = structlog.get_logger("crmgate.pipeline")
 
-_STATUS_OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed"}
+_STATUS_OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed", "unknown": "unknown"}
 _STATUS_OF_ACTION = {"queue": "queued", "reject": "rejected", "shadow": "shadowed", "apply": "applied"}
 
 
@@ -67,8 +68,10 @@ class WritePath:
 
     def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore, clock: Clock,
                  ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72),
-                 enricher: Enricher | None = None) -> None:
+                 enricher: Enricher | None = None,
+                 recover: Callable[[dict[str, Outcome]], dict[str, Outcome]] | None = None) -> None:
         self.rulebook = rulebook
+        self.recover = recover  # reconciles the first attempts of repeated keys that are still open
         self.enricher = enricher
         self.adapter = adapter
         self.store = store
@@ -83,6 +86,8 @@ class WritePath:
         batch_id = self.ids("bat")
         outcomes: list[Outcome | None] = [None] * len(proposals)
         stored = self._stored_outcomes({p.idempotency_key for p in proposals if p.idempotency_key})
+        if self.recover is not None and any(o.status in inflight.OPEN for o in stored.values()):
+            stored = self.recover(stored)  # a crashed or unknown first attempt: reconcile it, then replay
         first_with_key: dict[str, int] = {}
         duplicates: dict[int, int] = {}
         todo: list[int] = []
@@ -208,19 +213,21 @@ class WritePath:
                 if len(got) != len(group):
                     raise CRMError(f"adapter returned {len(got)} results for {len(group)} requests",
                                    code="malformed_response")
-            except CRMError as exc:
+            except CRMError as exc:  # ``ambiguous`` on the error: recorded as unknown below
                 got = [WriteResult(status="failed", error=exc.to_record_error()) for _ in group]
             except Exception as exc:  # a bug in an adapter: record it, then let it surface
                 unexpected = exc
-                err = RecordError(code="unknown_outcome", message=(
+                err = RecordError(code="unknown_outcome", ambiguous=True, message=(
                     f"the adapter raised {type(exc).__name__}; the write may or may not have "
-                    "happened: check the record before retrying"))
+                    "happened: run crmgate reconcile, never retry under a new key"))
                 got = [WriteResult(status="failed", error=err) for _ in group]
             for plan, res in zip(group, got):
                 results[plan.index] = res
         entries = []
         for plan in plans:
             res = results[plan.index]
+            if res.status == "failed" and res.error is not None and res.error.ambiguous:
+                res = replace(res, status="unknown")  # type: ignore[arg-type]  # failed means certainly not applied
             status = _STATUS_OF_WRITE[res.status]
             record_id = res.id or plan.proposal.record_id
             error = res.error.to_dict() if res.error else None
@@ -306,24 +313,24 @@ class WritePath:
         Before the CRM call (``provisional``) a write's stored outcome says it is unresolved, so a
         replay after a crash tells the caller to check the record rather than claiming success.
         """
-        keyed = [(p.proposal.idempotency_key, p) for p in plans if p.proposal.idempotency_key and not p.replayed]
+        now = self.clock()
 
         def write_rows(conn: sa.Connection, _entries: list) -> None:
+            # read the plans now: the decisions (write, replayed) are made in the same transaction
+            keyed = [(p.proposal.idempotency_key, p) for p in plans if p.proposal.idempotency_key and not p.replayed]
+            writes = [p for p in plans if p.write and not p.replayed]
             if queue_rows:
                 conn.execute(tables.approvals.insert(), queue_rows)
+            if provisional:
+                inflight.started(conn, [inflight.Started(p.change_id, p.proposal_id, p.proposal.idempotency_key,  # type: ignore[arg-type]
+                                                         p.proposal.object, p.proposal.op.value) for p in writes], now)
+            else:
+                inflight.finished(conn, {p.change_id: p.outcome.status for p in writes})  # type: ignore[misc, union-attr]
             for key, plan in keyed:
                 outcome = plan.outcome
                 if provisional and plan.write:
-                    outcome = replace(outcome, status="failed", error={  # type: ignore[arg-type]
-                        "code": "unresolved",
-                        "message": "the earlier attempt's result was never recorded; check the record"})
-                payload = json.dumps(outcome.to_dict(), ensure_ascii=False)  # type: ignore[union-attr]
-                updated = conn.execute(tables.idempotency.update()
-                                       .where(tables.idempotency.c.key == key)
-                                       .values(outcome=payload)).rowcount
-                if not updated:
-                    conn.execute(tables.idempotency.insert().values(
-                        key=key, proposal_id=plan.proposal_id, outcome=payload))
+                    outcome = inflight.provisional(outcome)  # type: ignore[arg-type]
+                inflight.save_outcome(conn, key, plan.proposal_id, outcome)  # type: ignore[arg-type]
         return write_rows
 
     def _stored_outcomes(self, keys: set[str], conn: sa.Connection | None = None) -> dict[str, Outcome]:
@@ -355,6 +362,9 @@ def _write_reason(status: str, decided_reason: str, error: dict | None) -> str:
         return f"written: {decided_reason}"
     if status == "conflict":
         return "not written: the record changed after its before-image was read"
+    if status == "unknown":
+        return (f"outcome unknown: {error['message'] if error else 'the CRM did not answer'}; the write may "
+                "have been applied: crmgate reconcile will tell; never retry under a new key")
     return f"not written: {error['message'] if error else 'the CRM refused the write'}"
 
 

@@ -276,11 +276,13 @@ def test_calls_are_chunked_at_max_batch(sandbox) -> None:
 
 
 def test_a_fault_on_a_later_chunk_keeps_earlier_chunks(sandbox) -> None:
-    """Each chunk is its own transaction: a whole-call failure on chunk 2 leaves chunk 1 written."""
+    """Each chunk is its own transaction: a whole-call failure on chunk 2 leaves chunk 1 written and
+    reported ok; the refused chunk and the unsent one are failed, and certainly so (not ambiguous)."""
     sandbox.max_batch = 2
     sandbox.inject_fault("create_many", code="connection_error", whole_call=True, after=1)
-    with pytest.raises(TransportError):
-        sandbox.create_many("Lead", [CreateRequest(LEAD, f"k{n}") for n in range(5)])
+    got = sandbox.create_many("Lead", [CreateRequest(LEAD, f"k{n}") for n in range(5)])
+    assert [r.status for r in got] == ["ok", "ok", "failed", "failed", "failed"]
+    assert not any(r.error.ambiguous for r in got[2:])
     assert sandbox.calls == [("create_many", "Lead", 2), ("create_many", "Lead", 2)]
     ids = [salesforce_id("00Q", n) for n in range(1, 6)]
     assert list(sandbox.get_many("Lead", ids)) == ids[:2]
@@ -397,3 +399,23 @@ def test_sample_data_is_realistic_and_awkward(sandbox) -> None:
     for lead in records["Lead"]:
         assert {"Company", "LastName", "Email", "Country", "NumberOfEmployees", "Rating"} <= set(lead.fields)
         assert len(lead.fields["Country"]) == 2
+
+
+def test_a_fault_after_the_write_is_ambiguous(sandbox) -> None:
+    """``after_write``: the chunk is applied, then the call fails; the error says the effect is unknown."""
+    sandbox.inject_fault("create_many", code="connection_error", whole_call=True, after_write=True)
+    with pytest.raises(TransportError) as raised:
+        sandbox.create_many("Lead", [CreateRequest(LEAD, "k1")])
+    assert raised.value.ambiguous and raised.value.to_record_error().to_dict()["ambiguous"] is True
+    assert list(sandbox.get_many("Lead", [salesforce_id("00Q", 1)]))  # it did land
+
+
+def test_a_fault_after_a_later_chunk_is_written_marks_only_that_chunk_ambiguous(sandbox) -> None:
+    """Chunk 1 answered, chunk 2 applied but unanswered (ambiguous), chunk 3 never sent (certain)."""
+    sandbox.max_batch = 2
+    sandbox.inject_fault("create_many", code="SERVER_UNAVAILABLE", status=503, whole_call=True, after=1,
+                         after_write=True)
+    got = sandbox.create_many("Lead", [CreateRequest(LEAD, f"k{n}") for n in range(5)])
+    assert [r.status for r in got] == ["ok", "ok", "failed", "failed", "failed"]
+    assert [r.error.ambiguous for r in got[2:]] == [True, True, False]
+    assert len(sandbox.get_many("Lead", [salesforce_id("00Q", n) for n in range(1, 6)])) == 4

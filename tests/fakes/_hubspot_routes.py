@@ -185,7 +185,8 @@ def _batch_create(fake: "FakeHubSpot", object: str, inputs: list[dict[str, Any]]
     results = []
     for item, props in good:
         rec = fake._create(object, props, "INTEGRATION")
-        results.append(_obj(fake, rec, shown=list(props), trace=item.get("objectWriteTraceId")))
+        trace = item.get("objectWriteTraceId") if fake.echo_trace else None  # optional in HubSpot's spec
+        results.append(_obj(fake, rec, shown=list(props), trace=trace))
     return _batch_response(fake, results, errors, ok=201)
 
 

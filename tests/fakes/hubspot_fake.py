@@ -125,6 +125,7 @@ class FakeHubSpot:
         self.token, self.clock, self.rate_limit, self.daily_limit = token, clock, rate_limit, daily_limit
         self.latency, self.app_id = latency, app_id
         self.calls: list[Call] = []
+        self.echo_trace = True  # False: batch-create results omit objectWriteTraceId (the spec allows it)
         self.known = {o: set(p) | {KEY_PROP} for o, p in KNOWN.items()}
         self.unique = {o: set(p) | {KEY_PROP} for o, p in UNIQUE.items()}
         self._recs: dict[str, dict[str, _Rec]] = {o: {} for o in KNOWN}
@@ -133,6 +134,7 @@ class FakeHubSpot:
         self._window: deque[float] = deque()
         self._daily_used = 0
         self._faults: list[Fault] = []
+        self._rates: list[tuple[str, float, Any, int, tuple[str, ...]]] = []
         self._hooks: list[tuple[str, Callable[["FakeHubSpot"], None]]] = []
         self._lock = threading.RLock()
         self._corr = 0
@@ -176,6 +178,22 @@ class FakeHubSpot:
         (``body`` defaults to a HubSpot error body); ``after_apply``: the request is carried out first;
         ``drop``: the connection is closed with no answer; ``after``: let that many matches pass first."""
         self._faults.append(Fault(match, status, times, body, dict(headers or {}), after_apply, drop, after))
+
+    def fault_rate(self, match: str, rate: float, *, seed: int = 0, status: int = 503,
+                   modes: tuple[str, ...] = ("before",)) -> None:
+        """Fail a seeded random share ``rate`` of matching requests, each in a seeded choice of
+        ``modes``: ``before`` (answer ``status``), ``after`` (apply, then ``status``), ``lose``
+        (apply, then drop the connection)."""
+        import random
+
+        self._rates.append((match, rate, random.Random(seed), status, tuple(modes)))
+
+    def _random_fault(self, tag: str) -> Fault | None:
+        for match, rate, rng, status, modes in self._rates:
+            if match in tag and rng.random() < rate:
+                mode = rng.choice(modes)
+                return Fault(match, status, 1, None, {}, mode != "before", mode == "lose")
+        return None
 
     def before_next(self, match: str, hook: Callable[["FakeHubSpot"], None]) -> None:
         """Run ``hook(fake)`` just before the next request matching ``match`` is handled."""
@@ -305,13 +323,13 @@ class FakeHubSpot:
             if match in tag:
                 self._hooks.remove((match, hook))
                 hook(self)
-        fault = next((f for f in self._faults if f.match in tag), None)
+        fault = next((f for f in self._faults if f.match in tag), None) or self._random_fault(tag)
         if fault is not None and fault.after > 0:
             fault.after -= 1
             fault = None
         elif fault is not None:
             fault.times -= 1
-            if fault.times <= 0:
+            if fault.times <= 0 and fault in self._faults:
                 self._faults.remove(fault)
         if fault is not None and not fault.after_apply:
             return self._fault(fault)

@@ -9,7 +9,7 @@ It follows the documented behaviour crmgate relies on (``/work/shared/notes/crm-
   ``composite/sobjects`` (at most 200 records; per-record results in request order; ``allOrNone``),
   upsert ``PATCH composite/sobjects/{Obj}/{ExtIdField}`` (results carry ``created``), retrieve
   ``POST composite/sobjects/{Obj}`` with ``{"ids", "fields"}`` (at most 2,000; ``null`` for ids
-  that do not exist or were deleted).
+  that do not exist or were deleted); ``GET query?q=SELECT ... FROM Obj WHERE Field IN (...)``.
 * ``GET sobjects/{Obj}/describe`` from real describe metadata (``tests/salesforce/data``).
 * Errors as ``[{"errorCode", "message", "fields"}]`` (Collections: ``statusCode``):
   ``REQUIRED_FIELD_MISSING``, ``INVALID_FIELD``, ``INVALID_FIELD_FOR_INSERT_UPDATE``,
@@ -142,7 +142,7 @@ class SalesforceFake:
         self._fields = {o: {f["name"]: f for f in d["fields"]} for o, d in self.describes.items()}
         self._counters = {o: 0 for o in self.describes}
         self._faults: list[_Fault] = []
-        self._rates: dict[str, tuple[float, int, str, random.Random]] = {}
+        self._rates: dict[str, tuple[float, int, str, random.Random, tuple[str, ...]]] = {}
         self._hooks: list[list[Any]] = []
         self._rules: list[tuple[str, Callable[[dict[str, Any]], bool], str, list[str]]] = []
         self._lock = threading.RLock()
@@ -187,9 +187,11 @@ class SalesforceFake:
                                    drop, lose_reply, dict(records) if records else None))
 
     def error_rate(self, kind: str, rate: float, *, status: int = 503, code: str = "SERVER_UNAVAILABLE",
-                   seed: int = 0) -> None:
-        """Fail a seeded random share ``rate`` of the calls of ``kind``."""
-        self._rates[kind] = (rate, status, code, random.Random(seed))
+                   seed: int = 0, modes: tuple[str, ...] = ("before",)) -> None:
+        """Fail a seeded random share ``rate`` of the calls of ``kind``, each in a seeded choice of
+        ``modes``: ``before`` (answer ``status`` without doing anything), ``after`` (carry the call
+        out, then answer ``status``: a 5xx after apply), ``lose`` (carry it out, drop the connection)."""
+        self._rates[kind] = (rate, status, code, random.Random(seed), tuple(modes))
 
     def after_call(self, kind: str, action: Callable[[], Any], *, times: int = 1) -> None:
         """Run ``action`` after the next ``times`` calls of ``kind`` are computed (before the reply)."""
@@ -323,9 +325,14 @@ class SalesforceFake:
             raise _Reply(fault.status, fault.code, fault.message) if fault.retry_after is None else \
                 _ReplyAfter(fault.status, fault.code, fault.message, fault.retry_after)
         rate = self._rates.get(kind)
-        if rate is not None and rate[3].random() < rate[0]:
-            raise _Reply(rate[1], rate[2], f"fake random {rate[2]}")
+        mode = rate[3].choice(rate[4]) if rate is not None and rate[3].random() < rate[0] else None
+        if mode == "before":
+            raise _Reply(rate[1], rate[2], f"fake random {rate[2]}")  # type: ignore[index]
         status, out = call.run(fault.record_codes if fault else None)
+        if mode == "after":
+            raise _Reply(rate[1], rate[2], f"fake random {rate[2]} after apply")  # type: ignore[index]
+        if mode == "lose":
+            raise ConnectionAbortedError("fake: applied, then the connection dropped")
         if fault is not None and fault.lose_reply:
             raise ConnectionAbortedError("fake: applied, then the connection dropped")
         for hook in list(self._hooks):
@@ -356,6 +363,9 @@ class SalesforceFake:
         def call(kind: str, n: int, run: Callable[[dict[str, str] | None], tuple[int, Any]]) -> tuple[str, Call]:
             return kind, Call(kind, method, path, n, dict(seen), run)
 
+        if parts == ["query"] and method == "GET":
+            soql = query.get("q", [""])[0]
+            return call("query", 0, lambda rc: self._query(soql))
         if parts[:2] == ["composite", "sobjects"]:
             records = body.get("records") if isinstance(body, dict) else None
             all_or_none = bool(body.get("allOrNone")) if isinstance(body, dict) else \
@@ -480,6 +490,20 @@ class SalesforceFake:
         self._validate(object, fields, creating=False, row=match)
         self._apply(match, fields, USER_ID)
         return {"id": match.id, "success": True, "errors": [], "created": False}
+
+    def _query(self, soql: str) -> tuple[int, dict[str, Any]]:
+        """The one SOQL shape crmgate sends: ``SELECT f, ... FROM Obj WHERE Field IN ('a', ...)``."""
+        import re
+
+        m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (\w+) IN \((.*)\)", soql.strip(), re.S)
+        if m is None or m.group(2) not in self.describes:
+            raise _Reply(400, "MALFORMED_QUERY", f"unexpected query: {soql[:80]}")
+        names = [n.strip() for n in m.group(1).split(",")]
+        values = [v.replace("\\'", "'").replace("\\\\", "\\")
+                  for v in re.findall(r"'((?:[^'\\]|\\.)*)'", m.group(4))]
+        rows = [r for r in self.rows.values() if r.object == m.group(2) and not r.deleted
+                and r.fields.get(m.group(3)) in values]
+        return 200, {"totalSize": len(rows), "done": True, "records": [self._out(r, names) for r in rows]}
 
     def _retrieve(self, object: str, body: dict[str, Any]) -> tuple[int, list[Any]]:
         ids, names = body.get("ids"), body.get("fields")

@@ -23,3 +23,14 @@ def test_a_replayed_key_says_nothing_new_was_done():
     text = outcome_text({**CONFLICT, "status": "applied", "error": None, "replayed": True})
     assert text.startswith("APPLIED: the update of Lead 00Q1 was written to the CRM.\n"
                            "This idempotency_key was used before: this is that first outcome; nothing new was done.")
+
+
+def test_unknown_and_in_progress_say_wait_and_keep_the_key():
+    """An unknown write and a key in flight: the agent is told to wait and ask again with the SAME key,
+    never to retry under a new one (that could write twice)."""
+    unknown = outcome_text({**CONFLICT, "status": "unknown"})
+    assert unknown.startswith("OUTCOME UNKNOWN: the update of Lead 00Q1 was sent to the CRM")
+    assert "Do NOT propose it again under a new idempotency_key" in unknown
+    waiting = outcome_text({**CONFLICT, "status": "in_progress", "replayed": True})
+    assert waiting.startswith("IN PROGRESS")
+    assert waiting.endswith("Wait a few seconds and ask again with the SAME idempotency_key. Never retry under a new key.")

@@ -42,6 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     )}
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+IN_PROGRESS_RETRY_AFTER = 5  # seconds: a repeat of a key whose first attempt is still running
 _bearer = HTTPBearer(auto_error=False, description="A crmgate token: `crmgate tokens create`")
 _Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 _Object = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_]+$")]
@@ -125,14 +126,21 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         return {"actor": cred.actor, "grants": [g.to_dict() for g in grants_for(service.gate.rulebook, cred.actor)]}
 
     @app.post("/v1/proposals", response_model=schemas.Outcomes, responses=ERRORS, tags=["proposals"])
-    def propose(body: schemas.ProposalsIn, cred: Credential = needs("propose", "propose changes")) -> dict[str, Any]:
+    def propose(body: schemas.ProposalsIn, response: Response,
+                cred: Credential = needs("propose", "propose changes")) -> dict[str, Any]:
         """Decide and (where the rules allow) write each proposal, as the credential's actor.
 
         One outcome per proposal, in order: applied, queued, rejected (with violations and a
-        `fix` for each), shadowed, failed or conflict. A malformed proposal refuses the whole
+        `fix` for each), shadowed, failed (the CRM certainly did not apply it), conflict, unknown
+        (sent, effect unknown: ask again with the SAME idempotency_key, never a new one) or
+        in_progress (the key's first attempt is still running). Any in_progress answers 409 with
+        Retry-After (the body still holds every outcome). A malformed proposal refuses the whole
         request (422) and nothing is decided or written."""
         items = [p.model_dump(exclude_unset=True) for p in body.proposals]
         outcomes = service.propose(cred, items)
+        if any(o.status == "in_progress" for o in outcomes):
+            response.status_code = 409
+            response.headers["Retry-After"] = str(IN_PROGRESS_RETRY_AFTER)
         return {"outcomes": [with_fixes(o.to_dict(), service.gate.rulebook, cred.actor) for o in outcomes]}
 
     @app.post("/v1/proposals/check", response_model=schemas.Checks, responses=ERRORS, tags=["proposals"])
@@ -201,8 +209,15 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         `force` (scope `rollback`)."""
         report = service.rollback(cred, change=body.change, batch=body.batch, actor=body.actor,
                                   use_case=body.use_case, since=body.since, until=body.until,
-                                  dry_run=body.dry_run, force=body.force)
+                                  dry_run=body.dry_run, force=body.force, reconcile_first=body.reconcile_first)
         return report.to_dict()
+
+    @app.post("/v1/reconcile", responses=ERRORS, tags=["admin"])
+    def reconcile(body: schemas.ReconcileIn, cred: Credential = Caller) -> dict[str, Any]:
+        """Find out what became of unknown writes and intents without a result: applied ones are
+        recorded as applied, ones that never landed are written again (same change id and key) when
+        still allowed, else failed; the rest stay unknown, listed in `unresolved` (scope `rollback`)."""
+        return service.reconcile(cred, older_than=body.older_than, dry_run=body.dry_run).to_dict()
 
     @app.post("/v1/exports", responses={**ERRORS, 200: {
         "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},

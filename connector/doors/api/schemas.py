@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-OutcomeStatus = Literal["applied", "queued", "rejected", "shadowed", "failed", "conflict"]
+OutcomeStatus = Literal["applied", "queued", "rejected", "shadowed", "failed", "conflict", "unknown", "in_progress"]
 
 
 class _In(BaseModel):
@@ -191,6 +191,14 @@ class RollbackIn(_In):
     until: str | None = Field(default=None, max_length=40)
     dry_run: bool = False
     force: bool = False
+    reconcile_first: bool = False
+
+
+class ReconcileIn(_In):
+    """Judge every unknown write, and every intent without a result older than ``older_than`` seconds."""
+
+    older_than: float = Field(default=0.0, ge=0, le=10 ** 9)
+    dry_run: bool = False
 
 
 class RollbackOut(_Out):
@@ -200,6 +208,9 @@ class RollbackOut(_Out):
     batch_id: str | None = None
     summary: dict[str, int]
     changes: list[dict[str, Any]]
+    #: selected changes whose outcome is unknown or unresolved: not judged, not rolled back
+    unjudged: list[str] = []
+    warning: str | None = None
 
 
 class ExportIn(_In):

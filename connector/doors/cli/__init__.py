@@ -8,6 +8,7 @@ from crmgate.doors.cli import (  # noqa: F401  # noqa: F401
     report_cmds,
     rollback_cmds,
     routing_cmds,
+    reconcile_cmds,
     rules_cmds,
     serve_cmds,
     tokens_cmds,

@@ -45,7 +45,7 @@ def demo(keep: str | None) -> None:
 
 
 @cli.command()
-@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.argument("source", type=click.File("rb"), default="-")  # bytes: bad UTF-8 is a clear error
 @output_option
 @pass_ctx
 @handle_errors

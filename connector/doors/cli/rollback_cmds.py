@@ -22,22 +22,26 @@ from crmgate.doors.cli.output import print_tables, show, table
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 @click.option("--force", is_flag=True, help="Also overwrite fields that changed since (recorded as forced).")
 @click.option("--by", default="admin", show_default=True, help="Who is rolling back (recorded in the trail).")
+@click.option("--reconcile-first", is_flag=True,
+              help="First reconcile the selected changes whose outcome is unknown or unresolved.")
 @pass_ctx
 @handle_errors
 def rollback(ctx: Ctx, change_id: str | None, batch_id: str | None, actor: str | None,
              use_case: str | None, since: str | None, until: str | None, dry_run: bool,
-             as_json: bool, force: bool, by: str) -> None:
+             as_json: bool, force: bool, by: str, reconcile_first: bool) -> None:
     """Undo changes where it is safe; fields edited since are reported as conflicts and kept.
 
     Exactly one of --change, --batch, --actor, --use-case. Changes are undone newest first; several
     changes to one field return it to its value before the first, if it still holds the last value
     crmgate wrote. Prints JSON (for --change alone: that change's report; otherwise a summary with
-    every change's report). Exit 1 when a CRM write failed.
+    every change's report). Selected changes whose outcome is unknown or unresolved cannot be judged:
+    they are listed under "unjudged" and left alone (--reconcile-first settles them first). Exit 1
+    when a CRM write failed or any change was left unjudged.
     """
     with ctx.gate() as gate, _progress() as progress:
         report = gate.rollback_many(change=change_id, batch=batch_id, actor=actor, use_case=use_case,
                                     since=since, until=until, dry_run=dry_run, force=force, by=by,
-                                    progress=progress)
+                                    progress=progress, reconcile_first=reconcile_first)
     if dry_run and not as_json:
         print_tables(plan_table(report.to_dict()))
     elif change_id and not dry_run:
@@ -47,7 +51,9 @@ def rollback(ctx: Ctx, change_id: str | None, batch_id: str | None, actor: str |
     if sys.stderr.isatty():
         s = report.summary
         click.echo(f"reverted {s['reverted']}, partial {s['partial']}, conflicts {s['conflicts']}, "
-                   f"failed {s['failed']}, skipped {s['skipped']}", err=True)
+                   f"failed {s['failed']}, skipped {s['skipped']}, unjudged {s['unjudged']}", err=True)
+    if report.unjudged:
+        click.echo(report.to_dict()["warning"] + ": " + ", ".join(report.unjudged), err=True)
     if not report.ok:
         sys.exit(1)
 

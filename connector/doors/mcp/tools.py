@@ -234,6 +234,8 @@ _HEADLINE = {
     "shadowed": "SHADOWED: recorded, never written: use case {use_case} runs in shadow mode.",
     "failed": "FAILED: the CRM did not take the {op} of {target}; nothing was changed.",
     "conflict": "CONFLICT: {target} changed in the CRM after crmgate read it; nothing was written.",
+    "unknown": "OUTCOME UNKNOWN: the {op} of {target} was sent to the CRM and may or may not have been applied.",
+    "in_progress": "IN PROGRESS: the first attempt with this idempotency_key is still running.",
 }
 _CHECK_HEADLINE = {
     "applied": "WOULD BE APPLIED: the {op} of {target} would be written to the CRM at once.",
@@ -250,6 +252,10 @@ _NEXT = {
               "new idempotency_key.",
     "conflict": "Read the record again with get_record and propose again from its current values, with a new "
                 "idempotency_key.",
+    "unknown": "Do NOT propose it again under a new idempotency_key: that could write it twice. Wait, then ask "
+               "again with the SAME idempotency_key (or follow it with get_change_status); crmgate reconcile "
+               "finds out whether it landed.",
+    "in_progress": "Wait a few seconds and ask again with the SAME idempotency_key. Never retry under a new key.",
 }
 _CHECK_NEXT = {
     "applied": "Call propose_change with the same arguments to make the change.",
@@ -313,8 +319,10 @@ _STATUS = {
     "shadowed": "shadowed: recorded, never written (shadow mode).",
     "failed": "failed: the CRM did not take the write; nothing was changed.",
     "conflict": "in conflict: the record changed in the CRM first; nothing was written.",
-    "unresolved": "unresolved: the write started but its result is not recorded. Read the record with "
-                  "get_record before doing anything else.",
+    "unresolved": "unresolved: the write started but its result is not recorded yet. Wait and ask again; do "
+                  "not propose it again under a new idempotency_key.",
+    "unknown": "unknown: the write was sent and nobody can tell yet whether it landed. Wait and ask again "
+               "(crmgate reconcile finds out); do not propose it again under a new idempotency_key.",
     "rolled_back": "rolled back by a person: the CRM holds the earlier values again. Do not propose it again "
                    "unless you are asked to.",
 }

@@ -1,0 +1,144 @@
+"""Writes whose outcome is not known yet, in ``crmgate_inflight``, and their idempotency rows.
+
+A write is *in flight* from its intent (the row is inserted in the intent's transaction) until its
+result says what happened (``ok``/``conflict``/``failed`` delete the row; ``unknown`` keeps it with
+``state = 'unknown'``). A row left in ``writing`` after its writer died is what reconcile finds.
+Reconciling workers *claim* a row with one conditional UPDATE (``claimed_until`` in the past or
+empty), so on a shared PostgreSQL store two workers never judge one change at once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmgate import tables
+from crmgate.clock import iso
+from crmgate.writes.outcome import Outcome
+
+_T = tables.inflight
+#: stored outcomes whose write may still change: a repeat of the key looks at the write first
+OPEN = ("in_progress", "unknown")
+
+IN_PROGRESS_ERROR = {
+    "code": "in_progress",
+    "message": "the first attempt with this idempotency key is still running (or its process died and "
+               "it is not reconciled yet): wait and ask again with the SAME key; never retry under a new key",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A write about to be sent: what the in-flight row records."""
+
+    change_id: str
+    proposal_id: str
+    idempotency_key: str | None
+    object: str
+    op: str
+
+
+def save_outcome(conn: sa.Connection, key: str, proposal_id: str, outcome: Outcome) -> None:
+    """Store (insert or replace) the outcome an idempotency key produced."""
+    payload = json.dumps(outcome.to_dict(), ensure_ascii=False)
+    t = tables.idempotency
+    if not conn.execute(t.update().where(t.c.key == key).values(outcome=payload)).rowcount:
+        conn.execute(t.insert().values(key=key, proposal_id=proposal_id, outcome=payload))
+
+
+def provisional(outcome: Outcome) -> Outcome:
+    """What a repeat of the key sees while the write is in flight: ``in_progress``, never ``failed``."""
+    return replace(outcome, status="in_progress", error=dict(IN_PROGRESS_ERROR))
+
+
+def started(conn: sa.Connection, writes: Iterable[Started], now: datetime) -> None:
+    rows = [{"change_id": w.change_id, "proposal_id": w.proposal_id, "idempotency_key": w.idempotency_key,
+             "object": w.object, "op": w.op, "state": "writing", "started_at": iso(now)} for w in writes]
+    if rows:
+        conn.execute(_T.insert(), rows)
+
+
+def finished(conn: sa.Connection, statuses: dict[str, str]) -> None:
+    """``statuses``: change id -> the result's outcome status; ``unknown`` stays in flight."""
+    done = [c for c, s in statuses.items() if s != "unknown"]
+    unknown = [c for c, s in statuses.items() if s == "unknown"]
+    for i in range(0, len(done), 500):
+        conn.execute(_T.delete().where(_T.c.change_id.in_(done[i:i + 500])))
+    for i in range(0, len(unknown), 500):
+        conn.execute(_T.update().where(_T.c.change_id.in_(unknown[i:i + 500]))
+                     .values(state="unknown", claimed_by=None, claimed_until=None))
+
+
+def pending(conn: sa.Connection, *, older_than: datetime | None = None, change_ids: Iterable[str] | None = None,
+            limit: int | None = None) -> list[Any]:
+    """In-flight rows (oldest first): every ``unknown`` one, and ``writing`` ones started at or before
+    ``older_than`` (all of them when it is None)."""
+    stmt = sa.select(_T).order_by(_T.c.started_at, _T.c.change_id)
+    if older_than is not None:
+        stmt = stmt.where(sa.or_(_T.c.state == "unknown", _T.c.started_at <= iso(older_than)))
+    if change_ids is not None:
+        stmt = stmt.where(_T.c.change_id.in_(list(change_ids)))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(conn.execute(stmt))
+
+
+def by_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, Any]:
+    """In-flight rows by idempotency key."""
+    ordered = sorted(set(keys))
+    out: dict[str, Any] = {}
+    for i in range(0, len(ordered), 500):
+        for row in conn.execute(sa.select(_T).where(_T.c.idempotency_key.in_(ordered[i:i + 500]))):
+            out[row.idempotency_key] = row
+    return out
+
+
+def worker_id() -> str:
+    """``host:pid:random``: lets a claim left by a process that died on this host be taken over."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _dead_here(worker: str | None) -> bool:
+    host, _, rest = (worker or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:30] or not pid.isdigit():
+        return False  # another host: only the lease can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def claim(engine: sa.Engine, change_id: str, worker: str, now: datetime, lease: timedelta) -> bool:
+    """Take ``change_id`` for ``worker`` until ``now + lease``; False when another live worker holds
+    it (or the change is no longer in flight). One conditional UPDATE, atomic on SQLite and
+    PostgreSQL; a claim whose lease ran out, or whose holder died on this host, is free."""
+    values = {"claimed_by": worker, "claimed_until": iso(now + lease)}
+    with engine.begin() as conn:
+        free = sa.or_(_T.c.claimed_until.is_(None), _T.c.claimed_until < iso(now), _T.c.claimed_by == worker)
+        if conn.execute(_T.update().where(_T.c.change_id == change_id, free).values(**values)).rowcount == 1:
+            return True
+        holder = conn.execute(sa.select(_T.c.claimed_by).where(_T.c.change_id == change_id)).scalar()
+        if holder is None or not _dead_here(holder):
+            return False
+        return conn.execute(_T.update().where(_T.c.change_id == change_id, _T.c.claimed_by == holder)
+                            .values(**values)).rowcount == 1
+
+
+def release(conn: sa.Connection, change_id: str, *, state: str | None) -> None:
+    """After judging: ``state`` None removes the row (resolved), else keeps it unclaimed in ``state``."""
+    if state is None:
+        conn.execute(_T.delete().where(_T.c.change_id == change_id))
+    else:
+        conn.execute(_T.update().where(_T.c.change_id == change_id)
+                     .values(state=state, claimed_by=None, claimed_until=None))

@@ -1,0 +1,30 @@
+"""HubSpot: batch-create results that cannot be matched to their inputs are unknown, not failed."""
+from __future__ import annotations
+
+from crmgate.adapters.base import CreateRequest
+
+
+def test_an_unmatched_create_result_is_ambiguous(fake, make_hs):
+    """Without the echoed objectWriteTraceId (optional in the spec) and without a key property, a
+    created record cannot be tied to its input: the result is failed-and-ambiguous (unknown)."""
+    fake.echo_trace = False
+    hs = make_hs(idempotency_property=None)
+    [res] = hs.create_many("companies", [CreateRequest({"name": "Initech"}, "k1")])
+    assert res.status == "failed" and res.error.code == "missing_result" and res.error.ambiguous
+
+
+def test_the_key_property_still_matches_without_trace_ids(fake, hs):
+    """With the unique key property, the result is matched by it even when no trace id comes back."""
+    fake.echo_trace = False
+    [res] = hs.create_many("companies", [CreateRequest({"name": "Initech"}, "k1")])
+    assert res.ok and res.id
+
+
+def test_a_5xx_after_apply_on_a_later_chunk_is_ambiguous_and_the_rest_certain(fake, make_hs):
+    """Chunk 2 applied then answered 500 (after retries): ambiguous; chunk 3 never sent: certain."""
+    hs = make_hs(idempotency_property=None, retry=None)
+    hs.max_batch = 1
+    fake.inject(500, match="batch/create", after=1, after_apply=True, times=5)
+    got = hs.create_many("companies", [CreateRequest({"name": f"C{n}"}) for n in range(3)])
+    assert [r.status for r in got] == ["ok", "failed", "failed"]
+    assert [r.error.ambiguous for r in got[1:]] == [True, False]
