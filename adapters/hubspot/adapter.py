@@ -43,14 +43,7 @@ from crmgate.adapters.hubspot.check import Check, Seen, history_race, plan_check
 from crmgate.adapters.hubspot.create import create_many, find_created
 from crmgate.adapters.hubspot.errors import record_error, translate
 from crmgate.adapters.hubspot.records import (
-    DEFAULT_NUMBER_PROPERTIES,
-    DEFAULT_PROPERTIES,
-    OBJECTS,
-    encode,
-    errors_of,
-    json_of,
-    results_of,
-    to_record,
+    DEFAULT_NUMBER_PROPERTIES, DEFAULT_PROPERTIES, OBJECTS, encode, errors_of, json_of, results_of, to_record,
     version_property,
 )
 from crmgate.adapters.hubspot.settings import parse_settings
