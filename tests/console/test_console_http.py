@@ -177,15 +177,19 @@ def test_reject_needs_a_reason_and_records_it(console_client, token, service):
 
 
 def test_bulk_approve_rechecks_each_change(console_client, token, service):
-    """Three selected: two are written, the one whose record a person edited since ends as a conflict."""
+    """Three selected, each re-checked on its own: a person's edit of another field (NextStep) does not
+    stop the first; the one whose proposed field a person changed since is stale, nothing written."""
     qs = queue_opportunity_changes(console_client, token, 3)
-    service.gate.adapter.edit("Opportunity", qs[1]["record_id"], {"NextStep": "call"}, actor="person:rep")
+    service.gate.adapter.edit("Opportunity", qs[0]["record_id"], {"NextStep": "call"}, actor="person:rep")
+    service.gate.adapter.edit("Opportunity", qs[1]["record_id"], {"ForecastCategoryName": "Pipeline"},
+                              actor="person:rep")
     sign_in(console_client, _admin(token))
     r = console_client.post("/queue/bulk", data={"csrf_token": csrf_of(console_client), "action": "approve",
                                                  "change_id": [q["change_id"] for q in qs]})
     results = {row[0]: row[1] for row in Page(r.text).rows if row and row[0].startswith("chg_")}
-    assert results == {qs[0]["change_id"]: "applied", qs[1]["change_id"]: "conflict", qs[2]["change_id"]: "applied"}
-    assert [_status(service, q["change_id"]) for q in qs] == ["approved", "conflict", "approved"]
+    assert results == {qs[0]["change_id"]: "applied", qs[1]["change_id"]: "stale", qs[2]["change_id"]: "applied"}
+    assert [_status(service, q["change_id"]) for q in qs] == ["approved", "stale", "approved"]
+    assert service.gate.record("Opportunity", qs[1]["record_id"]).fields["ForecastCategoryName"] == "Pipeline"
 
 
 def test_a_credential_without_approve_sees_the_refusal_not_the_queue(console_client, token):
