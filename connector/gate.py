@@ -17,6 +17,7 @@ from typing import Any
 from crmgate import tables
 from crmgate.adapters.base import Adapter, Record
 from crmgate.adapters.errors import AdapterConfigError
+from crmgate.approvals.candidates import duplicates_in, with_duplicates
 from crmgate.approvals.queue import QueuedChange, list_queue
 from crmgate.approvals.resolve import ApprovalResult, Approver
 from crmgate.clock import Clock, IdFactory, new_id, utc_now
@@ -161,11 +162,14 @@ class Gate:
             selector, dry_run=dry_run, force=force, progress=progress)
 
     def approvals(self, *, status: str | None = None, use_case: str | None = None) -> list[QueuedChange]:
-        return list_queue(self.store.engine, self.clock, status=status, use_case=use_case)
+        items = list_queue(self.store.engine, self.clock, status=status, use_case=use_case)
+        return with_duplicates(self.store, items) if getattr(self.rulebook, "matching", None) else items
 
     def show_approval(self, change_id: str) -> dict[str, Any]:
         """A queued change with its trail history; :class:`ApprovalError` if unknown."""
-        return self._approver().show(change_id)
+        item = self._approver().show(change_id)
+        item["duplicates"] = duplicates_in(self.store.entries_for(change_id=change_id))
+        return item
 
     def approve(self, change_id: str, *, by: str, note: str | None = None,
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:

@@ -43,6 +43,7 @@ from crmgate.adapters.sandbox.schema import (  # noqa: F401 (re-exported: the sa
     next_stamp,
     salesforce_id,
 )
+from crmgate.adapters.sandbox.search import candidate_rows, register_functions
 
 _R = TypeVar("_R")
 
@@ -77,6 +78,7 @@ class SandboxAdapter(Adapter):
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             try:
                 conn.row_factory = sqlite3.Row
+                register_functions(conn)
                 conn.executescript(_SCHEMA)
             except BaseException:
                 conn.close()
@@ -102,6 +104,17 @@ class SandboxAdapter(Adapter):
                 ).fetchall()
             found.update((row["id"], to_record(row)) for row in rows)
         return {i: found[i] for i in wanted if i in found}
+
+    def find_candidates(self, object: str, keys: Mapping[str, Sequence[str]],
+                        prefixes: Mapping[str, Sequence[str]]) -> list[Record]:
+        """One simulated call: a SELECT over indexed, case-folded field expressions (see :mod:`.search`)."""
+        self._check_object(object)
+        found: list[Record] = []
+        for _ in self._chunks("find_candidates", object, [None]):
+            with self._lock, translated():
+                rows = candidate_rows(self._connection(), object, keys, prefixes, self.max_candidates)
+            found = [to_record(row) for row in rows]
+        return found
 
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         return self._write("create_many", object, requests, self._create_one)

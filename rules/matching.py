@@ -1,0 +1,201 @@
+"""The duplicate matcher: is a proposed new record already in the CRM (or earlier in this batch)? Pure.
+
+Two halves, both built on :mod:`crmgate.rules.normalise`:
+
+* :func:`candidate_queries` says what to ask the CRM for, per candidate object: exact values by
+  field (normalised email, the text forms of a phone number) and bounded prefixes by field
+  (website forms, the first letters of a name). A rule's keys all have to agree, so a rule asks
+  only by its exact keys when it has some, else by its fuzzy ones.
+* :func:`find_matches` compares a proposal's fields with candidate records. A rule matches a
+  candidate when every key agrees: exact keys on equal normalised values, fuzzy keys at or above
+  their threshold (rapidfuzz). The rule's score for a candidate is its weakest key's score. Every
+  matching rule is reported, in rule order; the FIRST one decides the action.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmgate.rules import normalise as norm
+from crmgate.rules.matching_models import FUZZY_KINDS, MatchingSection, MatchKey, MatchRule
+
+_EXACT_ANCHORS = ("email", "phone", "website_domain")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An existing record, or (``in_batch``) a create earlier in the same batch (id ``batch:<proposal>``)."""
+
+    object: str
+    id: str
+    fields: Mapping[str, Any]
+    in_batch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    object: str
+    id: str
+    score: float
+    in_batch: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"object": self.object, "id": self.id, "score": round(self.score, 1)}
+        if self.in_batch:
+            out["in_batch"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """One rule that matched, with its candidates best first."""
+
+    rule: str
+    action: str
+    candidates: tuple[Scored, ...]
+    overwrite: bool = False
+
+    @property
+    def best(self) -> Scored:
+        return self.candidates[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "action": self.action, "candidates": [c.to_dict() for c in self.candidates]}
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    object: str
+    matches: tuple[RuleMatch, ...] = ()
+
+    @property
+    def decisive(self) -> RuleMatch | None:
+        return self.matches[0] if self.matches else None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateQuery:
+    """What to ask one candidate object for: records whose field equals (case-insensitively) one
+    of ``equals[field]`` or starts with one of ``prefixes[field]``."""
+
+    equals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.equals or self.prefixes)
+
+
+def key_value(key: MatchKey, names: list[str], fields: Mapping[str, Any],
+              shared: frozenset[str] = frozenset()) -> str | None:
+    """The normalised value of ``key`` read from ``fields`` (``names``: the fields holding it)."""
+    values = [fields.get(n) for n in names]
+    if key.kind == "person_name":
+        return norm.person_name(*values)
+    value = values[0]
+    if key.kind == "email":
+        return norm.email(value, plus_addressing=key.plus_addressing)
+    if key.kind == "email_domain":
+        return norm.email_domain(value, shared=shared)
+    if key.kind == "website_domain":
+        return norm.website_domain(value)
+    if key.kind == "phone":
+        return norm.phone(value, key.region)
+    return norm.company_name(value)
+
+
+def rule_score(rule: MatchRule, obj: str, fields: Mapping[str, Any], cand: Candidate,
+               shared: frozenset[str] = frozenset()) -> float | None:
+    """The rule's score for one candidate (its weakest key), or None when a key disagrees."""
+    worst = 100.0
+    for key in rule.keys:
+        mine = key_value(key, key.fields, fields, shared)
+        theirs = key_value(key, key.fields_on(cand.object), cand.fields, shared)
+        if mine is None or theirs is None:
+            return None
+        if key.kind in FUZZY_KINDS:
+            score = 100.0 if mine == theirs else norm.similarity(mine, theirs)
+            if score < key.cutoff:
+                return None
+        elif mine != theirs:
+            return None
+        else:
+            score = 100.0
+        worst = min(worst, score)
+    return worst
+
+
+def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
+                 candidates: Iterable[Candidate]) -> MatchResult:
+    """Every rule of ``section`` that matches one of ``candidates`` (see the module docstring)."""
+    pool = list(candidates)
+    shared = frozenset(d.casefold() for d in section.shared_domains)
+    matches: list[RuleMatch] = []
+    for rule in section.rules:
+        targets = set(rule.targets(obj))
+        scored = []
+        for cand in pool:
+            if cand.object not in targets:
+                continue
+            score = rule_score(rule, obj, fields, cand, shared)
+            if score is not None:
+                scored.append(Scored(cand.object, cand.id, score, cand.in_batch))
+        if scored:
+            # best first; existing records before batch neighbours on a tie, then by id for stable output
+            scored.sort(key=lambda s: (-s.score, s.in_batch, s.id))
+            matches.append(RuleMatch(rule.id, rule.action, tuple(scored), rule.overwrite))
+    return MatchResult(obj, tuple(matches))
+
+
+def candidate_queries(obj: str, section: MatchingSection,
+                      proposals: Iterable[Mapping[str, Any]]) -> dict[str, CandidateQuery]:
+    """Per candidate object, the exact values and prefixes that find every possible match of the
+    proposals' ``fields`` (one query per object for a whole batch)."""
+    equals: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for fields in proposals:
+        for rule in section.rules:
+            exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
+            anchors = exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
+            for target in rule.targets(obj):
+                for key in anchors:
+                    _ask(key, fields, key.fields_on(target), equals[target], starts[target])
+    out: dict[str, CandidateQuery] = {}
+    for target in sorted(set(equals) | set(starts)):
+        q = CandidateQuery({f: tuple(sorted(v)) for f, v in equals[target].items() if v},
+                           {f: tuple(sorted(v)) for f, v in starts[target].items() if v})
+        if q:
+            out[target] = q
+    return out
+
+
+def _ask(key: MatchKey, fields: Mapping[str, Any], target_fields: list[str],
+         equals: dict[str, set[str]], starts: dict[str, set[str]]) -> None:
+    value = fields.get(key.fields[-1])
+    target = target_fields[-1]
+    if key.kind == "email":
+        plain = norm.email(value)
+        if plain is not None:
+            equals[target].add(plain)
+            if key.plus_addressing:
+                base = norm.email(value, plus_addressing=True)
+                equals[target].add(base)  # type: ignore[arg-type]
+                local, _, domain = base.partition("@")  # type: ignore[union-attr]
+                starts[target].add(f"{local}+")
+    elif key.kind == "phone":
+        equals[target].update(norm.phone_forms(value, key.region))
+    elif key.kind == "website_domain":
+        domain = norm.website_domain(value)
+        if domain is not None:
+            starts[target].update(norm.website_forms(domain))
+    elif key.kind in FUZZY_KINDS:
+        starts[target].update(norm.prefixes(value, company=key.kind == "company_name"))
+
+
+def merge_fields(proposed: Mapping[str, Any], existing: Mapping[str, Any], *, overwrite: bool) -> dict[str, Any]:
+    """The update that ``update_existing`` makes: the proposed fields the match lacks (all of them
+    with ``overwrite``)."""
+    def blank(v: Any) -> bool:
+        return v is None or (isinstance(v, str) and not v.strip())
+    return {k: v for k, v in proposed.items() if not blank(v) and (overwrite or blank(existing.get(k)))}
