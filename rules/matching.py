@@ -91,8 +91,8 @@ def key_value(key: MatchKey, names: list[str], fields: Mapping[str, Any],
               shared: frozenset[str] = frozenset()) -> str | None:
     """The normalised value of ``key`` read from ``fields`` (``names``: the fields holding it)."""
     values = [fields.get(n) for n in names]
-    if key.kind == "person_name":
-        return norm.person_name(*values)
+    if key.kind == "person_name":  # every named part must be there: "Okafor" alone is not a person
+        return norm.person_name(*values) if all(norm.fold(v) for v in values) else None
     value = values[0]
     if key.kind == "email":
         return norm.email(value, plus_addressing=key.plus_addressing)

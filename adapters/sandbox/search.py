@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 _SAFE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_COMPOUND = 200
 _TOP = "\U0010ffff"  # sorts after every character: [p, p + _TOP) is "starts with p"
 
 
@@ -60,8 +61,20 @@ def candidate_rows(conn: sqlite3.Connection, object: str, keys: Mapping[str, Seq
         return []
     # one SELECT per clause joined by UNION lets SQLite use each clause's index
     # the object is a literal (a known object name): a partial index is only used when the query
-    # repeats its WHERE terms as written; one SELECT per clause lets each use its own index
-    union = " UNION ".join(f"SELECT id FROM sandbox_records WHERE object = '{object}' AND is_deleted = 0 AND {c}"
-                           for c in clauses)
-    return conn.execute(f"SELECT * FROM sandbox_records WHERE id IN ({union}) ORDER BY id LIMIT ?",
-                        [*params, limit]).fetchall()
+    # repeats its WHERE terms as written; one SELECT per clause lets each use its own index, in
+    # compound SELECTs of at most _COMPOUND terms (SQLite allows 500)
+    ids: set[str] = set()
+    for start in range(0, len(clauses), _COMPOUND):
+        part = clauses[start:start + _COMPOUND]
+        n = sum(c.count("?") for c in part)
+        union = " UNION ".join(f"SELECT id FROM sandbox_records WHERE object = '{object}' AND is_deleted = 0 AND {c}"
+                               for c in part)
+        ids.update(row[0] for row in conn.execute(union, params[:n]))
+        params = params[n:]
+    chosen = sorted(ids)[:limit]
+    rows: list[Any] = []
+    for start in range(0, len(chosen), 500):
+        chunk = chosen[start:start + 500]
+        rows += conn.execute(f"SELECT * FROM sandbox_records WHERE id IN ({','.join('?' * len(chunk))})"
+                             " ORDER BY id", chunk).fetchall()
+    return rows
