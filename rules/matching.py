@@ -115,7 +115,8 @@ def rule_score(rule: MatchRule, obj: str, fields: Mapping[str, Any], cand: Candi
         if mine is None or theirs is None:
             return None
         if key.kind in FUZZY_KINDS:
-            score = 100.0 if mine == theirs else norm.similarity(mine, theirs)
+            compare = norm.person_similarity if key.kind == "person_name" else norm.similarity
+            score = 100.0 if mine == theirs else compare(mine, theirs)
             if score < key.cutoff:
                 return None
         elif mine != theirs:

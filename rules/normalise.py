@@ -12,6 +12,7 @@ from typing import Any
 
 import phonenumbers
 from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 
 #: mailbox providers shared by unrelated people: an address there says nothing about the employer
 FREE_MAIL_DOMAINS = frozenset({
@@ -22,12 +23,25 @@ FREE_MAIL_DOMAINS = frozenset({
     "daum.net", "hanmail.net", "orange.fr", "free.fr", "laposte.net", "libero.it", "t-online.de",
     "zoho.com", "fastmail.com", "hey.com", "comcast.net", "verizon.net", "att.net",
 })
+#: hosts where many unrelated organisations have pages: a website there names no one company
+SHARED_WEBSITE_HOSTS = frozenset({
+    "linkedin.com", "facebook.com", "instagram.com", "twitter.com", "x.com", "sites.google.com",
+    "google.com", "business.site", "github.com", "github.io", "medium.com", "youtube.com",
+    "wixsite.com", "wordpress.com", "blogspot.com", "squarespace.com", "yelp.com", "xing.com",
+})
+#: letters that carry no combining accent in Unicode but are written without it in plain text
+_LETTERS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "æ": "ae", "œ": "oe", "ı": "i", "þ": "th",
+                          "ß": "ss"})
+#: "and" in its common spellings: "O'Reilly & Sons" is "O'Reilly and Sons"
+_JOINERS = frozenset({"and", "und", "et", "y", "e", "og", "och", "en"})
+#: separates the parts of a person's name inside one key (punctuation never survives normalising)
+PART = "|"
 #: legal-form words dropped from company names (compared after folding and removing dots)
 LEGAL_SUFFIXES = frozenset({
     "inc", "incorporated", "llc", "llp", "lp", "ltd", "limited", "corp", "corporation", "co", "company",
     "plc", "gmbh", "mbh", "ag", "kg", "ohg", "ug", "se", "sa", "sas", "sarl", "srl", "sl", "spa", "sro",
     "bv", "nv", "ab", "as", "asa", "oy", "oyj", "aps", "pty", "pte", "kk", "kft", "zrt", "doo", "ooo",
-    "oao", "zao", "pao", "ao", "sp", "zoo", "holding", "holdings", "group", "the",
+    "oao", "zao", "pao", "ao", "sp", "zoo", "holding", "holdings", "group", "the", "αε", "주",
 })
 #: legal forms written without spaces around them (CJK, Korean) or in Cyrillic
 LEGAL_AFFIXES = ("株式会社", "有限会社", "合同会社", "股份有限公司", "有限责任公司", "有限公司", "集团",
@@ -52,7 +66,7 @@ def fold(value: Any) -> str:
         kept.append(ch)
     text = "".join(kept)
     # NFKD splits Hangul into jamo and kana from their marks; recompose so they stay comparable
-    text = unicodedata.normalize("NFC", text).casefold().replace("ß", "ss")
+    text = unicodedata.normalize("NFC", text).casefold().translate(_LETTERS)
     return _SPACE.sub(" ", text).strip()
 
 
@@ -86,6 +100,8 @@ def website_domain(value: Any) -> str | None:
     text = _SCHEME.sub("", value.strip().casefold())
     host = re.split(r"[/?#]", text, maxsplit=1)[0].rsplit("@", 1)[-1].split(":", 1)[0].strip(".")
     host = host.removeprefix("www.")
+    if host in SHARED_WEBSITE_HOSTS or any(host.endswith("." + h) for h in SHARED_WEBSITE_HOSTS):
+        return None
     return host if "." in host and " " not in host else None
 
 
@@ -117,7 +133,7 @@ def phone_forms(value: Any, region: str | None = None) -> list[str]:
 
 def company_name(value: Any) -> str | None:
     """``"ACME, Inc."`` -> ``acme``; ``"Müller GmbH & Co. KG"`` -> ``muller``; ``"株式会社サクラ精機"`` -> ``サクラ精機``."""
-    text = fold(value).replace("&", " ").replace(".", "")
+    text = fold(value).replace("&", " ").replace(".", "").replace("'", "").replace("’", "")
     text = _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
     changed = True
     while changed:
@@ -127,7 +143,7 @@ def company_name(value: Any) -> str | None:
                 stripped = strip(text, affix).strip()
                 if stripped != text and stripped:
                     text, changed = stripped, True
-    words = text.split()
+    words = [w for w in text.split() if w not in _JOINERS]
     while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
         words.pop()
     while len(words) > 1 and words[0] in LEGAL_SUFFIXES:
@@ -137,14 +153,34 @@ def company_name(value: Any) -> str | None:
 
 
 def person_name(*parts: Any) -> str | None:
-    """First and last name (any order, any case or accents) as one folded string."""
-    words = [w for p in parts for w in _SPACE.sub(" ", _PUNCT.sub(" ", fold(p).replace(".", ""))).split()]
-    return " ".join(words) or None
+    """First and last name (any case or accents) as folded parts joined by :data:`PART`."""
+    words = [" ".join(_SPACE.sub(" ", _PUNCT.sub(" ", fold(p).replace(".", ""))).split()) for p in parts]
+    words = [w for w in words if w]
+    return PART.join(words) or None
+
+
+#: the most a company-name pair scores when one has a word more: "Acme US" is a subsidiary, not a typo
+EXTRA_WORD_CAP = 80.0
 
 
 def similarity(a: str, b: str) -> float:
-    """0-100: how alike two normalised names are (rapidfuzz, word order ignored)."""
-    return float(fuzz.token_sort_ratio(a, b))
+    """0-100: how alike two normalised company names are (rapidfuzz, word order ignored; a name
+    with a whole word more or less scores at most :data:`EXTRA_WORD_CAP`)."""
+    score = float(fuzz.token_sort_ratio(a, b))
+    return min(score, EXTRA_WORD_CAP) if len(a.split()) != len(b.split()) else score
+
+
+def person_similarity(a: str, b: str) -> float:
+    """0-100: one minus the share of letters to edit (OSA: a swap is one edit), part by part so a
+    different first name counts in full ("Leila" is not "Liam"), in either part order."""
+    pa, pb = a.split(PART), b.split(PART)
+    if len(pa) != len(pb):
+        pa, pb = [" ".join(sorted(" ".join(pa).split()))], [" ".join(sorted(" ".join(pb).split()))]
+
+    def score(xs: list[str], ys: list[str]) -> float:
+        edits = sum(OSA.distance(x, y) for x, y in zip(xs, ys))
+        return 100.0 * (1 - edits / max(sum(map(len, xs)), sum(map(len, ys)), 1))
+    return max(score(pa, pb), score(pa, pb[::-1]))
 
 
 def prefixes(value: Any, *, company: bool) -> list[str]:
