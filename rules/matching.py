@@ -106,12 +106,15 @@ def key_value(key: MatchKey, names: list[str], fields: Mapping[str, Any],
 
 
 def rule_score(rule: MatchRule, obj: str, fields: Mapping[str, Any], cand: Candidate,
-               shared: frozenset[str] = frozenset()) -> float | None:
-    """The rule's score for one candidate (its weakest key), or None when a key disagrees."""
+               shared: frozenset[str] = frozenset(), pool: CandidatePool | None = None,
+               mine_of: Mapping[int, str | None] | None = None) -> float | None:
+    """The rule's score for one candidate (its weakest key), or None when a key disagrees.
+    ``mine_of`` holds the proposal's key values by key position when already computed."""
     worst = 100.0
-    for key in rule.keys:
-        mine = key_value(key, key.fields, fields, shared)
-        theirs = key_value(key, key.fields_on(cand.object), cand.fields, shared)
+    for n, key in enumerate(rule.keys):
+        mine = mine_of[n] if mine_of is not None else key_value(key, key.fields, fields, shared)
+        theirs = pool.value(key, cand, shared) if pool is not None else \
+            key_value(key, key.fields_on(cand.object), cand.fields, shared)
         if mine is None or theirs is None:
             return None
         if key.kind in FUZZY_KINDS:
@@ -128,18 +131,18 @@ def rule_score(rule: MatchRule, obj: str, fields: Mapping[str, Any], cand: Candi
 
 
 def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
-                 candidates: Iterable[Candidate]) -> MatchResult:
+                 candidates: Iterable[Candidate] | CandidatePool) -> MatchResult:
     """Every rule of ``section`` that matches one of ``candidates`` (see the module docstring)."""
-    pool = list(candidates)
+    pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool(candidates)
     shared = frozenset(d.casefold() for d in section.shared_domains)
     matches: list[RuleMatch] = []
     for rule in section.rules:
-        targets = set(rule.targets(obj))
         scored = []
-        for cand in pool:
-            if cand.object not in targets:
-                continue
-            score = rule_score(rule, obj, fields, cand, shared)
+        mine = {n: key_value(key, key.fields, fields, shared) for n, key in enumerate(rule.keys)}
+        if any(v is None for v in mine.values()):
+            continue  # the proposal lacks a key this rule needs: it cannot match anything
+        for cand in pool.shortlist(rule, obj, fields, shared):
+            score = rule_score(rule, obj, fields, cand, shared, pool, mine)
             if score is not None:
                 scored.append(Scored(cand.object, cand.id, score, cand.in_batch))
         if scored:
@@ -147,6 +150,53 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
             scored.sort(key=lambda s: (-s.score, s.in_batch, s.id))
             matches.append(RuleMatch(rule.id, rule.action, tuple(scored), rule.overwrite))
     return MatchResult(obj, tuple(matches))
+
+
+class CandidatePool:
+    """Candidates with their normalised key values computed once, indexed so a proposal is compared
+    only with records that can match: an equal exact key, or a fuzzy name starting with the same
+    letter (the CRM look-up asks by prefix, so a name that differs there is never a candidate).
+    Creates earlier in the batch are added with :meth:`add` and always compared."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+        self.items = list(candidates)
+        self.batch: list[Candidate] = []
+        self._values: dict[tuple[Any, ...], str | None] = {}
+        self._index: dict[tuple[Any, ...], dict[str, list[Candidate]]] = {}
+
+    def add(self, cand: Candidate) -> None:
+        self.batch.append(cand)
+
+    def value(self, key: MatchKey, cand: Candidate, shared: frozenset[str]) -> str | None:
+        k = (cand.object, cand.id, cand.in_batch, key.kind, tuple(key.fields_on(cand.object)),
+             key.plus_addressing, key.region, shared)
+        if k not in self._values:
+            self._values[k] = key_value(key, key.fields_on(cand.object), cand.fields, shared)
+        return self._values[k]
+
+    def shortlist(self, rule: MatchRule, obj: str, fields: Mapping[str, Any],
+                  shared: frozenset[str]) -> list[Candidate]:
+        targets = set(rule.targets(obj))
+        near = [c for c in self.batch if c.object in targets]
+        anchor = next((k for k in rule.keys if k.kind in _EXACT_ANCHORS), None) or \
+            next((k for k in rule.keys if k.kind in FUZZY_KINDS), None)
+        if anchor is None:
+            return [c for c in self.items if c.object in targets] + near
+        fuzzy = anchor.kind in FUZZY_KINDS
+        ix_key = (rule.id, obj, anchor.kind, tuple(anchor.fields), anchor.plus_addressing, anchor.region, shared)
+        index = self._index.get(ix_key)
+        if index is None:
+            index = defaultdict(list)
+            for c in self.items:
+                if c.object in targets:
+                    v = self.value(anchor, c, shared)
+                    if v:
+                        index[v[:1] if fuzzy else v].append(c)
+            self._index[ix_key] = index
+        mine = key_value(anchor, anchor.fields, fields, shared)
+        if not mine:
+            return near
+        return index.get(mine[:1] if fuzzy else mine, []) + near
 
 
 def candidate_queries(obj: str, section: MatchingSection,

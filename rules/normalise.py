@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -53,6 +54,7 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 PREFIX_LENGTH = 4
 
 
+@lru_cache(maxsize=65536)
 def fold(value: Any) -> str:
     """Lower case, compatibility forms unified (full-width -> ASCII), accents dropped, spaces collapsed."""
     if not isinstance(value, str):

@@ -58,6 +58,7 @@ class SandboxAdapter(Adapter):
 
     kind = "sandbox"
     max_batch: int = 200
+    max_candidates: int = 50_000
 
     def __init__(
         self,

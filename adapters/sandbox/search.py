@@ -16,6 +16,8 @@ from typing import Any
 
 _SAFE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _COMPOUND = 200
+#: rows one prefix may bring back (a bounded prefix look-up, like the CRMs' own)
+PER_PREFIX = 200
 _TOP = "\U0010ffff"  # sorts after every character: [p, p + _TOP) is "starts with p"
 
 
@@ -40,37 +42,33 @@ def _ensure_index(conn: sqlite3.Connection, object: str, field: str) -> None:
 def candidate_rows(conn: sqlite3.Connection, object: str, keys: Mapping[str, Sequence[str]],
                    prefixes: Mapping[str, Sequence[str]], limit: int) -> list[Any]:
     """Live rows of ``object`` with a field equal to one of ``keys[field]`` or starting with one of
-    ``prefixes[field]`` (case-folded). Field names that are not plain identifiers match nothing."""
-    clauses: list[str] = []
-    params: list[Any] = []
+    ``prefixes[field]`` (case-folded; at most :data:`PER_PREFIX` rows per prefix, so a common
+    prefix cannot crowd out the rest). Field names that are not plain identifiers match nothing."""
+    # the object is a literal (a known object name): a partial index is only used when the query
+    # repeats its WHERE terms as written
+    live = f"FROM sandbox_records WHERE object = '{object}' AND is_deleted = 0"
+    selects: list[tuple[str, list[Any]]] = []
     for field, values in keys.items():
         wanted = sorted({v.casefold() for v in values if isinstance(v, str)})
-        if not wanted or not _SAFE.match(field):
-            continue
-        _ensure_index(conn, object, field)
-        clauses.append(f"{_expr(field)} IN ({','.join('?' * len(wanted))})")
-        params += wanted
+        if wanted and _SAFE.match(field):
+            _ensure_index(conn, object, field)
+            for start in range(0, len(wanted), 500):
+                part = wanted[start:start + 500]
+                selects.append((f"SELECT id {live} AND {_expr(field)} IN ({','.join('?' * len(part))})", part))
     for field, starts in prefixes.items():
         if not _SAFE.match(field):
             continue
         for p in sorted({p.casefold() for p in starts if isinstance(p, str) and p}):
             _ensure_index(conn, object, field)
-            clauses.append(f"({_expr(field)} >= ? AND {_expr(field)} < ?)")
-            params += [p, p + _TOP]
-    if not clauses:
-        return []
-    # one SELECT per clause joined by UNION lets SQLite use each clause's index
-    # the object is a literal (a known object name): a partial index is only used when the query
-    # repeats its WHERE terms as written; one SELECT per clause lets each use its own index, in
-    # compound SELECTs of at most _COMPOUND terms (SQLite allows 500)
+            selects.append((f"SELECT id FROM (SELECT id {live} AND {_expr(field)} >= ? AND {_expr(field)} < ? "
+                            f"LIMIT {PER_PREFIX})", [p, p + _TOP]))
     ids: set[str] = set()
-    for start in range(0, len(clauses), _COMPOUND):
-        part = clauses[start:start + _COMPOUND]
-        n = sum(c.count("?") for c in part)
-        union = " UNION ".join(f"SELECT id FROM sandbox_records WHERE object = '{object}' AND is_deleted = 0 AND {c}"
-                               for c in part)
-        ids.update(row[0] for row in conn.execute(union, params[:n]))
-        params = params[n:]
+    # one SELECT per look-up lets each use its own index, in compound SELECTs of at most
+    # _COMPOUND terms (SQLite allows 500)
+    for start in range(0, len(selects), _COMPOUND):
+        part = selects[start:start + _COMPOUND]
+        ids.update(row[0] for row in conn.execute(" UNION ".join(q for q, _ in part),
+                                                  [a for _, args in part for a in args]))
     chosen = sorted(ids)[:limit]
     rows: list[Any] = []
     for start in range(0, len(chosen), 500):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from crmgate.rules.decision import Decision
-from crmgate.rules.matching import Candidate, MatchResult, RuleMatch, find_matches, merge_fields
+from crmgate.rules.matching import Candidate, CandidatePool, MatchResult, RuleMatch, find_matches, merge_fields
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.rules.schema import Rulebook
 from crmgate.rules.violations import Code, Violation
@@ -50,18 +50,19 @@ class DuplicateCheck:
 
 
 def screen(proposal: Proposal, rulebook: Rulebook,
-           candidates: Sequence[Candidate]) -> tuple[DuplicateCheck | None, Proposal]:
+           candidates: Sequence[Candidate] | CandidatePool) -> tuple[DuplicateCheck | None, Proposal]:
     """The match for a create (None when nothing matches), and the proposal to decide on."""
     section = rulebook.matching.get(proposal.object)
     if proposal.op is not Op.CREATE or section is None:
         return None, proposal
-    result = find_matches(proposal.object, proposal.fields, section, candidates)
+    pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool(candidates)
+    result = find_matches(proposal.object, proposal.fields, section, pool)
     m = result.decisive
     if m is None:
         return None, proposal
     if m.action != "update_existing" or m.best.in_batch:
         return DuplicateCheck(result), proposal
-    existing = next(c for c in candidates if c.id == m.best.id and c.object == m.best.object)
+    existing = next(c for c in pool.items if c.id == m.best.id and c.object == m.best.object)
     fields = merge_fields(proposal.fields, existing.fields, overwrite=m.overwrite)
     update = proposal.model_copy(update={"op": Op.UPDATE, "record_id": existing.id, "fields": fields})
     return DuplicateCheck(result, merged_into=existing.id), update

@@ -14,7 +14,7 @@ import structlog
 from crmgate.adapters.base import Adapter, Record
 from crmgate.adapters.errors import CRMError
 from crmgate.decide.duplicates import DuplicateCheck, screen
-from crmgate.rules.matching import Candidate, candidate_queries
+from crmgate.rules.matching import Candidate, CandidatePool, candidate_queries
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.rules.schema import Rulebook
 
@@ -28,9 +28,8 @@ class BatchGuard:
                  errors: dict[str, CRMError] | None = None) -> None:
         self.rulebook = rulebook
         self.records = {(r.object, r.id): r for r in records}
-        self.candidates = [Candidate(r.object, r.id, r.fields) for r in records]
+        self.pool = CandidatePool(Candidate(r.object, r.id, r.fields) for r in records)
         self.errors = errors or {}
-        self.earlier: list[Candidate] = []
 
     @classmethod
     def prepare(cls, adapter: Adapter, rulebook: Rulebook, crm_objects: Collection[str],
@@ -76,7 +75,7 @@ class BatchGuard:
 
     def screen(self, proposal: Proposal) -> tuple[DuplicateCheck | None, Proposal, Record | None]:
         """The match, the proposal to decide on (an update for a merge) and that update's before-image."""
-        check, effective = screen(proposal, self.rulebook, [*self.candidates, *self.earlier])
+        check, effective = screen(proposal, self.rulebook, self.pool)
         before = None
         if check is not None and check.merged_into is not None:
             before = self.records.get((check.match.best.object, check.merged_into))
@@ -85,4 +84,4 @@ class BatchGuard:
     def remember(self, proposal: Proposal, proposal_id: str, action: str) -> None:
         """A create that will exist (applied or queued): later creates of the batch match it too."""
         if proposal.op is Op.CREATE and action in ("apply", "queue"):
-            self.earlier.append(Candidate(proposal.object, f"batch:{proposal_id}", proposal.fields, in_batch=True))
+            self.pool.add(Candidate(proposal.object, f"batch:{proposal_id}", proposal.fields, in_batch=True))
