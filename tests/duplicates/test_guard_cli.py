@@ -98,3 +98,14 @@ def test_a_lead_for_someone_already_a_contact_is_blocked(run):
     assert lead["status"] == "rejected"
     assert lead["rule"] == "matching.Lead.same_email"
     assert lead["duplicates"]["candidates"][0]["id"] == contact["record_id"]
+
+
+def test_the_report_counts_duplicates_per_use_case(run, project):
+    propose(run, intake("Account", Name="Acme Inc"), intake("Contact", LastName="Ng", Email="ng@initech.example"))
+    propose(run, intake("Account", Name="ACME, Inc."), intake("Contact", LastName="Ng", Email="NG@initech.example"))
+    _merge_rule(project)
+    propose(run, intake("Contact", LastName="Ng", Email="ng@initech.example", Phone="+1 415 555 0100"))
+    data = json.loads(run("report", "--json").stdout)["by_use_case"]["intake"]
+    assert (data["duplicates_blocked"], data["duplicates_queued"], data["duplicates_merged"]) == (1, 1, 1)
+    table = run("report").stdout
+    assert "duplicates by use case" in table and "intake" in table.split("duplicates by use case")[1]
