@@ -1,0 +1,54 @@
+"""The duplicate guard's candidate query as SOQL: exact keys in IN clauses, fuzzy keys as prefix LIKEs.
+
+Text comparisons in SOQL ignore case, so ``Email IN ('ann@acme.io')`` finds ``Ann@Acme.io``. One
+statement per object per batch; only a statement that would pass Salesforce's 100,000-character
+limit is split in two (a batch of a few hundred creates stays far below it).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_CHARS = 90_000  # below the documented 100,000, for the URL around it
+
+
+def quote(value: str, *, like: bool = False) -> str:
+    text = value.replace("\\", "\\\\").replace("'", "\\'")
+    if like:
+        text = text.replace("%", "\\%").replace("_", "\\_")
+    return text
+
+
+def conditions(keys: Mapping[str, Sequence[str]], prefixes: Mapping[str, Sequence[str]]) -> list[str]:
+    out = []
+    for field, values in keys.items():
+        vals = sorted({v for v in values if isinstance(v, str) and v})
+        if vals and _NAME.match(field):
+            out.append(f"{field} IN ({', '.join(repr_(v) for v in vals)})")
+    for field, starts in prefixes.items():
+        if _NAME.match(field):
+            out += [f"{field} LIKE '{quote(p, like=True)}%'" for p in sorted({p for p in starts if isinstance(p, str) and p})]
+    return out
+
+
+def repr_(value: str) -> str:
+    return f"'{quote(value)}'"
+
+
+def candidate_soql(object: str, fields: Sequence[str], keys: Mapping[str, Sequence[str]],
+                   prefixes: Mapping[str, Sequence[str]], limit: int) -> Iterator[str]:
+    """The SELECT statement(s) for one object's candidates (usually exactly one)."""
+    head = f"SELECT {', '.join(fields)} FROM {object} WHERE "
+    tail = f" LIMIT {limit}"
+    conds = conditions(keys, prefixes)
+    part: list[str] = []
+    size = len(head) + len(tail)
+    for c in conds:
+        if part and size + len(c) + 4 > MAX_CHARS:
+            yield head + " OR ".join(part) + tail
+            part, size = [], len(head) + len(tail)
+        part.append(c)
+        size += len(c) + 4
+    if part:
+        yield head + " OR ".join(part) + tail
