@@ -56,6 +56,7 @@ from crmgate.adapters.hubspot.records import (
     to_record,
     version_property,
 )
+from crmgate.adapters.hubspot.search import find_candidates as _find_candidates
 from crmgate.adapters.hubspot.settings import parse_settings
 from crmgate.adapters.ratelimit import RollingWindow
 from crmgate.adapters.retry import RetryPolicy, retrying
@@ -79,6 +80,7 @@ class HubSpotAdapter(Adapter):
 
     kind = "hubspot"
     max_batch = 100
+    find_candidates = _find_candidates  # CRM search, at its own rate (crmgate.adapters.hubspot.search)
 
     def __init__(self, *, token: str, host: str = "https://api.hubapi.com",
                  rate_limit: tuple[int, float] = (190, 10.0), retry: RetryPolicy | None = None,

@@ -122,6 +122,8 @@ class FakeHubSpot:
         self.token, self.clock, self.rate_limit, self.daily_limit = token, clock, rate_limit, daily_limit
         self.latency, self.app_id = latency, app_id
         self.calls: list[Call] = []
+        self.searches: list[dict[str, Any]] = []  # search request bodies, in order
+        self.search_times: list[float] = []
         self.known = {o: set(p) | {KEY_PROP} for o, p in KNOWN.items()}
         self.unique = {o: set(p) | {KEY_PROP} for o, p in UNIQUE.items()}
         self._recs: dict[str, dict[str, _Rec]] = {o: {} for o in KNOWN}
@@ -373,6 +375,9 @@ class FakeHubSpot:
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         from tests.fakes._hubspot_routes import batch, single  # the endpoint bodies, split for size
 
+        if len(parts) == 5 and parts[4] == "search" and method == "POST":
+            from tests.fakes._hubspot_search import search
+            return search(self, object, payload)
         if len(parts) == 6 and parts[4] == "batch" and method == "POST":
             return batch(self, object, parts[5], payload)
         return single(self, method, object, parts[4] if len(parts) == 5 else None, query, payload)
