@@ -207,6 +207,8 @@ def candidate_queries(obj: str, section: MatchingSection,
     starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for fields in proposals:
         for rule in section.rules:
+            if any(key_value(k, k.fields, fields) is None for k in rule.keys):
+                continue  # a key the proposal lacks: this rule cannot match it, so nothing to ask
             exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
             anchors = exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
             for target in rule.targets(obj):

@@ -11,16 +11,13 @@ asynchronously): the guard also compares creates within one batch, which covers 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hubspot.crm.objects import SearchApi
 
 from crmgate.adapters.base import Record
 from crmgate.adapters.hubspot.records import results_of, version_property
 from crmgate.adapters.ratelimit import RollingWindow
-
-if TYPE_CHECKING:
-    from crmgate.adapters.hubspot.adapter import HubSpotAdapter
 
 MAX_GROUPS, MAX_IN_VALUES, PAGE = 5, 100, 200
 SEARCH_RATE = (4, 1.0)
@@ -39,9 +36,10 @@ def search_filters(keys: Mapping[str, Sequence[str]], prefixes: Mapping[str, Seq
     return out
 
 
-def find_candidates(adapter: HubSpotAdapter, object: str, keys: Mapping[str, Sequence[str]],
+def find_candidates(adapter: Any, object: str, keys: Mapping[str, Sequence[str]],
                     prefixes: Mapping[str, Sequence[str]]) -> list[Record]:
-    """The candidates of ``object`` (see the module docstring)."""
+    """The candidates of ``object`` (see the module docstring); ``adapter`` is the HubSpotAdapter
+    this function is the method of (not imported here: the adapter module imports this one)."""
     adapter._check_object(object)
     api = adapter.__dict__.get("_search_api")
     if api is None:

@@ -62,8 +62,8 @@ from crmgate.adapters.retry import retrying
 from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, resilient, send_chunks
 from crmgate.adapters.salesforce.errors import parse_limit_info, translate
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
-from crmgate.adapters.salesforce.soql import candidate_soql
 from crmgate.adapters.salesforce.settings import Credentials, LoopbackSession, Settings, parse_settings
+from crmgate.adapters.salesforce.soql import find_candidates as _find_candidates
 from crmgate.adapters.salesforce.versions import ReadLog, Seen, http_date, parse_http_date, parse_stamp
 
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById", "CreatedDate", "CreatedById")
@@ -147,27 +147,7 @@ class SalesforceAdapter(Adapter):
                 out[i] = rec
         return out
 
-    def find_candidates(self, object: str, keys: Mapping[str, Sequence[str]],
-                        prefixes: Mapping[str, Sequence[str]]) -> list[Record]:
-        """ONE SOQL query (``GET query?q=``): ``WHERE F IN (...) OR F LIKE 'p%' ...`` (see :mod:`.soql`)."""
-        self._check_object(object)
-        fields = list(self.read_fields(object))
-        skip = frozenset({*SYSTEM_FIELDS, "attributes", self.settings.idempotency_field})
-        out: dict[str, Record] = {}
-        for statement in candidate_soql(object, fields, keys, prefixes, self.max_candidates):
-            body, _ = self._retrying(lambda q=statement: self._call("GET", "query", params={"q": q}))
-            while True:
-                if not isinstance(body, Mapping) or not isinstance(body.get("records"), list):
-                    raise ResponseError(f"query {object}: expected an object with a records list")
-                for row in body["records"]:
-                    rec = self._to_record(object, row, skip)
-                    out[rec.id] = rec
-                nxt = body.get("nextRecordsUrl")
-                if body.get("done", True) or not isinstance(nxt, str) or len(out) >= self.max_candidates:
-                    break
-                path = nxt.split(f"/v{self.settings.api_version}/", 1)[-1]
-                body, _ = self._retrying(lambda p=path: self._call("GET", p))
-        return list(out.values())[: self.max_candidates]
+    find_candidates = _find_candidates  # one SOQL query per object (crmgate.adapters.salesforce.soql)
 
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         self._check_object(object)

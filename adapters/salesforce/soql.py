@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from crmgate.adapters.base import Record
+from crmgate.adapters.errors import ResponseError
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_CHARS = 90_000  # below the documented 100,000, for the URL around it
@@ -52,3 +56,28 @@ def candidate_soql(object: str, fields: Sequence[str], keys: Mapping[str, Sequen
         size += len(c) + 4
     if part:
         yield head + " OR ".join(part) + tail
+
+
+def find_candidates(adapter: Any, object: str, keys: Mapping[str, Sequence[str]],
+                    prefixes: Mapping[str, Sequence[str]]) -> list[Record]:
+    """The SalesforceAdapter's ``find_candidates`` (``adapter`` is that adapter; the adapter module
+    imports this one): ONE ``GET query?q=`` per object, pages followed up to ``max_candidates``."""
+    adapter._check_object(object)
+    fields = list(adapter.read_fields(object))
+    skip = frozenset({"Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById", "CreatedDate",
+                      "CreatedById", "attributes", adapter.settings.idempotency_field})
+    out: dict[str, Record] = {}
+    for statement in candidate_soql(object, fields, keys, prefixes, adapter.max_candidates):
+        body, _ = adapter._retrying(lambda q=statement: adapter._call("GET", "query", params={"q": q}))
+        while True:
+            if not isinstance(body, Mapping) or not isinstance(body.get("records"), list):
+                raise ResponseError(f"query {object}: expected an object with a records list")
+            for row in body["records"]:
+                rec = adapter._to_record(object, row, skip)
+                out[rec.id] = rec
+            nxt = body.get("nextRecordsUrl")
+            if body.get("done", True) or not isinstance(nxt, str) or len(out) >= adapter.max_candidates:
+                break
+            path = nxt.split(f"/v{adapter.settings.api_version}/", 1)[-1]
+            body, _ = adapter._retrying(lambda p=path: adapter._call("GET", p))
+    return list(out.values())[: adapter.max_candidates]

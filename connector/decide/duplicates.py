@@ -33,6 +33,8 @@ class DuplicateCheck:
 
     result: MatchResult
     merged_into: str | None = None
+    #: the create's own fields, kept for the trail when it became an update carrying fewer
+    proposed: dict[str, Any] | None = None
 
     @property
     def match(self) -> RuleMatch:
@@ -65,7 +67,7 @@ def screen(proposal: Proposal, rulebook: Rulebook,
     existing = next(c for c in pool.items if c.id == m.best.id and c.object == m.best.object)
     fields = merge_fields(proposal.fields, existing.fields, overwrite=m.overwrite)
     update = proposal.model_copy(update={"op": Op.UPDATE, "record_id": existing.id, "fields": fields})
-    return DuplicateCheck(result, merged_into=existing.id), update
+    return DuplicateCheck(result, merged_into=existing.id, proposed=dict(proposal.fields)), update
 
 
 def fold(d: Decision, check: DuplicateCheck | None) -> Decision:
@@ -113,4 +115,5 @@ def trace(check: DuplicateCheck | None, d: Decision) -> dict[str, Any]:
                            "matches": [x.to_dict() for x in check.result.matches]}
     if check.merged_into is not None:
         out["merged_into"] = check.merged_into
+        out["proposed_fields"] = check.proposed
     return {"duplicates": out}

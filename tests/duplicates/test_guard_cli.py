@@ -78,6 +78,7 @@ def test_update_existing_fills_only_the_empty_fields(run, project):
     assert out["op"] == "update" and out["record_id"] == first["record_id"]
     assert out["duplicates"]["effect"] == "merged" and out["duplicates"]["merged_into"] == first["record_id"]
     assert out["changes"] == [{"field": "Phone", "before": None, "after": "+44 20 7946 0000"}]
+    assert out["duplicates"]["proposed_fields"]["FirstName"] == "Alan M."  # the create as sent, for the trail
     fields = json.loads(run("records", "get", "Contact", first["record_id"]).stdout)["fields"]
     assert fields == {"FirstName": "Alan", "LastName": "Turing", "Email": "alan@bletchley.example",
                       "Phone": "+44 20 7946 0000"}
