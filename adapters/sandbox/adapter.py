@@ -173,9 +173,9 @@ class SandboxAdapter(Adapter):
         ``code``; ``record_id`` matches an update/delete id or a create's idempotency key, ``None``
         matches any record. ``get_many`` faults are whole-call only.
         """
-        if method not in ("get_many", *WRITE_METHODS):
+        if method not in ("get_many", "find_candidates", *WRITE_METHODS):
             raise ValueError(f"unknown method {method!r}")
-        if times < 1 or after < 0 or (whole_call and record_id is not None) or (method == "get_many" and not whole_call):
+        if times < 1 or after < 0 or (whole_call and record_id is not None) or (method in ("get_many", "find_candidates") and not whole_call):
             raise ValueError("bad fault: times >= 1; record_id only per record; get_many faults are whole-call")
         text = message or f"injected fault {code} ({status})"
         self._faults.append(Fault(method, code, record_id, times, whole_call, status, text, retry_after, after))

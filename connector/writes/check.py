@@ -111,7 +111,8 @@ class Checker:
                 err = errors.get(p.object) or guard.error(p)
                 out.append(Check(status="failed", object=p.object, op=p.op.value, actor=p.actor,
                                  record_id=p.record_id, error=err.to_record_error().to_dict(),
-                                 reason="the before-image could not be read"))
+                                 reason="the before-image could not be read" if p.object in errors
+                                 else "the duplicate candidates could not be read"))
                 continue
             before = found.get((p.object, p.record_id)) if p.record_id else None
             current = dict(before.fields) if before is not None else None

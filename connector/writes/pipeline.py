@@ -135,7 +135,9 @@ class WritePath:
                 err = read_errors.get(plan.proposal.object) or guard.error(plan.proposal)
                 if err is not None:
                     plan.outcome = self._outcome(plan, batch_id, "failed", error=err.to_record_error().to_dict(),
-                                                 reason="the before-image could not be read")
+                                                 reason="the before-image could not be read"
+                                                 if plan.proposal.object in read_errors else
+                                                 "the duplicate candidates could not be read")
                     decided.append(self._decided_entry(plan, batch_id, "failed", error=plan.outcome.error))
                     continue
                 self._decide(plan, batch_id, states, decided, queue_rows, guard)

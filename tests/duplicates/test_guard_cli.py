@@ -110,3 +110,26 @@ def test_the_report_counts_duplicates_per_use_case(run, project):
     assert (data["duplicates_blocked"], data["duplicates_queued"], data["duplicates_merged"]) == (1, 1, 1)
     table = run("report").stdout
     assert "duplicates by use case" in table and "intake" in table.split("duplicates by use case")[1]
+
+
+def test_a_failed_candidate_look_up_fails_the_create_and_writes_nothing(tmp_path):
+    """Deciding without the check would let a duplicate through silently: the create fails instead."""
+    from crmgate.adapters.sandbox.adapter import SandboxAdapter
+    from crmgate.gate import Gate
+    from crmgate.project.scaffold import example_rulebook
+    from crmgate.rules.loader import parse_rulebook
+    from crmgate.trail import TrailStore, generate_keypair, load_signer
+
+    generate_keypair(tmp_path / "k", tmp_path / "k.pub")
+    store = TrailStore(f"sqlite:///{tmp_path / 't.db'}", signer=load_signer(tmp_path / "k", env={}))
+    crm = SandboxAdapter(tmp_path / "crm.db")
+    gate = Gate(rulebook=parse_rulebook(example_rulebook()), adapter=crm, store=store)
+    crm.inject_fault("find_candidates", code="unavailable", status=503, whole_call=True)
+    [out] = gate.propose([intake("Contact", LastName="Ng", Email="ng@initech.example")])
+    assert out.status == "failed" and out.reason == "the duplicate candidates could not be read"
+    assert out.error["code"] == "unavailable"
+    assert not [c for c in crm.calls if c[0] == "create_many"]
+    [decided] = [e for e in store.entries_for(proposal_id=out.proposal_id)]
+    assert decided.kind == "proposal.decided" and decided.data["status"] == "failed"
+    crm.close()
+    store.close()
