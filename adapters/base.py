@@ -18,6 +18,9 @@ Contract (checked by ``tests/adapter_contract.py``, which every adapter's tests 
   (or an upsert key) must never create two records for one key.
 * Whole-call failures (auth, quota, CRM down after retries, garbage answers) raise a subclass of
   :class:`~crmgate.adapters.errors.CRMError`. Vendor exceptions never escape an adapter.
+* ``find_candidates(object, keys, prefixes)`` (optional) returns records whose fields equal one of
+  the given values or start with one of the given prefixes, ignoring case: the duplicate guard's
+  one look-up per object per batch.
 * ``Record.version`` is an opaque token that changes on every write to the record
   (Salesforce ``SystemModstamp``, HubSpot ``hs_lastmodifieddate``, the sandbox's ``SystemModstamp``).
 """
@@ -28,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from crmgate.adapters.errors import RecordError
+from crmgate.adapters.errors import CRMError, RecordError
 
 WriteStatus = Literal["ok", "conflict", "failed"]
 
@@ -129,6 +132,20 @@ class Adapter(ABC):
         absent), for reconciling creates whose answer was lost. None: this CRM cannot be searched
         by idempotency key (the default)."""
         return None
+
+    #: the most candidate records one :meth:`find_candidates` returns (a bound, not a page size)
+    max_candidates: int = 2000
+
+    def find_candidates(self, object: str, keys: Mapping[str, Sequence[str]],
+                        prefixes: Mapping[str, Sequence[str]]) -> list[Record]:
+        """Live records of ``object`` that may duplicate new ones, in as few calls as the API allows.
+
+        A record is returned when one of its ``keys`` fields equals one of that field's values, or
+        one of its ``prefixes`` fields starts with one of that field's prefixes; both comparisons
+        ignore case, like a CRM's own search. At most :attr:`max_candidates` records. Optional: an
+        adapter without it raises :class:`CRMError` ``not_supported``.
+        """
+        raise CRMError(f"{self.kind} cannot look for duplicate candidates", code="not_supported")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call twice."""

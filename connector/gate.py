@@ -19,6 +19,7 @@ import structlog
 from crmgate import tables
 from crmgate.adapters.base import Adapter, Record
 from crmgate.adapters.errors import AdapterConfigError, CRMError
+from crmgate.approvals.candidates import duplicates_in, with_duplicates
 from crmgate.approvals.queue import QueuedChange, list_queue
 from crmgate.approvals.resolve import ApprovalResult, Approver
 from crmgate.clock import Clock, IdFactory, iso, new_id, utc_now
@@ -219,11 +220,14 @@ class Gate:
         return [None if c.status == "applied" else f"{c.status}: {c.reason}" for c in self._checker.run(proposals)]
 
     def approvals(self, *, status: str | None = None, use_case: str | None = None) -> list[QueuedChange]:
-        return list_queue(self.store.engine, self.clock, status=status, use_case=use_case)
+        items = list_queue(self.store.engine, self.clock, status=status, use_case=use_case)
+        return with_duplicates(self.store, items) if getattr(self.rulebook, "matching", None) else items
 
     def show_approval(self, change_id: str) -> dict[str, Any]:
         """A queued change with its trail history; :class:`ApprovalError` if unknown."""
-        return self._approver().show(change_id)
+        item = self._approver().show(change_id)
+        item["duplicates"] = duplicates_in(self.store.entries_for(change_id=change_id))
+        return item
 
     def approve(self, change_id: str, *, by: str, note: str | None = None,
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from crmgate.rules.conditions import Loc, check_when, values_equal
 from crmgate.rules.enrichment_models import EnrichmentSection
 from crmgate.rules.fields import FieldSpec, FieldType, ObjectSchema, RequiredWhen  # noqa: F401 (re-exported)
+from crmgate.rules.matching_models import MatchingSection, matching_problems
 from crmgate.rules.model import Model
 from crmgate.rules.routing import RoutingSection
 from crmgate.rules.section_checks import enrichment_problems, routing_problems
@@ -104,6 +105,8 @@ class Rulebook(_Model):
     use_cases: dict[str, UseCase] = Field(default_factory=dict)
     routing: dict[str, RoutingSection] = Field(default_factory=dict)
     enrichment: dict[str, EnrichmentSection] = Field(default_factory=dict)
+    #: duplicate rules per object (see :mod:`crmgate.rules.matching`)
+    matching: dict[str, MatchingSection] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_semantics(self) -> Rulebook:
@@ -117,7 +120,10 @@ class Rulebook(_Model):
     @cached_property
     def version_hash(self) -> str:
         """sha256 hex of the canonical JSON (sorted keys) of the model dump."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True,
+        dumped = self.model_dump(mode="json")
+        if not dumped["matching"]:  # rulebooks written before matching existed keep their hash
+            del dumped["matching"]
+        canonical = json.dumps(dumped, sort_keys=True,
                                separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -156,7 +162,7 @@ def semantic_problems(rb: Rulebook) -> list[tuple[Loc, str]]:
                 continue
             problems += _fields_exist(loc + ("fields",), grant.fields, obj_name, rb.objects[obj_name])
     return (problems + routing_problems(rb.routing, rb.objects)
-            + enrichment_problems(rb.enrichment, rb.objects))
+            + enrichment_problems(rb.enrichment, rb.objects) + matching_problems(rb.matching, rb.objects))
 
 
 def _unknown(kind: str, name: str, known: Any) -> str:

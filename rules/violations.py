@@ -29,6 +29,7 @@ class Code(StrEnum):
     RECORD_NOT_FOUND = "record_not_found"
     BLOCKED_BY_RISK_TIER = "blocked_by_risk_tier"
     ENRICHMENT_FAILED = "enrichment_failed"
+    DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True, slots=True)

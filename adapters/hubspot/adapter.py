@@ -46,6 +46,7 @@ from crmgate.adapters.hubspot.records import (
     DEFAULT_NUMBER_PROPERTIES, DEFAULT_PROPERTIES, OBJECTS, encode, errors_of, json_of, results_of, to_record,
     version_property,
 )
+from crmgate.adapters.hubspot.search import find_candidates as _find_candidates
 from crmgate.adapters.hubspot.settings import parse_settings
 from crmgate.adapters.ratelimit import RollingWindow
 from crmgate.adapters.retry import RetryPolicy, retrying
@@ -69,6 +70,7 @@ class HubSpotAdapter(Adapter):
 
     kind = "hubspot"
     max_batch = 100
+    find_candidates = _find_candidates  # CRM search, at its own rate (crmgate.adapters.hubspot.search)
 
     def __init__(self, *, token: str, host: str = "https://api.hubapi.com",
                  rate_limit: tuple[int, float] = (190, 10.0), retry: RetryPolicy | None = None,

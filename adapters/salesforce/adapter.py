@@ -59,6 +59,7 @@ from crmgate.adapters.salesforce.errors import parse_limit_info, translate
 from crmgate.adapters.salesforce.lookup import find_created
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
 from crmgate.adapters.salesforce.settings import Credentials, LoopbackSession, Settings, parse_settings
+from crmgate.adapters.salesforce.soql import find_candidates as _find_candidates
 from crmgate.adapters.salesforce.versions import ReadLog, Seen, http_date, parse_http_date, parse_stamp
 
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById", "CreatedDate", "CreatedById")
@@ -146,6 +147,8 @@ class SalesforceAdapter(Adapter):
             if rec is not None:
                 out[i] = rec
         return out
+
+    find_candidates = _find_candidates  # one SOQL query per object (crmgate.adapters.salesforce.soql)
 
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
         self._check_object(object)

@@ -43,6 +43,7 @@ from crmgate.adapters.sandbox.schema import (  # noqa: F401 (re-exported: the sa
     next_stamp,
     salesforce_id,
 )
+from crmgate.adapters.sandbox.search import candidate_rows, register_functions
 
 _R = TypeVar("_R")
 
@@ -57,6 +58,7 @@ class SandboxAdapter(Adapter):
 
     kind = "sandbox"
     max_batch: int = 200
+    max_candidates: int = 50_000
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class SandboxAdapter(Adapter):
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             try:
                 conn.row_factory = sqlite3.Row
+                register_functions(conn)
                 conn.executescript(_SCHEMA)
             except BaseException:
                 conn.close()
@@ -133,6 +136,17 @@ class SandboxAdapter(Adapter):
                     "SELECT k.key AS key, r.* FROM sandbox_idempotency k JOIN sandbox_records r ON r.id = k.id"
                     f" WHERE k.object = ? AND r.is_deleted = 0 AND k.key IN ({marks})", [object, *chunk]).fetchall()
             found.update((row["key"], to_record(row)) for row in rows)
+        return found
+
+    def find_candidates(self, object: str, keys: Mapping[str, Sequence[str]],
+                        prefixes: Mapping[str, Sequence[str]]) -> list[Record]:
+        """One simulated call: a SELECT over indexed, case-folded field expressions (see :mod:`.search`)."""
+        self._check_object(object)
+        found: list[Record] = []
+        for _ in self._chunks("find_candidates", object, [None]):
+            with self._lock, translated():
+                rows = candidate_rows(self._connection(), object, keys, prefixes, self.max_candidates)
+            found = [to_record(row) for row in rows]
         return found
 
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
@@ -195,9 +209,10 @@ class SandboxAdapter(Adapter):
         ``code``; ``record_id`` matches an update/delete id or a create's idempotency key, ``None``
         matches any record. ``get_many`` faults are whole-call only.
         """
-        if method not in ("get_many", *WRITE_METHODS):
+        if method not in ("get_many", "find_candidates", *WRITE_METHODS):
             raise ValueError(f"unknown method {method!r}")
-        if times < 1 or after < 0 or (whole_call and record_id is not None) or (method == "get_many" and not whole_call) \
+        if times < 1 or after < 0 or (whole_call and record_id is not None) \
+                or (method in ("get_many", "find_candidates") and not whole_call) \
                 or (after_write and (not whole_call or method == "get_many")):
             raise ValueError("bad fault: times >= 1; record_id only per record; get_many faults are whole-call")
         text = message or f"injected fault {code} ({status})"

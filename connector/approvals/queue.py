@@ -56,6 +56,8 @@ class QueuedChange:
     decided_by: str | None = None
     decided_at: str | None = None
     note: str | None = None
+    #: the duplicate guard's match (rule, candidates, scores) when one held this change
+    duplicates: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}

@@ -26,6 +26,8 @@ Counters (per proposal unless said otherwise):
 ``unknown``              ``write.result`` unknown (sent, effect not known); ``reconciled``: changes
                          ``crmgate reconcile`` later found applied (counted as written too)
 ``feedback_correct`` / ``feedback_incorrect``   the latest ``feedback.recorded`` per change
+``duplicates_blocked`` / ``duplicates_queued`` / ``duplicates_merged``   creates the duplicate guard
+                         rejected, held for a person, or turned into an update of the match
 
 Rates (``null`` when the denominator is 0):
 
@@ -50,6 +52,7 @@ COUNTERS: tuple[str, ...] = (
     "rejected_by_person", "shadowed", "would_apply", "would_queue", "would_reject", "written",
     "rolled_back", "conflicts", "failures", "write_attempts", "feedback_correct", "feedback_incorrect",
     "unknown", "reconciled",
+    "duplicates_blocked", "duplicates_queued", "duplicates_merged",
 )
 NONE = "-"
 
@@ -151,6 +154,9 @@ class _Builder:
             self.bump(ch, counter)
         if status == "failed":
             self.bump(ch, "write_attempts")
+        effect = (e.data.get("duplicates") or {}).get("effect")
+        if effect in ("blocked", "queued", "merged"):
+            self.bump(ch, f"duplicates_{effect}", fields=())
         if status == "shadowed":
             would = (e.data.get("decision") or {}).get("would")
             if would in ("apply", "queue", "reject"):
@@ -294,4 +300,11 @@ def render_table(report: Report) -> str:
             rate = rates(c)["would_apply"]
             lines.append(f"{uc:<{width}}  {c['shadowed']:>8}  {c['would_apply']:>8}  {c['would_queue']:>8}  "
                          f"{c['would_reject']:>8}  {'-' if rate is None else f'{rate:.0%}':>8}")
+    dups = [(uc, c) for uc, c in sorted(report.by_use_case.items())
+            if c["duplicates_blocked"] + c["duplicates_queued"] + c["duplicates_merged"]]
+    if dups:
+        width = max(len("duplicates by use case"), *(len(uc) for uc, _ in dups))
+        lines += ["", f"{'duplicates by use case':<{width}}  {'blocked':>8}  {'queued':>8}  {'merged':>8}"]
+        lines += [f"{uc:<{width}}  {c['duplicates_blocked']:>8}  {c['duplicates_queued']:>8}  "
+                  f"{c['duplicates_merged']:>8}" for uc, c in dups]
     return "\n".join(lines)

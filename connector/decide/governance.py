@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from crmgate.decide import duplicates
 from crmgate.decide.pools import Key
 from crmgate.rules.decision import Decision, FieldChange, decide
 from crmgate.rules.enrichment import EnrichmentResult
@@ -32,6 +33,7 @@ class Governed:
     enrichment: EnrichmentResult | None = None
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
     pool_changes: dict[Key, PoolState] = field(default_factory=dict)
+    duplicate: duplicates.DuplicateCheck | None = None
 
     def trace(self) -> dict[str, Any]:
         """What the trail and the outcome carry about routing and enrichment."""
@@ -46,6 +48,7 @@ class Governed:
             out["enrichment"] = self.enrichment.to_dict()
         if self.provenance:
             out["provenance"] = self.provenance
+        out.update(duplicates.trace(self.duplicate, self.decision))
         return out
 
 
@@ -67,7 +70,8 @@ def pool_keys(rulebook: Rulebook, proposals: list[Proposal]) -> set[Key]:
 
 
 def govern(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rulebook,
-           enrichment: EnrichmentResult | None, states: Mapping[Key, PoolState]) -> Governed:
+           enrichment: EnrichmentResult | None, states: Mapping[Key, PoolState],
+           duplicate: duplicates.DuplicateCheck | None = None) -> Governed:
     fields = dict(proposal.fields)
     if enrichment is not None:
         fields.update(enrichment.values)
@@ -94,14 +98,14 @@ def govern(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rule
             decide_fields = {k: v for k, v in fields.items() if k != section.field}
     effective = proposal if decide_fields == proposal.fields else proposal.model_copy(update={"fields": decide_fields})
     d = decide(effective, current, rulebook)
-    d = _apply_enrichment_policy(d, proposal, enrichment)
+    d = duplicates.fold(_apply_enrichment_policy(d, proposal, enrichment), duplicate)
     pool_changes: dict[Key, PoolState] = {}
     if routing is not None and d.action in ("apply", "queue"):
         d = _with_routed_owner(d, routing)
         if routing.pool and routing.pool_after != routing.pool_before:
             pool_changes[(routing.section, routing.pool)] = routing.pool_after  # type: ignore[assignment]
     return Governed(d, routing, routing_input, tuple(shadows), enrichment,
-                    _provenance(d, enrichment, routing), pool_changes)
+                    _provenance(d, enrichment, routing), pool_changes, duplicate)
 
 
 def may_write(rulebook: Rulebook, proposal: Proposal, field_name: str) -> bool:

@@ -26,6 +26,7 @@ from crmgate.rules.schema import Rulebook
 from crmgate.rules.violations import Violation
 from crmgate.trail import TrailStore
 from crmgate.writes.before_images import read_before_images
+from crmgate.writes.duplicates import BatchGuard
 from crmgate.writes.outcome import Status
 
 _STATUS_OF_ACTION = {"apply": "applied", "queue": "queued", "reject": "rejected", "shadow": "shadowed"}
@@ -84,11 +85,13 @@ class Checker:
             seen = tables.stored_outcomes(conn, keyed) if keyed else {}
         found, errors = read_before_images(self.adapter, self.rulebook, self.crm_objects,
                                            (p for p in proposals if p.idempotency_key not in seen))
+        guard = BatchGuard.prepare(self.adapter, self.rulebook, self.crm_objects,
+                                   [p for p in proposals if p.idempotency_key not in seen])
         keys = pool_keys(self.rulebook, list(proposals)) if self.rulebook.routing else set()
         with self.store.engine.connect() as conn:
             states = pools.load(conn, keys)
         out: list[Check] = []
-        for p in proposals:
+        for n, p in enumerate(proposals):
             if p.idempotency_key in seen and seen[p.idempotency_key].get("actor") != p.actor:
                 out.append(Check(status="failed", object=p.object, op=p.op.value, actor=p.actor,
                                  record_id=p.record_id, reason="another actor already used this idempotency key",
@@ -104,17 +107,22 @@ class Checker:
                                         f"{first.get('proposal_id')}: proposing again returns that outcome "
                                         "and does nothing"))
                 continue
-            if p.object in errors:
-                err = errors[p.object]
+            if p.object in errors or guard.error(p) is not None:
+                err = errors.get(p.object) or guard.error(p)
                 out.append(Check(status="failed", object=p.object, op=p.op.value, actor=p.actor,
                                  record_id=p.record_id, error=err.to_record_error().to_dict(),
-                                 reason="the before-image could not be read"))
+                                 reason="the before-image could not be read" if p.object in errors
+                                 else "the duplicate candidates could not be read"))
                 continue
             before = found.get((p.object, p.record_id)) if p.record_id else None
             current = dict(before.fields) if before is not None else None
             enrichment = (self.enricher.enrich(p.object, p.op.value, p.fields, current)
                           if self.enricher is not None else None)
-            g = govern(p, current, self.rulebook, enrichment, states)
+            dup, p, merge_into = guard.screen(p)  # a match previews its rule and candidates
+            if merge_into is not None:
+                current = dict(merge_into.fields)
+            g = govern(p, current, self.rulebook, enrichment, states, dup)
+            guard.remember(p, f"check-{n}", g.decision.action)
             states.update(g.pool_changes)  # later proposals of the check see the pool advanced
             d = g.decision
             out.append(Check(status=_STATUS_OF_ACTION[d.action], object=p.object, op=p.op.value,  # type: ignore[arg-type]

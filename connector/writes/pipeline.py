@@ -36,6 +36,7 @@ from crmgate.rules.proposal import Op, Proposal
 from crmgate.trail import NewEntry, TrailStore
 from crmgate.writes import inflight
 from crmgate.writes.before_images import read_before_images
+from crmgate.writes.duplicates import BatchGuard
 from crmgate.writes.outcome import Outcome
 
 log = structlog.get_logger("crmgate.pipeline")
@@ -112,6 +113,7 @@ class WritePath:
     def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[_Plan]:
         plans = [_Plan(i, proposals[i], self.ids("prp")) for i in indices]
         read_errors = self._read_before_images(plans)
+        guard = BatchGuard.prepare(self.adapter, self.rulebook, self._crm_objects, [p.proposal for p in plans])
         for plan in plans:
             if plan.proposal.object not in read_errors and self.enricher is not None:
                 plan.enrichment = self.enricher.enrich(
@@ -135,13 +137,15 @@ class WritePath:
                     plan.outcome = self._replay(taken[key], plan.proposal, plan.proposal_id, batch_id)
                     plan.replayed = True
                     continue
-                err = read_errors.get(plan.proposal.object)
+                err = read_errors.get(plan.proposal.object) or guard.error(plan.proposal)
                 if err is not None:
                     plan.outcome = self._outcome(plan, batch_id, "failed", error=err.to_record_error().to_dict(),
-                                                 reason="the before-image could not be read")
+                                                 reason="the before-image could not be read"
+                                                 if plan.proposal.object in read_errors else
+                                                 "the duplicate candidates could not be read")
                     decided.append(self._decided_entry(plan, batch_id, "failed", error=plan.outcome.error))
                     continue
-                self._decide(plan, batch_id, states, decided, queue_rows)
+                self._decide(plan, batch_id, states, decided, queue_rows, guard)
                 states.update(plan.governed.pool_changes)  # type: ignore[union-attr]
                 changed.update(plan.governed.pool_changes)  # type: ignore[union-attr]
             pools.save(conn, changed)
@@ -175,9 +179,12 @@ class WritePath:
         return errors
 
     def _decide(self, plan: _Plan, batch_id: str, states: dict, decided: list[NewEntry],
-                queue_rows: list[dict[str, Any]]) -> None:
-        p = plan.proposal
-        g = govern(p, plan.before.fields if plan.before else None, self.rulebook, plan.enrichment, states)
+                queue_rows: list[dict[str, Any]], guard: BatchGuard) -> None:
+        check, p, merge_into = guard.screen(plan.proposal)
+        if check is not None and check.merged_into is not None:  # update_existing: decided as an update
+            plan.proposal, plan.before = p, merge_into
+        g = govern(p, plan.before.fields if plan.before else None, self.rulebook, plan.enrichment, states, check)
+        guard.remember(p, plan.proposal_id, g.decision.action)
         plan.governed, plan.decision, plan.trace = g, g.decision, g.trace()
         d = g.decision
         status = _STATUS_OF_ACTION[d.action]

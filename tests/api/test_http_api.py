@@ -157,7 +157,7 @@ def test_records_of_governed_objects_only(client, agent, service):
     [o] = client.post("/v1/proposals", json={"proposals": [lead()]}, headers=agent).json()["outcomes"]
     r = client.get(f"/v1/records/Lead/{o['record_id']}", headers=agent)
     assert r.status_code == 200 and r.json()["fields"]["Company"] == "Initech"
-    assert client.get("/v1/records/Account/001000000000001AAA", headers=agent).json()["error"]["code"] == "unknown_object"
+    assert client.get("/v1/records/Campaign/701000000000001AAA", headers=agent).json()["error"]["code"] == "unknown_object"
     assert client.get("/v1/records/Lead/00Q000000000999AAA", headers=agent).json()["error"]["code"] == "record_not_found"
 
 

@@ -126,6 +126,8 @@ class FakeHubSpot:
         self.latency, self.app_id = latency, app_id
         self.calls: list[Call] = []
         self.echo_trace = True  # False: batch-create results omit objectWriteTraceId (the spec allows it)
+        self.searches: list[dict[str, Any]] = []  # search request bodies, in order
+        self.search_times: list[float] = []
         self.known = {o: set(p) | {KEY_PROP} for o, p in KNOWN.items()}
         self.unique = {o: set(p) | {KEY_PROP} for o, p in UNIQUE.items()}
         self._recs: dict[str, dict[str, _Rec]] = {o: {} for o in KNOWN}
@@ -397,6 +399,9 @@ class FakeHubSpot:
         check_query(method, parts, raw)
         query = {k: v[-1] for k, v in raw.items()}
 
+        if len(parts) == 5 and parts[4] == "search" and method == "POST":
+            from tests.fakes._hubspot_search import search
+            return search(self, object, payload)
         if len(parts) == 6 and parts[4] == "batch" and method == "POST":
             return batch(self, object, parts[5], payload)
         return single(self, method, object, parts[4] if len(parts) == 5 else None, query, payload)

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes import _soql
+
 DATA = Path(__file__).resolve().parent.parent / "salesforce" / "data"
 SESSION_ID = "00Dfake!session"
 USER_ID = "005000000000001AAA"
@@ -137,6 +139,7 @@ class SalesforceFake:
         self.api_limit = api_limit
         self.api_version = api_version
         self.calls: list[Call] = []
+        self.queries: list[str] = []  # SOQL statements received, in order
         self.rows: dict[str, _Row] = {}
         self.describes = self._load_describes(extra_fields or {})
         self._fields = {o: {f["name"]: f for f in d["fields"]} for o, d in self.describes.items()}
@@ -384,6 +387,10 @@ class SalesforceFake:
             if len(parts) == 4 and method == "PATCH" and isinstance(records, list):
                 return call("collections.upsert", len(records), lambda rc: self._collection(
                     records, all_or_none, 200, rc, lambda r, _i: self._upsert_one(parts[2], parts[3], r)))
+        if parts == ["query"] and method == "GET":
+            soql = query.get("q", [""])[0]
+            self.queries.append(soql)
+            return call("query", 0, lambda rc: self._query(soql))
         if len(parts) >= 2 and parts[0] == "sobjects" and parts[1] in self.describes:
             object = parts[1]
             if len(parts) == 3 and parts[2] == "describe" and method == "GET":
@@ -523,6 +530,25 @@ class SalesforceFake:
             row = self.rows.get(rid) or next((r for r in self.rows.values() if r.id[:15] == rid), None)
             out.append(None if row is None or row.deleted or row.object != object else self._out(row, names))
         return 200, out
+
+    def _query(self, soql: str) -> tuple[int, Any]:
+        """``GET query?q=``: the duplicate guard's SELECT ... WHERE f IN (...) OR f LIKE 'p%' (see _soql)."""
+        try:
+            q = _soql.parse(soql)
+        except _soql.SOQLError as exc:
+            raise _Reply(400, "MALFORMED_QUERY", str(exc)) from None
+        if len(soql) > 100_000:
+            raise _Reply(400, "MALFORMED_QUERY", "query is too long (100,000 characters at most)")
+        obj = q["object"]
+        if obj not in self.describes:
+            raise _Reply(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported")
+        bad = [n for n in q["fields"] + [f for f, _, _ in q["where"]] if n not in self._fields[obj]]
+        if bad:
+            raise _Reply(400, "INVALID_FIELD", f"No such column '{bad[0]}' on entity '{obj}'", bad[:1])
+        rows = [r for r in self.rows.values() if r.object == obj and not r.deleted and _soql.matches(r.fields, q["where"])]
+        rows = rows[:q["limit"]] if q["limit"] is not None else rows
+        records = [self._out(r, q["fields"]) for r in rows]
+        return 200, {"totalSize": len(records), "done": True, "records": records}
 
     def _out(self, row: _Row, names: list[str] | None = None) -> dict[str, Any]:
         system = {"Id": row.id, "SystemModstamp": stamp_text(row.stamp), "LastModifiedDate": stamp_text(row.stamp),

@@ -25,12 +25,13 @@ def _line_of(text: str, needle: str) -> int:
 
 def test_template_loads_with_expected_content(rulebook: Rulebook) -> None:
     """The shipped template parses into the objects, tiers and use cases the spec describes."""
-    assert set(rulebook.objects) == {"Opportunity", "Lead"}
+    assert set(rulebook.objects) == {"Opportunity", "Lead", "Contact", "Account"}
     assert rulebook.objects["Opportunity"].fields["StageName"].values[-1] == "Closed Lost"
     assert rulebook.objects["Opportunity"].required_when[0].fields == ["Amount", "NextStep"]
     assert rulebook.risk.tiers.critical == "block" and rulebook.risk.default == "low"
     assert len(rulebook.risk.rules) == 4 and rulebook.risk.rules[1].change_over_pct == 20
-    assert list(rulebook.use_cases) == ["deal_intake", "deal_hygiene", "lead_intake", "lead_scoring"]
+    assert list(rulebook.use_cases) == ["deal_intake", "deal_hygiene", "lead_intake", "lead_scoring", "intake"]
+    assert list(rulebook.matching) == ["Lead", "Contact", "Account"]
     assert rulebook.use_cases["deal_hygiene"].min_confidence == 0.7
     assert rulebook.use_cases["lead_scoring"].mode == "shadow"
     assert TIERS == ("low", "medium", "high", "critical")
@@ -112,9 +113,9 @@ def test_unknown_field_in_allow(template_text: str) -> None:
 
 def test_unknown_object_in_allow(template_text: str) -> None:
     """A use case may only allow objects the rulebook defines."""
-    [p] = _broken(template_text, "Lead: {ops: [update], fields: [Rating]}", "Contact: {ops: [update]}")
-    assert p.path == "use_cases.lead_scoring.allow.Contact"
-    assert "got 'Contact'" in p.message
+    [p] = _broken(template_text, "Lead: {ops: [update], fields: [Rating]}", "Campaign: {ops: [update]}")
+    assert p.path == "use_cases.lead_scoring.allow.Campaign"
+    assert "got 'Campaign'" in p.message
 
 
 def test_unknown_field_in_required_when(template_text: str) -> None:

@@ -28,7 +28,7 @@ def test_valid_create_has_no_violations(rulebook: Rulebook) -> None:
 
 def test_unknown_object_stops_validation(rulebook: Rulebook) -> None:
     """An object missing from the rulebook yields only unknown_object."""
-    got = validate(proposal("Contact", "create", "ai:x", {"Bogus": 1}), None, rulebook, LEAD_UC)
+    got = validate(proposal("Campaign", "create", "ai:x", {"Bogus": 1}), None, rulebook, LEAD_UC)
     assert _codes(got) == [("unknown_object", None)]
 
 

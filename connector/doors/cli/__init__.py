@@ -4,6 +4,7 @@ Part of the doors: may import anything in crmgate.
 """
 from crmgate.doors.cli import (  # noqa: F401  # noqa: F401
     approvals_cmds,
+    check_cmds,
     core,
     report_cmds,
     rollback_cmds,

@@ -93,6 +93,7 @@ def _walkthrough(echo: Echo, workdir: Path) -> bool:
         s.check("a rep edits between before-image and write", stale.status, "conflict",
                 "nothing overwritten")
         _approvals_part(s, gate, fc, low, hyg)
+        _duplicates_part(s, gate)
         queued = gate.approvals(status="pending")
         echo(f"\n   approval queue: {len(queued)} pending ({', '.join(q.rule or '' for q in queued)})")
 
@@ -217,3 +218,18 @@ def _tamper_copy(store_url: str, workdir: Path) -> str:
     with sqlite3.connect(dst) as conn:
         conn.execute("UPDATE trail_entries SET body = replace(body, 'Okafor', 'Okafour') WHERE seq = 1")
     return f"sqlite:///{dst}"
+
+
+def _duplicates_part(s: _Steps, gate: Gate) -> None:
+    """The duplicate guard with the example rulebook's default matching rules."""
+    def create(obj: str, **fields: Any):
+        return gate.propose({"object": obj, "op": "create", "actor": "ai:intake-1", "fields": fields})[0]
+
+    create("Contact", FirstName="Ada", LastName="Lovelace", Email="ada@analytical.example")
+    again = create("Contact", FirstName="Ada", LastName="Lovelace", Email="ADA@Analytical.example")
+    s.check("ai:intake-1 adds Ada again, email in other case", again.status, "rejected", _codes(again))
+    acme = create("Account", Name="Acme Inc")
+    dup = create("Account", Name="ACME, Inc.")
+    best = (dup.extra.get("duplicates") or {}).get("candidates", [{}])[0]
+    s.check('ai:intake-1 adds "ACME, Inc." beside "Acme Inc"', dup.status, "queued",
+            f"candidate {best.get('id')} score {best.get('score')} (is {acme.record_id})")

@@ -1,0 +1,254 @@
+"""The duplicate matcher: is a proposed new record already in the CRM (or earlier in this batch)? Pure.
+
+Two halves, both built on :mod:`crmgate.rules.normalise`:
+
+* :func:`candidate_queries` says what to ask the CRM for, per candidate object: exact values by
+  field (normalised email, the text forms of a phone number) and bounded prefixes by field
+  (website forms, the first letters of a name). A rule's keys all have to agree, so a rule asks
+  only by its exact keys when it has some, else by its fuzzy ones.
+* :func:`find_matches` compares a proposal's fields with candidate records. A rule matches a
+  candidate when every key agrees: exact keys on equal normalised values, fuzzy keys at or above
+  their threshold (rapidfuzz). The rule's score for a candidate is its weakest key's score. Every
+  matching rule is reported, in rule order; the FIRST one decides the action.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmgate.rules import normalise as norm
+from crmgate.rules.matching_models import FUZZY_KINDS, MatchingSection, MatchKey, MatchRule
+
+_EXACT_ANCHORS = ("email", "phone", "website_domain")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An existing record, or (``in_batch``) a create earlier in the same batch (id ``batch:<proposal>``)."""
+
+    object: str
+    id: str
+    fields: Mapping[str, Any]
+    in_batch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    object: str
+    id: str
+    score: float
+    in_batch: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"object": self.object, "id": self.id, "score": round(self.score, 1)}
+        if self.in_batch:
+            out["in_batch"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """One rule that matched, with its candidates best first."""
+
+    rule: str
+    action: str
+    candidates: tuple[Scored, ...]
+    overwrite: bool = False
+
+    @property
+    def best(self) -> Scored:
+        return self.candidates[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "action": self.action, "candidates": [c.to_dict() for c in self.candidates]}
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    object: str
+    matches: tuple[RuleMatch, ...] = ()
+
+    @property
+    def decisive(self) -> RuleMatch | None:
+        return self.matches[0] if self.matches else None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateQuery:
+    """What to ask one candidate object for: records whose field equals (case-insensitively) one
+    of ``equals[field]`` or starts with one of ``prefixes[field]``."""
+
+    equals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.equals or self.prefixes)
+
+
+def key_value(key: MatchKey, names: list[str], fields: Mapping[str, Any],
+              shared: frozenset[str] = frozenset()) -> str | None:
+    """The normalised value of ``key`` read from ``fields`` (``names``: the fields holding it)."""
+    values = [fields.get(n) for n in names]
+    if key.kind == "person_name":  # every named part must be there: "Okafor" alone is not a person
+        return norm.person_name(*values) if all(norm.fold(v) for v in values) else None
+    value = values[0]
+    if key.kind == "email":
+        return norm.email(value, plus_addressing=key.plus_addressing)
+    if key.kind == "email_domain":
+        return norm.email_domain(value, shared=shared)
+    if key.kind == "website_domain":
+        return norm.website_domain(value)
+    if key.kind == "phone":
+        return norm.phone(value, key.region)
+    return norm.company_name(value)
+
+
+def rule_score(rule: MatchRule, obj: str, fields: Mapping[str, Any], cand: Candidate,
+               shared: frozenset[str] = frozenset(), pool: CandidatePool | None = None,
+               mine_of: Mapping[int, str | None] | None = None) -> float | None:
+    """The rule's score for one candidate (its weakest key), or None when a key disagrees.
+    ``mine_of`` holds the proposal's key values by key position when already computed."""
+    worst = 100.0
+    for n, key in enumerate(rule.keys):
+        mine = mine_of[n] if mine_of is not None else key_value(key, key.fields, fields, shared)
+        theirs = pool.value(key, cand, shared) if pool is not None else \
+            key_value(key, key.fields_on(cand.object), cand.fields, shared)
+        if mine is None or theirs is None:
+            return None
+        if key.kind in FUZZY_KINDS:
+            compare = norm.person_similarity if key.kind == "person_name" else norm.similarity
+            score = 100.0 if mine == theirs else compare(mine, theirs)
+            if score < key.cutoff:
+                return None
+        elif mine != theirs:
+            return None
+        else:
+            score = 100.0
+        worst = min(worst, score)
+    return worst
+
+
+def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
+                 candidates: Iterable[Candidate] | CandidatePool) -> MatchResult:
+    """Every rule of ``section`` that matches one of ``candidates`` (see the module docstring)."""
+    pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool(candidates)
+    shared = frozenset(d.casefold() for d in section.shared_domains)
+    matches: list[RuleMatch] = []
+    for rule in section.rules:
+        scored = []
+        mine = {n: key_value(key, key.fields, fields, shared) for n, key in enumerate(rule.keys)}
+        if any(v is None for v in mine.values()):
+            continue  # the proposal lacks a key this rule needs: it cannot match anything
+        for cand in pool.shortlist(rule, obj, fields, shared):
+            score = rule_score(rule, obj, fields, cand, shared, pool, mine)
+            if score is not None:
+                scored.append(Scored(cand.object, cand.id, score, cand.in_batch))
+        if scored:
+            # best first; existing records before batch neighbours on a tie, then by id for stable output
+            scored.sort(key=lambda s: (-s.score, s.in_batch, s.id))
+            matches.append(RuleMatch(rule.id, rule.action, tuple(scored), rule.overwrite))
+    return MatchResult(obj, tuple(matches))
+
+
+class CandidatePool:
+    """Candidates with their normalised key values computed once, indexed so a proposal is compared
+    only with records that can match: an equal exact key, or a fuzzy name starting with the same
+    letter (the CRM look-up asks by prefix, so a name that differs there is never a candidate).
+    Creates earlier in the batch are added with :meth:`add` and always compared."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+        self.items = list(candidates)
+        self.batch: list[Candidate] = []
+        self._values: dict[tuple[Any, ...], str | None] = {}
+        self._index: dict[tuple[Any, ...], dict[str, list[Candidate]]] = {}
+
+    def add(self, cand: Candidate) -> None:
+        self.batch.append(cand)
+
+    def value(self, key: MatchKey, cand: Candidate, shared: frozenset[str]) -> str | None:
+        k = (cand.object, cand.id, cand.in_batch, key.kind, tuple(key.fields_on(cand.object)),
+             key.plus_addressing, key.region, shared)
+        if k not in self._values:
+            self._values[k] = key_value(key, key.fields_on(cand.object), cand.fields, shared)
+        return self._values[k]
+
+    def shortlist(self, rule: MatchRule, obj: str, fields: Mapping[str, Any],
+                  shared: frozenset[str]) -> list[Candidate]:
+        targets = set(rule.targets(obj))
+        near = [c for c in self.batch if c.object in targets]
+        anchor = next((k for k in rule.keys if k.kind in _EXACT_ANCHORS), None) or \
+            next((k for k in rule.keys if k.kind in FUZZY_KINDS), None)
+        if anchor is None:
+            return [c for c in self.items if c.object in targets] + near
+        fuzzy = anchor.kind in FUZZY_KINDS
+        ix_key = (rule.id, obj, anchor.kind, tuple(anchor.fields), anchor.plus_addressing, anchor.region, shared)
+        index = self._index.get(ix_key)
+        if index is None:
+            index = defaultdict(list)
+            for c in self.items:
+                if c.object in targets:
+                    v = self.value(anchor, c, shared)
+                    if v:
+                        index[v[:1] if fuzzy else v].append(c)
+            self._index[ix_key] = index
+        mine = key_value(anchor, anchor.fields, fields, shared)
+        if not mine:
+            return near
+        return index.get(mine[:1] if fuzzy else mine, []) + near
+
+
+def candidate_queries(obj: str, section: MatchingSection,
+                      proposals: Iterable[Mapping[str, Any]]) -> dict[str, CandidateQuery]:
+    """Per candidate object, the exact values and prefixes that find every possible match of the
+    proposals' ``fields`` (one query per object for a whole batch)."""
+    equals: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for fields in proposals:
+        for rule in section.rules:
+            if any(key_value(k, k.fields, fields) is None for k in rule.keys):
+                continue  # a key the proposal lacks: this rule cannot match it, so nothing to ask
+            exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
+            anchors = exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
+            for target in rule.targets(obj):
+                for key in anchors:
+                    _ask(key, fields, key.fields_on(target), equals[target], starts[target])
+    out: dict[str, CandidateQuery] = {}
+    for target in sorted(set(equals) | set(starts)):
+        q = CandidateQuery({f: tuple(sorted(v)) for f, v in equals[target].items() if v},
+                           {f: tuple(sorted(v)) for f, v in starts[target].items() if v})
+        if q:
+            out[target] = q
+    return out
+
+
+def _ask(key: MatchKey, fields: Mapping[str, Any], target_fields: list[str],
+         equals: dict[str, set[str]], starts: dict[str, set[str]]) -> None:
+    value = fields.get(key.fields[-1])
+    target = target_fields[-1]
+    if key.kind == "email":
+        plain = norm.email(value)
+        if plain is not None:
+            equals[target].add(plain)
+            if key.plus_addressing:
+                base = norm.email(value, plus_addressing=True)
+                equals[target].add(base)  # type: ignore[arg-type]
+                local, _, domain = base.partition("@")  # type: ignore[union-attr]
+                starts[target].add(f"{local}+")
+    elif key.kind == "phone":
+        equals[target].update(norm.phone_forms(value, key.region))
+    elif key.kind == "website_domain":
+        domain = norm.website_domain(value)
+        if domain is not None:
+            starts[target].update(norm.website_forms(domain))
+    elif key.kind in FUZZY_KINDS:
+        starts[target].update(norm.prefixes(value, company=key.kind == "company_name"))
+
+
+def merge_fields(proposed: Mapping[str, Any], existing: Mapping[str, Any], *, overwrite: bool) -> dict[str, Any]:
+    """The update that ``update_existing`` makes: the proposed fields the match lacks (all of them
+    with ``overwrite``)."""
+    def blank(v: Any) -> bool:
+        return v is None or (isinstance(v, str) and not v.strip())
+    return {k: v for k, v in proposed.items() if not blank(v) and (overwrite or blank(existing.get(k)))}
