@@ -45,12 +45,7 @@ from simple_salesforce import Salesforce
 
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
 from crmgate.adapters.errors import (
-    CRMError,
-    CRMValidationError,
-    NotFoundError,
-    PreconditionFailedError,
-    QuotaExhaustedError,
-    RecordError,
+    CRMError, CRMValidationError, NotFoundError, PreconditionFailedError, QuotaExhaustedError, RecordError,
     ResponseError,
 )
 from crmgate.adapters.retry import retrying
