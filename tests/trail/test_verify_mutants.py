@@ -1,0 +1,108 @@
+"""What the verifier tells people, and the edge cases it must survive (found by mutation testing).
+
+An auditor reads the messages, not just the codes: a gap names the seqs that are missing, a
+truncated tail says how many checkpoints lie past the end, and a deleted checkpointed entry is
+called missing rather than changed. Odd input (a body that is not text, a problem without a seq
+after another problem, the last allowed problem found at the head row) is reported, never raised.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from crmgate.trail import TrailStore, verify_entries, verify_store
+from crmgate.trail.verify import MAX_PROBLEMS
+
+from .trailkit import entry, fill, sql
+
+# fill(): entries 1..12, checkpoints at 3, 6, 9, 12
+
+
+@pytest.fixture
+def chain(make_store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    store: TrailStore = make_store()
+    fill(store)
+    data = json.loads(json.dumps({"e": [e.to_dict() for e in store.iter_entries()],
+                                  "c": [c.to_dict() for c in store.checkpoints()]}))
+    return data["e"], data["c"]
+
+
+def messages(entries, checkpoints, key) -> list[tuple[int | None, str, str]]:
+    return [(p.seq, p.code, p.message) for p in verify_entries(entries, checkpoints, key).problems]
+
+
+def test_one_missing_seq_is_named_alone(chain, signer):
+    """Entry 5 deleted: the gap message names seq 5 (not a range, not 4 or 6)."""
+    entries, cps = chain
+    del entries[4]
+    [gap, *_] = messages(entries, cps, signer.public_key())
+    assert gap == (5, "sequence_gap", "seq 5 missing before seq 6 (deleted entries)")
+
+
+def test_several_missing_seqs_are_named_as_a_range(chain, signer):
+    """Entries 4 and 5 deleted: the message names the range 4..5."""
+    entries, cps = chain
+    del entries[3:5]
+    [gap, *_] = messages(entries, cps, signer.public_key())
+    assert gap == (4, "sequence_gap", "seq 4..5 missing before seq 6 (deleted entries)")
+
+
+def test_deleted_checkpointed_entry_is_called_missing(chain, signer):
+    """Entry 6 (which the checkpoint at 6 signs) deleted: that checkpoint signs a missing entry; it is
+    not compared with entry 7's hash."""
+    entries, cps = chain
+    del entries[5]
+    found = messages(entries, cps, signer.public_key())
+    assert (6, "checkpoint_mismatch", "checkpoint at seq 6 signs an entry that is missing") in found
+
+
+def test_truncated_tail_counts_the_checkpoints_past_the_end(chain, signer):
+    """Entries 7..12 gone, checkpoints at 9 and 12 kept: one past-end problem naming the first
+    checkpoint and 'one more'."""
+    entries, cps = chain
+    del entries[6:]
+    found = messages(entries, cps, signer.public_key())
+    assert found == [(7, "checkpoint_past_end",
+                      "checkpoint at seq 9 (and 1 more) lies past the last entry 6: entries from seq 7 were "
+                      "deleted (tail truncated)")]
+
+
+def test_a_body_that_is_not_text_is_malformed_not_a_crash(chain, signer):
+    """A stored body that is a number is a malformed entry at its seq."""
+    entries, cps = chain
+    entries[2]["body"] = 12345
+    report = verify_entries(entries, cps, signer.public_key())
+    assert (3, "malformed_entry") in [(p.seq, p.code) for p in report.problems]
+
+
+def test_a_problem_without_seq_after_another_problem(chain, signer):
+    """An edited entry 5 and then an entry with no seq at all: both reported, in order, no crash."""
+    entries, cps = chain
+    entries[4]["data"] = {"forged": True}
+    entries[6]["seq"] = None
+    report = verify_entries(entries, cps, signer.public_key())
+    assert [(p.seq, p.code) for p in report.problems][:2] == [(5, "hash_mismatch"), (None, "malformed_entry")]
+    assert report.first_bad_seq == 5
+
+
+def test_the_last_allowed_problem_at_the_head_row_stops_early(make_store, signer):
+    """19 edited bodies and a wrong head row: the head problem is the 20th, verification stops
+    early and returns a report (it does not raise)."""
+    store = make_store()
+    store.append([entry(n) for n in range(MAX_PROBLEMS - 1)])
+    sql(store, "UPDATE trail_entries SET body = REPLACE(body, 'Head of Ops', 'CEO')")
+    sql(store, "UPDATE trail_head SET hash = :h WHERE id = 1", h="f" * 64)
+    report = verify_store(store, signer.public_key())
+    assert len(report.problems) == MAX_PROBLEMS and report.stopped_early
+    assert [p.code for p in report.problems] == ["hash_mismatch"] * (MAX_PROBLEMS - 1) + ["head_mismatch"]
+
+
+def test_summary_names_the_first_problem(chain, signer):
+    """The one-line summary a CLI prints carries the first problem's code and message."""
+    entries, cps = chain
+    entries[4]["data"] = {"forged": True}
+    summary = verify_entries(entries, cps, signer.public_key()).summary()
+    assert summary == ("trail INVALID: first bad seq 5, 1 problem(s); hash_mismatch: entry 5: stored hash "
+                       "does not match its content (entry edited)")
