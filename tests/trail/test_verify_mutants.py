@@ -97,6 +97,16 @@ def test_the_last_allowed_problem_at_the_head_row_stops_early(make_store, signer
     report = verify_store(store, signer.public_key())
     assert len(report.problems) == MAX_PROBLEMS and report.stopped_early
     assert [p.code for p in report.problems] == ["hash_mismatch"] * (MAX_PROBLEMS - 1) + ["head_mismatch"]
+    assert report.problems[-1].seq == MAX_PROBLEMS - 1  # the head's seq
+
+
+def test_a_head_row_with_another_hash_names_the_head_seq(make_store, signer):
+    """Only the head row's hash rewritten: one head_mismatch naming seq 12, the head's seq."""
+    store = make_store()
+    fill(store)
+    sql(store, "UPDATE trail_head SET hash = :h WHERE id = 1", h="f" * 64)
+    report = verify_store(store, signer.public_key())
+    assert [(p.seq, p.code) for p in report.problems] == [(12, "head_mismatch")]
 
 
 def test_summary_names_the_first_problem(chain, signer):
