@@ -87,17 +87,17 @@ def test_a_problem_without_seq_after_another_problem(chain, signer):
     assert report.first_bad_seq == 5
 
 
-def test_the_last_allowed_problem_at_the_head_row_stops_early(make_store, signer):
-    """19 edited bodies and a wrong head row: the head problem is the 20th, verification stops
-    early and returns a report (it does not raise)."""
+def test_the_twentieth_problem_at_the_head_row_stops_early(make_store, signer):
+    """19 edited bodies and a wrong head row: the head problem is the 20th (the documented limit),
+    verification stops early and returns a report (it does not raise)."""
     store = make_store()
-    store.append([entry(n) for n in range(MAX_PROBLEMS - 1)])
+    store.append([entry(n) for n in range(19)])
     sql(store, "UPDATE trail_entries SET body = REPLACE(body, 'Head of Ops', 'CEO')")
     sql(store, "UPDATE trail_head SET hash = :h WHERE id = 1", h="f" * 64)
     report = verify_store(store, signer.public_key())
-    assert len(report.problems) == MAX_PROBLEMS and report.stopped_early
-    assert [p.code for p in report.problems] == ["hash_mismatch"] * (MAX_PROBLEMS - 1) + ["head_mismatch"]
-    assert report.problems[-1].seq == MAX_PROBLEMS - 1  # the head's seq
+    assert MAX_PROBLEMS == 20 and len(report.problems) == 20 and report.stopped_early
+    assert [p.code for p in report.problems] == ["hash_mismatch"] * 19 + ["head_mismatch"]
+    assert report.problems[-1].seq == 19  # the head's seq
 
 
 def test_a_head_row_with_another_hash_names_the_head_seq(make_store, signer):
@@ -116,3 +116,44 @@ def test_summary_names_the_first_problem(chain, signer):
     summary = verify_entries(entries, cps, signer.public_key()).summary()
     assert summary == ("trail INVALID: first bad seq 5, 1 problem(s); hash_mismatch: entry 5: stored hash "
                        "does not match its content (entry edited)")
+
+
+def test_a_duplicated_entry_is_out_of_order_only(chain, signer):
+    """Entry 5 stored twice: sequence_order at 5, and nothing else (the copy is not a broken link)."""
+    entries, cps = chain
+    entries.insert(5, json.loads(json.dumps(entries[4])))
+    assert [(p.seq, p.code) for p in verify_entries(entries, cps, signer.public_key()).problems] == [
+        (5, "sequence_order")]
+
+
+@pytest.mark.parametrize("field,value", [("signature", None), ("ts", "\ud800"), ("ts", b"bytes")])
+def test_an_unreadable_checkpoint_is_a_bad_signature(chain, signer, field, value):
+    """The checkpoint at 6 without a signature, or with a ts no canonical form accepts: bad_signature
+    naming the first seq it covers (4), reported rather than raised."""
+    entries, cps = chain
+    if value is None:
+        del cps[1][field]
+    else:
+        cps[1][field] = value
+    assert [(p.seq, p.code) for p in verify_entries(entries, cps, signer.public_key()).problems] == [
+        (4, "bad_signature")]
+
+
+def test_head_row_ahead_of_the_entries_says_both_seqs(make_store, signer):
+    """Tail and its checkpoints deleted, head row kept: the message gives the head's seq and the last one."""
+    store = make_store()
+    fill(store)
+    sql(store, "DELETE FROM trail_entries WHERE seq > 9")
+    sql(store, "DELETE FROM trail_checkpoints WHERE seq > 9")
+    report = verify_store(store, signer.public_key())
+    assert [(p.seq, p.code, p.message) for p in report.problems] == [
+        (10, "head_mismatch", "the head row says seq 12 but the last entry is seq 9")]
+
+
+def test_summary_marks_a_report_that_stopped_early(make_store, signer):
+    """A report cut at the limit says '20+ problem(s)'; a complete one says the plain count."""
+    store = make_store()
+    store.append([entry(n) for n in range(25)])
+    sql(store, "UPDATE trail_entries SET body = REPLACE(body, 'Head of Ops', 'CEO')")
+    report = verify_store(store, signer.public_key())
+    assert report.stopped_early and "first bad seq 1, 20+ problem(s); hash_mismatch" in report.summary()
