@@ -60,3 +60,15 @@ def test_a_change_loaded_by_id_says_what_it_is(gate, deal):
     [write] = select_changes(gate.store, Selector(change=ch.change_id))
     [undo] = select_changes(gate.store, Selector(change=rb.rollback_change_id))
     assert (write.kind, undo.kind) == ("write", "rollback")
+
+
+def test_a_rollback_after_an_undone_rollback_counts(gate, sandbox, deal):
+    """Rolled back, that rollback undone, rolled back again: the second rollback is what counts, so a
+    third attempt (after a person's edit) is a no-op that keeps the person's value."""
+    ch = gate.propose(hygiene(deal, CloseDate="2027-03-31"))[0]
+    first = gate.rollback(ch.change_id)
+    assert gate.rollback(first.rollback_change_id).status == "reverted"
+    assert gate.rollback(ch.change_id).status == "reverted"
+    sandbox.edit("Opportunity", deal, {"CloseDate": "2027-02-15"})
+    assert gate.rollback(ch.change_id).status == "noop"
+    assert fields(sandbox, deal)["CloseDate"] == "2027-02-15"

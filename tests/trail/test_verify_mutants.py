@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from crmgate.trail import TrailStore, verify_entries, verify_store
+from crmgate.trail import TrailStore, canonical_json, verify_entries, verify_store
+from crmgate.trail.records import CONTENT_FIELDS
 from crmgate.trail.verify import MAX_PROBLEMS
 
 from .trailkit import entry, fill, sql
@@ -157,3 +158,13 @@ def test_summary_marks_a_report_that_stopped_early(make_store, signer):
     sql(store, "UPDATE trail_entries SET body = REPLACE(body, 'Head of Ops', 'CEO')")
     report = verify_store(store, signer.public_key())
     assert report.stopped_early and "first bad seq 1, 20+ problem(s); hash_mismatch" in report.summary()
+
+
+def test_a_body_claiming_seq_zero_names_the_row(chain, signer):
+    """A stored body that says seq 0 at row 5: the order problem names 5, never the impossible 0."""
+    entries, cps = chain
+    body = json.loads(entries[4]["body"]) if entries[4].get("body") else {
+        k: entries[4][k] for k in CONTENT_FIELDS}
+    entries[4]["body"] = canonical_json({**body, "seq": 0})
+    found = [(p.seq, p.code) for p in verify_entries(entries, cps, signer.public_key()).problems]
+    assert (5, "sequence_order") in found and all(seq != 0 for seq, _ in found)
