@@ -7,6 +7,8 @@ governed write or a rollback.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from crmgate.errors import RollbackError
@@ -72,3 +74,36 @@ def test_a_rollback_after_an_undone_rollback_counts(gate, sandbox, deal):
     sandbox.edit("Opportunity", deal, {"CloseDate": "2027-02-15"})
     assert gate.rollback(ch.change_id).status == "noop"
     assert fields(sandbox, deal)["CloseDate"] == "2027-02-15"
+
+
+def test_a_change_never_written_names_its_status(gate, deal):
+    """A queued change cannot be rolled back: not_applied, and the message says it is queued."""
+    queued = gate.propose(hygiene(deal, ForecastCategoryName="Commit"))[0]
+    assert queued.status == "queued"
+    with pytest.raises(RollbackError) as exc:
+        gate.rollback(queued.change_id)
+    assert exc.value.code == "not_applied" and "(status: queued)" in exc.value.message
+
+
+def test_two_selectors_are_named_in_the_refusal():
+    """Two selectors at once: bad_selector, and the message lists what was given."""
+    with pytest.raises(RollbackError) as exc:
+        Selector(actor="ai:x", batch="b_1").checked()
+    assert exc.value.code == "bad_selector" and exc.value.message.endswith("(got batch, actor)")
+
+
+def test_selectors_are_frozen():
+    """A checked selector cannot be changed afterwards (it is what the trail records)."""
+    sel = Selector(actor="ai:x").checked()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sel.actor = "ai:y"  # type: ignore[misc]
+
+
+def test_bulk_selection_takes_only_applied_writes(gate, sandbox):
+    """One of two updates fails at the CRM: a bulk rollback by actor selects the applied one only."""
+    a, b = [o.record_id for o in gate.propose([opp(Name="A"), opp(Name="B")])]
+    sandbox.inject_fault("update_many", code="FIELD_CUSTOM_VALIDATION_EXCEPTION", record_id=b, status=400)
+    done, failed = gate.propose([hygiene(a, NextStep="AI"), hygiene(b, NextStep="AI")])
+    assert (done.status, failed.status) == ("applied", "failed")
+    report = gate.rollback_many(actor="ai:deal-hygiene")
+    assert [r.change_id for r in report.changes] == [done.change_id]

@@ -168,3 +168,41 @@ def test_a_body_claiming_seq_zero_names_the_row(chain, signer):
     entries[4]["body"] = canonical_json({**body, "seq": 0})
     found = [(p.seq, p.code) for p in verify_entries(entries, cps, signer.public_key()).problems]
     assert (5, "sequence_order") in found and all(seq != 0 for seq, _ in found)
+
+
+def with_body(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry as an export carries it: its stored canonical body next to the columns."""
+    return {**entry, "body": canonical_json({k: entry[k] for k in CONTENT_FIELDS})}
+
+
+def test_an_entry_without_its_hash_is_malformed(chain, signer):
+    """Entry 5 lost its hash: malformed at 5, then 6 no longer links (5 never counted)."""
+    entries, cps = chain
+    del entries[4]["hash"]
+    assert messages(entries, cps, signer.public_key())[0] == (5, "malformed_entry", "entry 5 lacks prev_hash or hash")
+
+
+def test_data_column_that_differs_from_the_body_is_named(chain, signer):
+    """The body is intact but the data column next to it was changed: column_mismatch naming data."""
+    entries, cps = chain
+    entries[4] = with_body(entries[4])
+    entries[4]["data"] = {"forged": True}
+    assert messages(entries, cps, signer.public_key()) == [
+        (5, "column_mismatch", "entry 5: data disagree(s) with the hashed body")]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), object()], ids=["nan", "object"])
+def test_data_column_with_no_canonical_form_is_a_mismatch(chain, signer, bad):
+    """A data column that canonical JSON refuses (ValueError or TypeError) disagrees with the body."""
+    entries, cps = chain
+    entries[4] = with_body(entries[4])
+    entries[4]["data"] = {"x": bad}
+    assert [(p.seq, p.code) for p in verify_entries(entries, cps, signer.public_key()).problems] == [
+        (5, "column_mismatch")]
+
+
+def test_unsigned_tail_names_its_range(chain, signer):
+    """The last checkpoint dropped: entries 10..12 are named as not covered."""
+    entries, cps = chain
+    assert messages(entries, cps[:-1], signer.public_key()) == [
+        (10, "unsigned_tail", "entries 10..12 are not covered by any signed checkpoint")]
