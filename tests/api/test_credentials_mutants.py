@@ -1,0 +1,48 @@
+"""Credential edge cases found by mutation testing: refusal details, headers, the table's guarantees."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from crmgate.doors.credentials import AccessError, CredentialError, Credentials, create_tables, credentials_table
+from crmgate.trail import TrailStore
+
+
+@pytest.fixture
+def creds(tmp_path, keypair, clock, ids):
+    store = TrailStore(f"sqlite:///{tmp_path / 'creds.db'}", signer=keypair[0], clock=clock)
+    yield Credentials(store, clock=clock, ids=ids, random_bytes=lambda n: bytes(range(n)))
+    store.close()
+
+
+def test_an_ai_refusal_names_only_the_people_only_scopes(creds):
+    """ai: asking for propose and approve: the refusal lists approve alone (propose is fine)."""
+    with pytest.raises(CredentialError) as info:
+        creds.create("ai:deal-hygiene", ["propose", "approve"], by="admin:root")
+    assert info.value.code == "scope_not_allowed"
+    assert info.value.details == {"actor": "ai:deal-hygiene", "scopes": ["approve"]}
+    assert "can never hold approve:" in info.value.message
+
+
+def test_only_a_401_asks_for_a_bearer_token():
+    """401 answers carry WWW-Authenticate: Bearer; a 403 does not."""
+    assert AccessError("x", code="invalid_token", status=401).headers == {"WWW-Authenticate": "Bearer"}
+    assert AccessError("x", code="missing_scope", status=403).headers == {}
+
+
+def test_opening_the_credentials_twice_keeps_them(creds):
+    """Creating the table again (a second server process starting) neither fails nor loses rows."""
+    cred, token = creds.create("human:ana", ["approve"], by="admin:root")
+    create_tables(creds.store.engine)
+    assert creds.authenticate(token) == cred
+
+
+def test_the_table_refuses_a_row_without_a_token_hash_or_with_a_used_one(creds):
+    """Every credential row has a token hash, and no two rows share one."""
+    creds.create("human:ana", ["approve"], by="admin:root")
+    row = {"actor": "human:bo", "scopes": "approve", "created_at": "t", "created_by": "admin:root"}
+    with creds.store.engine.connect() as conn:
+        used = conn.execute(sa.select(credentials_table.c.token_sha256)).scalar_one()
+    for bad in ({"id": "c_null", "token_sha256": None}, {"id": "c_dup", "token_sha256": used}):
+        with pytest.raises(sa.exc.IntegrityError), creds.store.engine.begin() as conn:
+            conn.execute(sa.insert(credentials_table).values(**row, **bad))
