@@ -206,3 +206,38 @@ def test_unsigned_tail_names_its_range(chain, signer):
     entries, cps = chain
     assert messages(entries, cps[:-1], signer.public_key()) == [
         (10, "unsigned_tail", "entries 10..12 are not covered by any signed checkpoint")]
+
+
+@pytest.mark.parametrize("seq", [True, "5"], ids=["bool", "text"])
+def test_a_seq_that_is_not_an_integer_is_malformed(chain, signer, seq):
+    """seq True (a bool, though Python counts it as an int) or "5": malformed, not an entry."""
+    entries, cps = chain
+    entries[4]["seq"] = seq
+    report = verify_entries(entries, cps, signer.public_key())
+    assert (None, "malformed_entry") in [(p.seq, p.code) for p in report.problems] and report.entries == 11
+
+
+@pytest.mark.parametrize("change", [{"body": "not json"}, {"data": {"x": float("nan")}}, {"data": {"x": object()}}],
+                         ids=["body-not-json", "data-nan", "data-object"])
+def test_an_entry_whose_body_cannot_be_read_is_malformed(chain, signer, change):
+    """A stored body that is not JSON, or content with no canonical form: malformed at that seq."""
+    entries, cps = chain
+    entries[4].update(change)
+    assert messages(entries, cps, signer.public_key())[0] == (
+        5, "malformed_entry", "entry 5 has a body that cannot be read")
+
+
+@pytest.mark.parametrize("claimed,named", [(1, 1), ("x", 5)], ids=["seq-1", "text"])
+def test_a_body_claiming_another_seq_names_the_smaller(chain, signer, claimed, named):
+    """Row 5's body says seq 1: the order problem names 1; a body seq that is not a number names 5."""
+    entries, cps = chain
+    entries[4] = with_body({**entries[4], "seq": claimed})
+    entries[4]["seq"] = 5
+    assert (named, "sequence_order") in [(p.seq, p.code) for p in
+                                         verify_entries(entries, cps, signer.public_key()).problems]
+
+
+def test_checkpoints_past_the_end_are_counted(chain, signer):
+    """Entries 7..12 gone: all four checkpoints are still counted in the report."""
+    entries, cps = chain
+    assert verify_entries(entries[:6], cps, signer.public_key()).checkpoints == 4

@@ -1,0 +1,80 @@
+"""The rollback planner's words and edge cases, on plain values (found by mutation testing).
+
+``plan_record`` is pure: changes (oldest first) and the record as it is now in, a plan out. What
+an admin reads (the plan's message and each field's reason) is pinned here, with the cases a
+rollback report must get right: a forced field that nobody touched, a run of changes restored to
+the value before its first change, a deleted record that exists again.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from crmgate.adapters.base import Record
+from crmgate.rollback.plan import Change, plan_record
+
+
+def change(cid: str, op: str, seq: int, **fields: tuple[object, object]) -> Change:
+    return Change(change_id=cid, proposal_id="p", kind="write", object="Opportunity", op=op, record_id="006A",
+                  actor="ai:x", use_case="u", seq=seq,
+                  changes=tuple({"field": f, "before": b, "after": a} for f, (b, a) in fields.items()))
+
+
+def now(**fields: object) -> Record:
+    return Record("Opportunity", "006A", fields, "v9")
+
+
+def reasons(plan, cid: str) -> list[tuple[str, str, str]]:
+    return [(p.field, p.action, p.reason) for p in plan.fields[cid]]
+
+
+def test_every_field_changed_since_is_a_conflict_message():
+    """Both fields edited by a person since: nothing to write, the message says every field conflicts."""
+    plan = plan_record([change("c1", "update", 1, A=("a0", "a1"), B=("b0", "b1"))], now(A="p", B="q"),
+                       force=False, done={})
+    assert plan.write_op is None and plan.message == "conflict: every field changed since"
+
+
+def test_nothing_to_undo_when_the_values_already_hold():
+    """The record already holds the before-values: nothing to write, 'nothing to undo'."""
+    plan = plan_record([change("c1", "update", 1, A=("a0", "a1"))], now(A="a0"), force=False, done={})
+    assert plan.write_op is None and plan.message == "nothing to undo"
+
+
+def test_force_on_an_untouched_field_says_it_still_held_crmgates_value():
+    """--force where nobody edited: action force, reason 'still holds the value crmgate wrote'."""
+    plan = plan_record([change("c1", "update", 1, A=("a0", "a1"), B=("b0", "b1"))], now(A="a1", B="edited"),
+                       force=True, done={})
+    assert reasons(plan, "c1") == [("A", "force", "still holds the value crmgate wrote"),
+                                   ("B", "force", "changed since crmgate wrote it; forced")]
+    assert plan.payload == {"A": "a0", "B": "b0"}
+
+
+def test_a_run_of_changes_restores_the_value_before_its_first_change():
+    """Two changes in a row to one field: both revert to the first before-value, and the reason
+    names the change whose before-value is restored; a single change gets no such note."""
+    plan = plan_record([change("c1", "update", 1, A=("a0", "a1")), change("c2", "update", 2, A=("a1", "a2"),
+                                                                             B=("b0", "b1"))],
+                       now(A="a2", B="b1"), force=False, done={})
+    assert reasons(plan, "c2") == [
+        ("A", "revert", "still holds the value crmgate wrote (restores the value before c1)"),
+        ("B", "revert", "still holds the value crmgate wrote")]
+    assert plan.payload == {"A": "a0", "B": "b0"}
+
+
+def test_a_deleted_record_that_exists_again_is_a_conflict_per_field():
+    """The change deleted the record, but it exists again: every field is a conflict, nothing written."""
+    plan = plan_record([change("c1", "delete", 1, A=("a0", None), B=("b0", None))], now(A="new", B="b0"),
+                       force=False, done={})
+    assert plan.write_op is None
+    assert plan.message == "conflict: the deleted record exists again; not re-created"
+    assert [(p.field, p.action, p.current) for p in plan.fields["c1"]] == [("A", "conflict", "new"),
+                                                                          ("B", "conflict", "b0")]
+
+
+def test_changes_are_frozen():
+    """A change read from the trail cannot be altered while it is planned."""
+    ch = change("c1", "update", 1, A=("a0", "a1"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ch.op = "delete"  # type: ignore[misc]
