@@ -1,6 +1,8 @@
 """Credential edge cases found by mutation testing: refusal details, headers, the table's guarantees."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 
@@ -46,3 +48,31 @@ def test_the_table_refuses_a_row_without_a_token_hash_or_with_a_used_one(creds):
     for bad in ({"id": "c_null", "token_sha256": None}, {"id": "c_dup", "token_sha256": used}):
         with pytest.raises(sa.exc.IntegrityError), creds.store.engine.begin() as conn:
             conn.execute(sa.insert(credentials_table).values(**row, **bad))
+
+
+def test_a_rate_limit_of_one_is_allowed_and_zero_is_not(creds):
+    """One request a minute is a real limit; zero is refused as a bad credential."""
+    cred, _ = creds.create("ai:slow", ["propose"], by="admin:root", rate_limit=1)
+    assert cred.rate_limit == 1
+    with pytest.raises(CredentialError) as info:
+        creds.create("ai:stopped", ["propose"], by="admin:root", rate_limit=0)
+    assert info.value.code == "invalid_rate_limit"
+
+
+def test_the_secret_is_256_random_bits(tmp_path, keypair, clock, ids):
+    """The token's secret part is 32 random bytes, base64url without padding (43 characters)."""
+    asked: list[int] = []
+    store = TrailStore(f"sqlite:///{tmp_path / 'c.db'}", signer=keypair[0], clock=clock)
+    try:
+        creds = Credentials(store, clock=clock, ids=ids, random_bytes=lambda n: asked.append(n) or b"\x01" * n)
+        _, token = creds.create("ai:x", ["propose"], by="admin:root")
+    finally:
+        store.close()
+    assert asked == [32] and len(token.rsplit(".", 1)[1]) == 43
+
+
+def test_credentials_are_frozen(creds):
+    """A credential read for a request cannot be widened while the request runs."""
+    cred, _ = creds.create("ai:x", ["propose"], by="admin:root")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cred.scopes = frozenset({"approve"})  # type: ignore[misc]
