@@ -6,7 +6,14 @@ import dataclasses
 import pytest
 import sqlalchemy as sa
 
-from crmgate.doors.credentials import AccessError, CredentialError, Credentials, create_tables, credentials_table
+from crmgate.doors.credentials import (
+    AccessError,
+    CredentialError,
+    Credentials,
+    create_tables,
+    credential_id_of,
+    credentials_table,
+)
 from crmgate.trail import TrailStore
 
 
@@ -76,3 +83,13 @@ def test_credentials_are_frozen(creds):
     cred, _ = creds.create("ai:x", ["propose"], by="admin:root")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cred.scopes = frozenset({"approve"})  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("token", ["crmgate..secret", "crmgate.cred_1.", "other.cred_1.secret", "crmgate.cred_1"])
+def test_a_malformed_token_names_no_credential(token):
+    """Only crmgate.<id>.<secret> with both parts present names a credential id (for logs)."""
+    assert credential_id_of(token) is None
+
+
+def test_a_well_formed_token_names_its_credential():
+    assert credential_id_of("crmgate.cred_1.secret") == "cred_1"

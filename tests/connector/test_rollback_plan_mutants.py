@@ -73,8 +73,11 @@ def test_a_deleted_record_that_exists_again_is_a_conflict_per_field():
                                                                           ("B", "conflict", "b0")]
 
 
-def test_changes_are_frozen():
-    """A change read from the trail cannot be altered while it is planned."""
+def test_changes_and_field_plans_are_frozen():
+    """A change read from the trail, and a field's plan once made, cannot be altered afterwards."""
     ch = change("c1", "update", 1, A=("a0", "a1"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         ch.op = "delete"  # type: ignore[misc]
+    [field_plan] = plan_record([ch], now(A="a1"), force=False, done={}).fields["c1"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        field_plan.action = "force"  # type: ignore[misc]
