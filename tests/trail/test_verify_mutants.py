@@ -7,6 +7,7 @@ after another problem, the last allowed problem found at the head row) is report
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -241,3 +242,20 @@ def test_checkpoints_past_the_end_are_counted(chain, signer):
     """Entries 7..12 gone: all four checkpoints are still counted in the report."""
     entries, cps = chain
     assert verify_entries(entries[:6], cps, signer.public_key()).checkpoints == 4
+
+
+def test_a_checkpoint_given_twice_is_out_of_order(chain, signer):
+    """The checkpoint at 6 appears twice: the copy is a checkpoint_order problem naming 6."""
+    entries, cps = chain
+    cps.insert(2, dict(cps[1]))
+    assert [(p.seq, p.code) for p in verify_entries(entries, cps, signer.public_key()).problems] == [
+        (6, "checkpoint_order")]
+
+
+def test_problems_are_frozen(chain, signer):
+    """A problem in a report cannot be rewritten after the fact."""
+    entries, cps = chain
+    entries[4]["data"] = {"forged": True}
+    [problem] = verify_entries(entries, cps, signer.public_key()).problems
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.code = "fine"  # type: ignore[misc]
