@@ -93,3 +93,20 @@ def test_a_malformed_token_names_no_credential(token):
 
 def test_a_well_formed_token_names_its_credential():
     assert credential_id_of("crmgate.cred_1.secret") == "cred_1"
+
+
+def test_admin_means_holding_an_admin_scope(creds):
+    """A propose-only credential is not an admin; one that may approve is."""
+    bot, _ = creds.create("ai:x", ["propose", "read"], by="admin:root")
+    ana, _ = creds.create("human:ana", ["approve"], by="admin:root")
+    assert bot.admin is False and ana.admin is True
+
+
+def test_blank_scopes_are_ignored(creds):
+    """A blank entry in the scope list (a trailing comma on the command line) is dropped."""
+    cred, _ = creds.create("ai:x", ["propose", "  ", ""], by="admin:root")
+    assert cred.scopes == frozenset({"propose"})
+
+
+def test_a_long_credential_id_is_cut_to_64_characters_for_logs():
+    assert credential_id_of("crmgate." + "a" * 70 + ".secret") == "a" * 64

@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 
 from crmgate.adapters.base import Record
-from crmgate.rollback.plan import Change, plan_record
+from crmgate.rollback.plan import ALL, Change, plan_record
 
 
 def change(cid: str, op: str, seq: int, **fields: tuple[object, object]) -> Change:
@@ -81,3 +81,34 @@ def test_changes_and_field_plans_are_frozen():
     [field_plan] = plan_record([ch], now(A="a1"), force=False, done={}).fields["c1"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         field_plan.action = "force"  # type: ignore[misc]
+
+
+def test_a_created_record_that_is_gone_is_already_rolled_back():
+    """The change created the record and it no longer exists: skip, 'already rolled back'."""
+    plan = plan_record([change("c1", "create", 1, A=(None, "a1"))], None, force=False, done={})
+    assert plan.write_op is None
+    assert plan.message == "already rolled back: the created record no longer exists"
+    assert [(p.field, p.action) for p in plan.fields["c1"]] == [("A", "skip")]
+
+
+def test_an_updated_record_that_is_gone_is_a_conflict():
+    """The change updated the record and it no longer exists: conflict, nothing written."""
+    plan = plan_record([change("c1", "update", 1, A=("a0", "a1"))], None, force=False, done={})
+    assert plan.write_op is None and plan.message == "conflict: the record no longer exists"
+    assert [(p.field, p.action) for p in plan.fields["c1"]] == [("A", "conflict")]
+
+
+def test_a_change_marked_wholly_undone_is_done_whatever_its_fields():
+    """An earlier rollback undid the whole change (ALL): it is done, even though no field is listed."""
+    plan = plan_record([change("c1", "update", 1, A=("a0", "a1"))], now(A="a1"), force=False,
+                       done={"c1": {ALL}})
+    assert plan.done == {"c1"} and plan.write_op is None and plan.message == "already rolled back"
+
+
+def test_created_and_deleted_within_the_rollback_restores_nothing():
+    """Created then deleted by the selection, and gone now: every field skipped, nothing re-created."""
+    plan = plan_record([change("c1", "create", 1, A=(None, "a1")), change("c2", "delete", 2, A=("a1", None))],
+                       None, force=False, done={})
+    assert plan.write_op is None
+    assert plan.message == "created and deleted within this rollback: nothing to restore"
+    assert [(p.field, p.action) for p in plan.fields["c1"] + plan.fields["c2"]] == [("A", "skip"), ("A", "skip")]
