@@ -108,7 +108,8 @@ def test_a_head_row_with_another_hash_names_the_head_seq(make_store, signer):
     fill(store)
     sql(store, "UPDATE trail_head SET hash = :h WHERE id = 1", h="f" * 64)
     report = verify_store(store, signer.public_key())
-    assert [(p.seq, p.code) for p in report.problems] == [(12, "head_mismatch")]
+    assert [(p.seq, p.code, p.message) for p in report.problems] == [
+        (12, "head_mismatch", "the head row's hash differs from entry 12's hash")]
 
 
 def test_summary_names_the_first_problem(chain, signer):
