@@ -112,3 +112,20 @@ def test_created_and_deleted_within_the_rollback_restores_nothing():
     assert plan.write_op is None
     assert plan.message == "created and deleted within this rollback: nothing to restore"
     assert [(p.field, p.action) for p in plan.fields["c1"] + plan.fields["c2"]] == [("A", "skip"), ("A", "skip")]
+
+
+def test_a_partial_plan_names_the_conflicts_it_leaves():
+    """A reverts, B was edited since: the message says the before-values are written and B is left."""
+    plan = plan_record([change("c1", "update", 1, A=("a0", "a1"), B=("b0", "b1"))], now(A="a1", B="edited"),
+                       force=False, done={})
+    assert plan.write_op == "update" and plan.payload == {"A": "a0"}
+    assert plan.message == "before-values written back; conflicts left alone: B"
+
+
+def test_a_deleted_record_is_recreated_from_its_before_image():
+    """The change deleted the record and it is still gone: every field reverts, non-empty values
+    go into the create."""
+    plan = plan_record([change("c1", "delete", 1, A=("a0", None), B=("", None))], None, force=False, done={})
+    assert plan.write_op == "create" and plan.payload == {"A": "a0"}
+    assert [(p.field, p.action, p.before, p.reason) for p in plan.fields["c1"]] == [
+        ("A", "revert", "a0", "re-create from before-image"), ("B", "revert", "", "re-create from before-image")]
