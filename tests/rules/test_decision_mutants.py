@@ -5,6 +5,8 @@ decision; a wrong count, a dropped '(and more)' or the wrong tier in it misleads
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from rules_helpers import lead, opp, proposal
 
@@ -51,3 +53,11 @@ def test_each_path_gives_its_exact_reason(rulebook: Rulebook, name: str) -> None
     p, current, expected = CASES[name]
     d = decide(p, current, rulebook)
     assert (d.action, d.rule, d.tier, d.reason) == expected
+
+
+def test_field_changes_are_frozen(rulebook: Rulebook) -> None:
+    """A decision's field changes (what the approver sees) cannot be altered afterwards."""
+    p, current, _ = CASES["applies"]
+    [change] = decide(p, current, rulebook).changes
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        change.after = "other"  # type: ignore[misc]

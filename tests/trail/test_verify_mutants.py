@@ -253,10 +253,13 @@ def test_a_checkpoint_given_twice_is_out_of_order(chain, signer):
         (6, "checkpoint_order")]
 
 
-def test_problems_are_frozen(chain, signer):
-    """A problem in a report cannot be rewritten after the fact."""
+def test_reports_and_problems_are_frozen(chain, signer):
+    """A report, and a problem in it, cannot be rewritten after the fact."""
     entries, cps = chain
     entries[4]["data"] = {"forged": True}
-    [problem] = verify_entries(entries, cps, signer.public_key()).problems
+    report = verify_entries(entries, cps, signer.public_key())
+    [problem] = report.problems
     with pytest.raises(dataclasses.FrozenInstanceError):
         problem.code = "fine"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.ok = True  # type: ignore[misc]

@@ -1,0 +1,38 @@
+"""Routing's schema limits and defaults, and its explanations (found by mutation testing)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from crmgate.rules.routing import Pool, PoolState, RoutingSection, pick_member, route, sequence
+
+
+def section(**extra) -> RoutingSection:
+    return RoutingSection.model_validate({"default": {"owner": "D"}, **extra})
+
+
+def test_one_character_ids_are_valid():
+    """Ids need one character, not two: guardrails, rules and pool members named 'g', 'r', 'A'."""
+    s = section(guardrails=[{"id": "g", "when": {"Country": "XX"}, "assign": "keep"}],
+                rules=[{"id": "r", "when": {"Country": "DE"}, "assign": {"pool": "p"}}],
+                pools={"p": {"members": [{"id": "A"}]}})
+    assert [g.id for g in s.guardrails] == ["g"] and s.pools["p"].members[0].id == "A"
+
+
+def test_an_unweighted_weighted_pool_takes_each_member_once():
+    """Weights default to 1: a 'weighted' pool without weights is plain A, B."""
+    pool = Pool.model_validate({"strategy": "weighted", "members": [{"id": "A"}, {"id": "B"}]})
+    assert sequence(pool) == ("A", "B")
+
+
+def test_routing_results_and_pool_states_are_frozen():
+    """What routing decided, and the pool state it hands back, cannot be altered afterwards."""
+    s = section(rules=[{"id": "r", "when": {"Country": "DE"}, "assign": {"pool": "p"}}],
+                pools={"p": {"members": [{"id": "A"}]}})
+    result = route("Lead", s, {"Country": "DE"}, None, {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.owner = "X"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.pool_after.cursor = 0  # type: ignore[misc,union-attr]
+    assert pick_member(s.pools["p"], PoolState())[0] == "A"
