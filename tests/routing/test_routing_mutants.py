@@ -36,3 +36,17 @@ def test_routing_results_and_pool_states_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.pool_after.cursor = 0  # type: ignore[misc,union-attr]
     assert pick_member(s.pools["p"], PoolState())[0] == "A"
+
+
+def test_a_member_with_capacity_zero_is_valid_and_skipped():
+    """Capacity 0 (a member on leave) is allowed, and the pool passes over that member."""
+    pool = Pool.model_validate({"members": [{"id": "A", "capacity": 0}, {"id": "B"}]})
+    member, after = pick_member(pool, PoolState())
+    assert (member, after.cursor, after.counts) == ("B", 2, (("B", 1),))
+
+
+def test_candidates_are_frozen():
+    s = section(rules=[{"id": "r", "when": {"Country": "DE"}, "assign": {"owner": "X"}}])
+    [cand] = route("Lead", s, {"Country": "DE"}, None, {}).candidates
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cand.priority = 99  # type: ignore[misc]
