@@ -13,6 +13,7 @@ import pytest
 
 from crmgate.errors import RollbackError
 from crmgate.rollback.selection import Selector, select_changes
+from crmgate.trail import NewEntry
 from tests.connector.conftest import hygiene, opp
 
 
@@ -107,3 +108,19 @@ def test_bulk_selection_takes_only_applied_writes(gate, sandbox):
     assert (done.status, failed.status) == ("applied", "failed")
     report = gate.rollback_many(actor="ai:deal-hygiene")
     assert [r.change_id for r in report.changes] == [done.change_id]
+
+
+def test_an_intent_without_a_result_is_unresolved(gate, deal):
+    """A write whose result was never recorded (the process died after the intent): rollback refuses
+    with unresolved_change, and so it does when a newer intent follows the last result."""
+    gate.store.append([NewEntry("write.intent", change_id="chg_lost", object="Opportunity", record_id=deal,
+                                op="update", data={"changes": []})])
+    with pytest.raises(RollbackError) as exc:
+        gate.rollback("chg_lost")
+    assert exc.value.code == "unresolved_change"
+    ch = gate.propose(hygiene(deal, CloseDate="2027-03-31"))[0]
+    gate.store.append([NewEntry("write.intent", change_id=ch.change_id, object="Opportunity", record_id=deal,
+                                op="update", data={"changes": []})])
+    with pytest.raises(RollbackError) as exc:
+        gate.rollback(ch.change_id)
+    assert exc.value.code == "unresolved_change"

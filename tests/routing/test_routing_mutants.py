@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from crmgate.rules.routing import Pool, PoolState, RoutingSection, pick_member, route, sequence
+from crmgate.rules.routing import Pool, PoolState, RoutingSection, has_room, pick_member, route, sequence
 
 
 def section(**extra) -> RoutingSection:
@@ -50,3 +50,9 @@ def test_candidates_are_frozen():
     [cand] = route("Lead", s, {"Country": "DE"}, None, {}).candidates
     with pytest.raises(dataclasses.FrozenInstanceError):
         cand.priority = 99  # type: ignore[misc]
+
+
+def test_a_stranger_has_no_room_in_a_pool():
+    """Someone who is not a member never has room, whatever the pool's state."""
+    pool = Pool.model_validate({"members": [{"id": "A"}]})
+    assert has_room(pool, PoolState(), "A") is True and has_room(pool, PoolState(), "nobody") is False
