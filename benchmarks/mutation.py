@@ -111,6 +111,7 @@ def mutations(module: str) -> Iterable[MutationSpec]:
     path = ROOT / module
     tree = get_ast_from_path(path)
     hints = _annotations(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
     for name in OPERATORS:
         operator = get_operator(name)()
         positions = [(s, e) for node in ast_nodes(tree) for s, e in operator.mutation_positions(node)]
@@ -119,8 +120,22 @@ def mutations(module: str) -> Iterable[MutationSpec]:
                 continue  # type hints are never evaluated (postponed annotations): mutating them is a no-op
             if name == "core/NumberReplacer" and occurrence % 2:
                 continue  # each number yields +1 then -1; one mutant per number is enough
+            if _equivalent_by_construction(name, lines[start[0] - 1], start[1]):
+                continue
             yield MutationSpec(module_path=str(path), operator_name=name, occurrence=occurrence,
                                start_pos=start, end_pos=end)
+
+
+def _equivalent_by_construction(operator: str, line: str, col: int) -> bool:
+    """Mutants that cannot change behaviour, whole classes of them (docs/mutation.md says why)."""
+    before = line[:col].rstrip()
+    if operator == "core/ReplaceBinaryOperator_Mul_Div" and line[col:col + 2] == "*,":
+        return True  # the bare '*' of keyword-only parameters; callers pass those by keyword
+    if operator == "core/ReplaceTrueWithFalse" and before.endswith("slots="):
+        return True  # slots on a frozen dataclass: memory layout only, assignment is refused either way
+    if operator == "core/NumberReplacer" and before.endswith("String("):
+        return True  # a column's declared width: DDL the code's values never come near
+    return False
 
 
 def _annotations(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -163,7 +178,10 @@ def run_module(module: str, db_path: Path, keep: set[str] | None, fresh: bool, r
                                  "distributor": {"name": "local"}})
             execute(db, config)
         score = Score(module, seconds=time.monotonic() - started)
+        current = {job_id(s) for s in mutations(module)}  # a session may predate a filter change
         for item, result in db.completed_work_items:
+            if item.job_id not in current:
+                continue
             if result.worker_outcome != WorkerOutcome.NORMAL:
                 score.incompetent += 1
             elif result.test_outcome == TestOutcome.SURVIVED:
