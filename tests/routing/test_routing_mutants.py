@@ -56,3 +56,34 @@ def test_a_stranger_has_no_room_in_a_pool():
     """Someone who is not a member never has room, whatever the pool's state."""
     pool = Pool.model_validate({"members": [{"id": "A"}]})
     assert has_room(pool, PoolState(), "A") is True and has_room(pool, PoolState(), "nobody") is False
+
+
+def test_guardrail_reasons_say_keep_or_assign():
+    """A keep guardrail keeps the current owner and says so; an assigning one names the owner."""
+    s = section(guardrails=[{"id": "mine", "when": {"Country": "US"}, "assign": "keep"},
+                            {"id": "vip", "when": {"Country": "DE"}, "assign": {"owner": "V"}}])
+    kept = route("Lead", s, {"Country": "US", "OwnerId": "H"}, None, {})
+    vip = route("Lead", s, {"Country": "DE", "OwnerId": "H"}, None, {})
+    assert (kept.owner, kept.reason) == ("H", "guardrail mine matched and keeps the current owner")
+    assert (vip.owner, vip.reason) == ("V", "guardrail vip matched and assigns V")
+
+
+def test_a_rule_without_priority_ranks_below_priority_one():
+    """Priority defaults to 0: a rule with priority 1 beats it at the priority step, whatever the ids."""
+    s = section(rules=[{"id": "a", "when": {"Country": "DE"}, "assign": {"owner": "A"}},
+                       {"id": "b", "priority": 1, "when": {"Country": "DE"}, "assign": {"owner": "B"}}])
+    r = route("Lead", s, {"Country": "DE"}, None, {})
+    assert (r.owner, r.winner, r.step) == ("B", "b", "priority")
+
+
+def test_a_fresh_member_has_room_for_its_first_record():
+    """No assignments yet counts as zero: a member of capacity 1 takes one record, then is full."""
+    pool = Pool.model_validate({"members": [{"id": "A", "capacity": 1}]})
+    assert PoolState().count("A") == 0 and has_room(pool, PoolState(), "A")
+    assert not has_room(pool, PoolState().assigned("A"), "A")
+
+
+def test_weights_two_to_one_interleave():
+    """Smooth weighted round robin: weights 2:1 give A B A, not A A B."""
+    pool = Pool.model_validate({"strategy": "weighted", "members": [{"id": "A", "weight": 2}, {"id": "B"}]})
+    assert sequence(pool) == ("A", "B", "A")
