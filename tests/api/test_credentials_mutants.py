@@ -110,3 +110,21 @@ def test_blank_scopes_are_ignored(creds):
 
 def test_a_long_credential_id_is_cut_to_64_characters_for_logs():
     assert credential_id_of("crmgate." + "a" * 70 + ".secret") == "a" * 64
+
+
+@pytest.mark.parametrize("missing", ["actor", "scopes", "created_at", "created_by"])
+def test_every_required_column_is_not_null(creds, missing):
+    """A credential row without its actor, scopes or creation stamp cannot exist."""
+    row = {"id": "c_x", "actor": "human:bo", "scopes": "approve", "token_sha256": "a" * 64,
+           "created_at": "t", "created_by": "admin:root", missing: None}
+    with pytest.raises(sa.exc.IntegrityError), creds.store.engine.begin() as conn:
+        conn.execute(sa.insert(credentials_table).values(**row))
+
+
+def test_a_credential_id_is_unique(creds):
+    """Two rows cannot share a credential id (the id is what a token names)."""
+    cred, _ = creds.create("human:ana", ["approve"], by="admin:root")
+    row = {"id": cred.id, "actor": "human:bo", "scopes": "approve", "token_sha256": "b" * 64,
+           "created_at": "t", "created_by": "admin:root"}
+    with pytest.raises(sa.exc.IntegrityError), creds.store.engine.begin() as conn:
+        conn.execute(sa.insert(credentials_table).values(**row))
