@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from pydantic import ValidationError
 
 from crmgate.rules.routing import Pool, PoolState, RoutingSection, has_room, pick_member, route, sequence
 
@@ -87,3 +88,14 @@ def test_weights_two_to_one_interleave():
     """Smooth weighted round robin: weights 2:1 give A B A, not A A B."""
     pool = Pool.model_validate({"strategy": "weighted", "members": [{"id": "A", "weight": 2}, {"id": "B"}]})
     assert sequence(pool) == ("A", "B", "A")
+
+
+@pytest.mark.parametrize("assign", [{"owner": "A", "pool": "p"}, {}], ids=["both", "neither"])
+def test_an_assignment_names_exactly_one_of_owner_or_pool(assign):
+    """A default that names both an owner and a pool, or neither, is refused when the rulebook loads."""
+    with pytest.raises(ValidationError, match="exactly one of owner or pool"):
+        RoutingSection.model_validate({"default": assign})
+
+
+def test_a_stored_pool_state_without_cursor_starts_at_zero():
+    assert PoolState.from_dict({"counts": {"A": 2}}) == PoolState(0, (("A", 2),))
