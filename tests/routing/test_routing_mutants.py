@@ -99,3 +99,9 @@ def test_an_assignment_names_exactly_one_of_owner_or_pool(assign):
 
 def test_a_stored_pool_state_without_cursor_starts_at_zero():
     assert PoolState.from_dict({"counts": {"A": 2}}) == PoolState(0, (("A", 2),))
+
+
+def test_weights_three_to_one_follow_the_smooth_order():
+    """Weights 3:1 give A A B A (each step adds every weight before picking the largest)."""
+    pool = Pool.model_validate({"strategy": "weighted", "members": [{"id": "A", "weight": 3}, {"id": "B"}]})
+    assert sequence(pool) == ("A", "A", "B", "A")
