@@ -254,8 +254,9 @@ def test_whole_call_fault_raises_and_writes_nothing(sandbox, code, status, error
 def test_get_many_fault_and_bad_fault_arguments(sandbox) -> None:
     """get_many takes whole-call faults; meaningless fault settings are refused."""
     sandbox.inject_fault("get_many", code="timeout", whole_call=True)
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError) as raised:
         sandbox.get_many("Lead", ["x"])
+    assert raised.value.code == "timeout"
     assert sandbox.get_many("Lead", ["x"]) == {}
     for kwargs in ({"method": "get_many"}, {"method": "upsert"}, {"method": "create_many", "times": 0},
                    {"method": "create_many", "whole_call": True, "record_id": "x"}):
@@ -283,6 +284,7 @@ def test_a_fault_on_a_later_chunk_keeps_earlier_chunks(sandbox) -> None:
     got = sandbox.create_many("Lead", [CreateRequest(LEAD, f"k{n}") for n in range(5)])
     assert [r.status for r in got] == ["ok", "ok", "failed", "failed", "failed"]
     assert not any(r.error.ambiguous for r in got[2:])
+    assert {r.error.code for r in got[2:]} == {"connection_error"}
     assert sandbox.calls == [("create_many", "Lead", 2), ("create_many", "Lead", 2)]
     ids = [salesforce_id("00Q", n) for n in range(1, 6)]
     assert list(sandbox.get_many("Lead", ids)) == ids[:2]
@@ -311,6 +313,7 @@ def test_sqlite_lock_becomes_unavailable_error(tmp_path, clock) -> None:
     try:
         with pytest.raises(UnavailableError) as raised:
             sandbox.create_many("Lead", [CreateRequest(LEAD)])
+        assert raised.value.code == "UNABLE_TO_LOCK_ROW"
         assert raised.value.retryable and "locked" in raised.value.message
     finally:
         other.execute("ROLLBACK")
@@ -325,10 +328,12 @@ def test_not_a_database_and_closed_adapter_raise_crm_errors(tmp_path, sandbox) -
     junk.write_bytes(b"this is not a sqlite file at all" * 100)
     with pytest.raises(CRMError) as raised:
         SandboxAdapter(junk)
+    assert raised.value.code == "sandbox_error"
     assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
     sandbox.close()
-    with pytest.raises(CRMError, match="closed"):
+    with pytest.raises(CRMError, match="closed") as raised:
         sandbox.get_many("Lead", ["x"])
+    assert raised.value.code == "closed"
 
 
 @pytest.mark.parametrize("method", ["get_many", "create_many", "update_many", "delete_many"])

@@ -82,28 +82,41 @@ def test_concurrent_approve_and_reject_decide_once(gates, sandbox):
     assert len(decisions) == 1
 
 
-def test_claim_is_atomic_after_the_check(gates, sandbox, monkeypatch):
-    """An approval that passed its checks but lost the claim to another admin (who decided in
-    between) is refused at the claim: its trail entries roll back and the CRM is not written."""
-    from crmgate.approvals.resolve import Approver
+class ReadThenInterleave:
+    """The CRM as the approving gate sees it: the first ``get_many`` (the approval's re-read of the
+    record) first lets ``between`` run (another admin deciding), then answers as the CRM would."""
 
+    def __init__(self, crm, between) -> None:
+        self._crm, self._between = crm, between
+
+    def get_many(self, *args, **kwargs):
+        between, self._between = self._between, None
+        if between is not None:
+            between()
+        return self._crm.get_many(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._crm, name)
+
+
+def test_claim_is_atomic_after_the_check(gates, sandbox, store_url, rulebook, keypair, clock):
+    """An approval that passed its checks but lost the claim to another admin (who decided in
+    between) is refused at the claim: its trail entries roll back and the CRM is not written.
+    The other admin decides at the CRM boundary, while ana's gate re-reads the record."""
     rid = gates[0].propose(opp())[0].record_id
     q = gates[0].propose(hygiene(rid, ForecastCategoryName="Commit"))[0]
-    real_read = Approver._read
-    calls = []
-
-    def read_while_another_admin_rejects(self, queued):
-        if not calls:
-            calls.append(1)
-            gates[1].reject(q.change_id, by="admin:other", reason="first")
-        return real_read(self, queued)
-
-    monkeypatch.setattr(Approver, "_read", read_while_another_admin_rejects)
+    crm = ReadThenInterleave(sandbox, lambda: gates[1].reject(q.change_id, by="admin:other", reason="first"))
+    ana = Gate(rulebook=rulebook, adapter=crm, store=TrailStore(store_url, signer=keypair[0], clock=clock),
+               clock=clock, ids=new_id)
     sandbox.calls.clear()
     head = gates[0].store.head()
-    with pytest.raises(ApprovalError) as exc:
-        gates[0].approve(q.change_id, by="admin:ana")
+    try:
+        with pytest.raises(ApprovalError) as exc:
+            ana.approve(q.change_id, by="admin:ana")
+    finally:
+        ana.store.close()
     assert exc.value.code == "not_pending"
+    assert crm._between is None  # the other admin did decide in between
     assert gates[0].store.head()[0] == head[0] + 1  # only the rejection was appended
     assert not [c for c in sandbox.calls if c[0] == "update_many"]
     assert gates[0].approvals()[0].status == "rejected"

@@ -194,6 +194,7 @@ def test_malformed_proposals_are_refused_whole(gate):
     """One malformed proposal in a batch refuses the whole batch before anything is recorded."""
     with pytest.raises(ProposalError) as exc:
         gate.propose([lead(), {"object": "Lead", "op": "update", "actor": "ai:x"}])
+    assert exc.value.code == "invalid_proposal"
     assert exc.value.details["problems"][0]["index"] == 1
     assert gate.store.head()[0] == 0
 

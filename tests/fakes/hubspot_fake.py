@@ -216,6 +216,11 @@ class FakeHubSpot:
         with self._lock:
             self._write(self._recs[object][id], {k: str(v) for k, v in props.items()}, source)
 
+    def archive(self, object: str, id: str) -> None:
+        """A person deleting the record in HubSpot's UI (it moves to the recycle bin)."""
+        with self._lock:
+            self._archived[object][id] = self._recs[object].pop(id)
+
     def record(self, object: str, id: str) -> dict[str, str] | None:
         with self._lock:
             rec = self._recs[object].get(id)

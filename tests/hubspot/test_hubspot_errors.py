@@ -107,8 +107,9 @@ def test_unreachable_host_is_a_transport_error(make_hs, hs_clock):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     hs = make_hs(host=f"http://127.0.0.1:{port}")
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError) as raised:
         hs.get_many("deals", ["1"])
+    assert raised.value.code == "transport_error"
     assert len(hs_clock.sleeps) == 4
 
 
@@ -139,6 +140,8 @@ def test_bad_settings_are_clear_config_errors(settings, env, words):
     """Missing token, inline token, bad limits, unknown keys: AdapterConfigError naming the setting, no secret."""
     with pytest.raises(AdapterConfigError) as info:
         HubSpotAdapter.from_settings(settings, env=env)
+    # a token that is not there is missing_credentials; anything else wrong is invalid_crm_config
+    assert info.value.code == ("missing_credentials" if words in ("HUBSPOT_TOKEN", "MY_HS") else "invalid_crm_config")
     text = info.value.message + json.dumps(info.value.details)
     assert words in text and "pat-secret-123" not in text
 

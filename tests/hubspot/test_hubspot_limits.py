@@ -112,8 +112,9 @@ def test_daily_limit_stops_the_run(fake, make_hs, hs_clock):
     with pytest.raises(QuotaExhaustedError) as info:
         hs.get_many("deals", [rid])
     assert info.value.code == "DAILY" and not info.value.retryable
-    with pytest.raises(QuotaExhaustedError):
+    with pytest.raises(QuotaExhaustedError) as raised:
         hs.update_many("deals", [UpdateRequest(rid, {"description": "x"})])
+    assert raised.value.code == "DAILY"
     assert len(fake.calls) == 3 and hs_clock.sleeps == []
 
 

@@ -157,6 +157,7 @@ def test_whole_call_failure_on_the_only_chunk_raises(fake, hs):
     fake.inject(503, match="batch/update", times=5)
     with pytest.raises(UnavailableError) as info:
         hs.update_many("deals", [UpdateRequest(rid, {"description": "x"})])
+    assert info.value.code == "INTERNAL_ERROR"
     assert info.value.details["correlationId"].startswith("corr-")
 
 

@@ -111,8 +111,9 @@ def test_nothing_written_still_raises_and_sends_no_more(fake, make_adapter):
     ids = seed_leads(fake, 401)
     adapter = make_adapter(concurrency=1)
     fake.fail("collections.update", status=400, code="INVALID_FIELD")
-    with pytest.raises(CRMValidationError):
+    with pytest.raises(CRMValidationError) as raised:
         adapter.update_many("Lead", updates(ids))
+    assert raised.value.code == "INVALID_FIELD"
     assert fake.kinds() == ["collections.update"]
 
 
@@ -143,6 +144,7 @@ def test_every_chunk_sent_concurrently_has_its_intents_in_the_trail(fake, make_a
 @pytest.mark.parametrize("value", [0, 11, "4", True, 2.5])
 def test_concurrency_must_be_a_whole_number_from_1_to_10(value):
     """A bad concurrency is a config error naming the setting; the default is 4."""
-    with pytest.raises(AdapterConfigError, match="concurrency"):
+    with pytest.raises(AdapterConfigError, match="concurrency") as raised:
         parse_settings({"instance_url": "https://acme.my.salesforce.com", "concurrency": value})
+    assert raised.value.code == "invalid_crm_config"
     assert parse_settings({"instance_url": "https://acme.my.salesforce.com"}).concurrency == 4

@@ -31,6 +31,9 @@ def test_bad_settings_or_credentials_are_clear_config_errors(settings, env, need
     """Missing or invalid settings and credentials raise AdapterConfigError naming the problem."""
     with pytest.raises(AdapterConfigError) as info:
         SalesforceAdapter.from_settings(settings, env=env)
+    # credentials that are not there are missing_credentials; anything else wrong is invalid_crm_config
+    missing = needle in ("SALESFORCE_SESSION_ID", "MY_SF_TOKEN")
+    assert info.value.code == ("missing_credentials" if missing else "invalid_crm_config")
     assert needle in info.value.message
 
 

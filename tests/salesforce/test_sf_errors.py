@@ -128,17 +128,19 @@ def test_a_short_collections_answer_is_a_response_error(sf):
     """A Collections answer with fewer results than records is refused, not misaligned."""
     responses.add(responses.PATCH, BASE + "composite/sobjects",
                   json=[{"id": "00Q000000000001EAA", "success": True, "errors": []}])
-    with pytest.raises(E.ResponseError):
+    with pytest.raises(E.ResponseError) as raised:
         sf.update_many("Lead", [UpdateRequest("00Q000000000001EAA", {"LastName": "A"}),
                                 UpdateRequest("00Q000000000002EAA", {"LastName": "B"})])
+    assert raised.value.code == "malformed_response"
 
 
 @responses.activate
 def test_a_non_json_answer_is_a_response_error(sf):
     """An HTML page where JSON was expected is a ResponseError."""
     responses.add(responses.POST, BASE + "composite/sobjects/Lead", body="<html>maintenance</html>", status=200)
-    with pytest.raises(E.ResponseError):
+    with pytest.raises(E.ResponseError) as raised:
         sf.get_many("Lead", ["00Q000000000001EAA"])
+    assert raised.value.code == "malformed_response"
 
 
 @responses.activate
@@ -158,8 +160,9 @@ def test_retrieve_sends_ids_and_fields_in_a_post_body(sf):
 def test_expired_session_raises_authentication_error(sf):
     """401 INVALID_SESSION_ID is a whole-call AuthenticationError, not retried."""
     responses.add(responses.POST, BASE + "composite/sobjects/Lead", status=401, json=body("INVALID_SESSION_ID"))
-    with pytest.raises(E.AuthenticationError):
+    with pytest.raises(E.AuthenticationError) as raised:
         sf.get_many("Lead", ["00Q000000000001EAA"])
+    assert raised.value.code == "INVALID_SESSION_ID"
     assert len(responses.calls) == 1
 
 
@@ -174,6 +177,7 @@ def test_password_login_failure_is_an_authentication_error():
     with pytest.raises(E.AuthenticationError) as info:
         SalesforceAdapter.from_settings({"instance_url": "https://acme.my.salesforce.com"}, env={
             "SALESFORCE_USERNAME": "u@example.com", "SALESFORCE_PASSWORD": "hunter2", "SALESFORCE_SECURITY_TOKEN": "s3cr3t-TOK"})
+    assert info.value.code == "authentication_failed"
     shown = str(info.value.to_dict())
     assert "hunter2" not in shown and "s3cr3t-TOK" not in shown
     assert info.value.message == ("Salesforce login failed: INVALID_LOGIN: Invalid username, password, security "

@@ -78,8 +78,9 @@ def test_request_limit_exceeded_stops_the_run(fake, adapter, sleeps):
     with pytest.raises(QuotaExhaustedError) as info:
         adapter.update_many("Lead", requests)
     assert (info.value.code, info.value.status, info.value.retryable) == ("REQUEST_LIMIT_EXCEEDED", 403, False)
-    with pytest.raises(QuotaExhaustedError):
+    with pytest.raises(QuotaExhaustedError) as raised:
         adapter.get_many("Lead", ids)
+    assert raised.value.code == "REQUEST_LIMIT_EXCEEDED"
     assert sleeps == [] and fake.kinds() == ["collections.update"]
 
 
@@ -107,6 +108,7 @@ def test_without_an_upsert_key_an_ambiguous_create_is_not_retried(fake, make_ada
     fake.fail("collections.create", lose_reply=True)
     with pytest.raises(TransportError) as info:
         adapter.create_many("Lead", [CreateRequest({"LastName": "Ng", "Company": "Initech"}, "chg_1")])
+    assert info.value.code == "connection_error"
     assert info.value.retryable is False and "not_retried" in info.value.details
     assert len([r for r in fake.rows.values() if r.object == "Lead"]) == 1
     assert sleeps == []

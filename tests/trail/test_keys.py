@@ -61,8 +61,9 @@ def test_private_key_file_mode_is_0600(tmp_path):
 def test_refuses_to_overwrite(tmp_path, existing):
     """generate_keypair raises KeyFileError and leaves files untouched when either file exists."""
     (tmp_path / existing).write_text("precious")
-    with pytest.raises(KeyFileError, match="overwrite"):
+    with pytest.raises(KeyFileError, match="overwrite") as raised:
         generate_keypair(tmp_path / "trail.key", tmp_path / "trail.pub")
+    assert raised.value.code == "invalid_trail_key"
     assert (tmp_path / existing).read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == [existing]
 
@@ -96,6 +97,7 @@ def test_bad_env_value_is_a_clear_error_without_the_value(value):
     """A malformed CRMGATE_TRAIL_KEY raises KeyFileError whose message does not echo the value."""
     with pytest.raises(KeyFileError) as info:
         load_signer(None, env={"CRMGATE_TRAIL_KEY": value})
+    assert info.value.code == "invalid_trail_key"
     assert "CRMGATE_TRAIL_KEY" in str(info.value)
     assert value not in str(info.value)
     assert info.value.__cause__ is None
@@ -104,8 +106,9 @@ def test_bad_env_value_is_a_clear_error_without_the_value(value):
 
 def test_no_source_is_an_error():
     """With neither the variable nor a path, load_signer raises KeyFileError naming both options."""
-    with pytest.raises(KeyFileError, match="CRMGATE_TRAIL_KEY"):
+    with pytest.raises(KeyFileError, match="CRMGATE_TRAIL_KEY") as raised:
         load_signer(None, env=NO_ENV)
+    assert raised.value.code == "invalid_trail_key"
 
 
 def test_wrong_files_raise_key_file_error(tmp_path):
@@ -117,12 +120,15 @@ def test_wrong_files_raise_key_file_error(tmp_path):
     (tmp_path / "junk").write_text("hello")
     for path, match in [(tmp_path / "missing.key", "does not exist"), (tmp_path / "trail.pub", "not a PEM private"),
                         (tmp_path / "ec.key", "not Ed25519"), (tmp_path / "junk", "not a PEM private")]:
-        with pytest.raises(KeyFileError, match=match):
+        with pytest.raises(KeyFileError, match=match) as raised:
             load_signer(path, env=NO_ENV)
-    with pytest.raises(KeyFileError):
+        assert raised.value.code == "invalid_trail_key"
+    with pytest.raises(KeyFileError) as raised:
         load_public_key(tmp_path / "trail.key")
-    with pytest.raises(KeyFileError, match="does not exist"):
+    assert raised.value.code == "invalid_trail_key"
+    with pytest.raises(KeyFileError, match="does not exist") as raised:
         load_public_key(tmp_path / "missing.pub")
+    assert raised.value.code == "invalid_trail_key"
 
 
 def test_repr_and_pickle_never_expose_private_key():

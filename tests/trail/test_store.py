@@ -151,8 +151,9 @@ def test_empty_append_is_a_no_op(make_store):
 def test_append_without_signer_is_refused(make_store):
     """A store opened without a signer can read but refuses to append."""
     store = make_store(signer=None)
-    with pytest.raises(TrailStoreError, match="signer"):
+    with pytest.raises(TrailStoreError, match="signer") as raised:
         store.append([entry(1)])
+    assert raised.value.code == "trail_store_error"
     assert store.head() == (0, GENESIS)
 
 
@@ -225,6 +226,7 @@ def test_driver_errors_are_translated(tmp_path):
     """A database that cannot be opened raises TrailStoreError chained to the driver error."""
     with pytest.raises(TrailStoreError) as info:
         TrailStore(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    assert info.value.code == "trail_store_error"
     assert info.value.__cause__ is not None
 
 
@@ -251,8 +253,9 @@ def test_body_is_canonical_json_of_content(make_store):
 def test_unparsable_url_is_a_store_error():
     """A URL SQLAlchemy cannot parse or has no driver for raises TrailStoreError, not a driver exception."""
     for url in ("not a url", "nosuchdb://x/y"):
-        with pytest.raises(TrailStoreError):
+        with pytest.raises(TrailStoreError) as raised:
             TrailStore(url)
+        assert raised.value.code == "trail_store_error"
 
 
 def test_entries_pickle_and_dict_round_trip(make_store):
@@ -265,11 +268,13 @@ def test_entries_pickle_and_dict_round_trip(make_store):
 
 def test_create_false_refuses_a_database_without_trail(store_url, tmp_path, signer):
     """With create=False a missing SQLite file or trail-less database is an error, and an existing trail opens."""
-    with pytest.raises(TrailStoreError, match="no trail"):
+    with pytest.raises(TrailStoreError, match="no trail") as raised:
         TrailStore(f"sqlite:///{tmp_path / 'typo.db'}", create=False)
+    assert raised.value.code == "trail_store_error"
     assert not (tmp_path / "typo.db").exists()
-    with pytest.raises(TrailStoreError, match="no trail"):
+    with pytest.raises(TrailStoreError, match="no trail") as raised:
         TrailStore(store_url, create=False)
+    assert raised.value.code == "trail_store_error"
     TrailStore(store_url, signer=signer).close()
     with TrailStore(store_url, create=False) as store:
         assert store.head() == (0, GENESIS)

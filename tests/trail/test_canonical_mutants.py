@@ -1,0 +1,38 @@
+"""Canonical form edge cases found by mutation testing: the slow path must agree with the fast one."""
+from __future__ import annotations
+
+import pytest
+
+from crmgate.trail import canonical_json
+
+
+class Money(float):
+    """A float subclass (as some drivers return): takes the general path, not the exact-type one."""
+
+
+class Label(str):
+    """A str subclass."""
+
+
+def test_a_finite_float_subclass_encodes_like_a_float():
+    assert canonical_json({"amount": Money(12.5)}) == canonical_json({"amount": 12.5}) == '{"amount":12.5}'
+
+
+@pytest.mark.parametrize("bad", [Money("nan"), Money("inf")], ids=["nan", "inf"])
+def test_a_non_finite_float_subclass_is_refused(bad):
+    with pytest.raises(ValueError):
+        canonical_json({"amount": bad})
+
+
+def test_subclass_keys_and_values_encode_as_plain_text():
+    assert canonical_json({Label("b"): Label("x"), "a": [Money(1.0)]}) == '{"a":[1.0],"b":"x"}'
+
+
+def test_a_top_level_string_keeps_non_ascii_literally():
+    """A bare string (it takes the json.dumps path, not the prebuilt encoder) is not \\u-escaped."""
+    assert canonical_json("Zürich") == '"Zürich"'
+
+
+def test_a_set_is_sorted_by_the_canonical_form_of_its_items():
+    """Sets become lists sorted by each item's canonical text, non-ASCII kept literally."""
+    assert canonical_json({"s": {"ä", "b", "a"}}) == '{"s":["a","b","ä"]}'
