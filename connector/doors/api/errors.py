@@ -78,7 +78,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         raw = exc.body if isinstance(exc.body, (str, bytes)) else b""
-        body = raw.encode("utf-8") if isinstance(raw, str) else raw
+        body = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw  # lone surrogates: no 500
         message, problems = explain(exc.errors(), body, request.headers.get("content-type"))
         return JSONResponse(error_body("invalid_request", message, {"problems": problems}), status_code=422)
 
