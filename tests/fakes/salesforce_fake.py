@@ -57,6 +57,7 @@ _NUMERIC = {"double", "currency", "percent", "int", "long"}
 QUERY_PARAMS: dict[str, dict[str, str]] = {
     "collections.delete": {"ids": "list", "allOrNone": "bool"},
     "row.get": {"fields": "list"},
+    "query": {"q": "text"},
 }
 
 
@@ -74,6 +75,8 @@ def _check_query(kind: str, query: Mapping[str, list[str]]) -> None:
                                                          f"from {values[0]!r} for {name}")
         if allowed[name] == "list" and not all(values[0].split(",")):
             raise _Reply(400, "INVALID_PARAMETER_VALUE", f"Query parameter {name} has an empty item")
+    if kind == "query" and not query.get("q", [""])[0]:
+        raise _Reply(400, "MALFORMED_QUERY", "Required query parameter q is missing")
     if kind == "collections.delete" and "ids" not in query:
         raise _Reply(400, "INVALID_PARAMETER_VALUE", "Required query parameter ids is missing")
 
@@ -366,9 +369,6 @@ class SalesforceFake:
         def call(kind: str, n: int, run: Callable[[dict[str, str] | None], tuple[int, Any]]) -> tuple[str, Call]:
             return kind, Call(kind, method, path, n, dict(seen), run)
 
-        if parts == ["query"] and method == "GET":
-            soql = query.get("q", [""])[0]
-            return call("query", 0, lambda rc: self._query(soql))
         if parts[:2] == ["composite", "sobjects"]:
             records = body.get("records") if isinstance(body, dict) else None
             all_or_none = bool(body.get("allOrNone")) if isinstance(body, dict) else \
@@ -497,20 +497,6 @@ class SalesforceFake:
         self._validate(object, fields, creating=False, row=match)
         self._apply(match, fields, USER_ID)
         return {"id": match.id, "success": True, "errors": [], "created": False}
-
-    def _query(self, soql: str) -> tuple[int, dict[str, Any]]:
-        """The one SOQL shape crmgate sends: ``SELECT f, ... FROM Obj WHERE Field IN ('a', ...)``."""
-        import re
-
-        m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (\w+) IN \((.*)\)", soql.strip(), re.S)
-        if m is None or m.group(2) not in self.describes:
-            raise _Reply(400, "MALFORMED_QUERY", f"unexpected query: {soql[:80]}")
-        names = [n.strip() for n in m.group(1).split(",")]
-        values = [v.replace("\\'", "'").replace("\\\\", "\\")
-                  for v in re.findall(r"'((?:[^'\\]|\\.)*)'", m.group(4))]
-        rows = [r for r in self.rows.values() if r.object == m.group(2) and not r.deleted
-                and r.fields.get(m.group(3)) in values]
-        return 200, {"totalSize": len(rows), "done": True, "records": [self._out(r, names) for r in rows]}
 
     def _retrieve(self, object: str, body: dict[str, Any]) -> tuple[int, list[Any]]:
         ids, names = body.get("ids"), body.get("fields")
