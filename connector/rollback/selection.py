@@ -117,7 +117,8 @@ def load_change(store: TrailStore, change_id: str) -> Change:
         if result is not None:
             status = result.data.get("status", status)
         raise RollbackError(f"change {change_id} was never written (status: {status})", code="not_applied")
-    if result is None or result.seq < intent.seq:
+    last_intent = next(e for e in reversed(entries) if e.kind in INTENT_KINDS)
+    if result is None or result.seq < last_intent.seq:  # a newer attempt (a re-drive) is still unanswered
         raise RollbackError(f"change {change_id} has no recorded result: check the record in the "
                             "CRM before rolling back", code="unresolved_change")
     if result.data.get("status") != "ok":
