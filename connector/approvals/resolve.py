@@ -60,12 +60,13 @@ from crmgate.rules.decision import FieldChange, compute_changes
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.rules.validation import validate
 from crmgate.trail import Entry, NewEntry, TrailStore
+from crmgate.writes import inflight
 from crmgate.writes.outcome import Outcome
 
 
 @dataclass(frozen=True, slots=True)
 class ApprovalResult:
-    """What a decision did. ``status``: applied | stale | conflict | failed (approve), rejected, or
+    """What a decision did. ``status``: applied | stale | conflict | failed | unknown (approve), rejected, or
     queued (requeue: ``change_id`` is the new change, ``requeued_from`` the stale one).
     ``recheck``: the approval's re-check (:class:`crmgate.approvals.recheck.Recheck`)."""
 
@@ -173,10 +174,15 @@ class Approver:
         entries.append(self._entry(q, "write.intent", q.actor, {
             "changes": changes, "fields": fields, "expected_version": expected,
             "idempotency_key": change_id, "approval_id": approval_id, "approved_by": by}))
-        self.store.append(entries, also=lambda conn, _e: claim(
-            conn, change_id, to="approving", by=by, at=now, note=note, unexpired_at=now))
+        # on reconcile's work list from the intent on: a crash before the result leaves it to be judged
+        started = inflight.Started(change_id, q.proposal_id, None, q.object, q.op)
+        self.store.append(entries, also=lambda conn, _e: (
+            claim(conn, change_id, to="approving", by=by, at=now, note=note, unexpired_at=now),
+            inflight.started(conn, [started], self.clock())))
         res, unexpected = self._write(q, fields, expected)
-        status = {"ok": "applied", "conflict": "conflict", "failed": "failed"}[res.status]
+        if res.status == "failed" and res.error is not None and res.error.ambiguous:
+            res = replace(res, status="unknown")  # type: ignore[arg-type]  # failed means certainly not applied
+        status = {"ok": "applied", "conflict": "conflict", "failed": "failed", "unknown": "unknown"}[res.status]
         record_id = res.id or q.record_id
         error = res.error.to_dict() if res.error else None
         after = ({c["field"]: res.record.fields.get(c["field"]) for c in changes}
@@ -187,12 +193,15 @@ class Approver:
             "info": res.info or None}, record_id=record_id)
         final = {"applied": "approved"}.get(status, status)
         self.store.append([result], also=lambda conn, _e: (
-            settle(conn, change_id, final), self._index(conn, q, status, changes, error, record_id)))
+            settle(conn, change_id, final), self._index(conn, q, status, changes, error, record_id),
+            inflight.finished(conn, {change_id: status})))
         if unexpected is not None:
             raise unexpected
         message = {"applied": "approved and written",
                    "conflict": "approved, but the record changed during the write: nothing written",
-                   "failed": f"approved, but the CRM refused the write: {error and error.get('message')}"}
+                   "failed": f"approved, but the CRM refused the write: {error and error.get('message')}",
+                   "unknown": "approved, but the write's outcome is unknown (the CRM did not answer after it was "
+                              "sent): run `crmgate reconcile` to find out; do not approve it again"}
         return ApprovalResult(**base, status=status, record_id=record_id, changes=changes, error=error,
                               recheck=check.to_dict(), message=message[status])
 
@@ -230,7 +239,7 @@ class Approver:
         except CRMError as exc:
             return WriteResult(status="failed", error=exc.to_record_error()), None
         except Exception as exc:  # noqa: BLE001 - a bug in an adapter: record the unknown outcome, then surface it
-            err = RecordError(code="unknown_outcome", message=(
+            err = RecordError(code="unknown_outcome", ambiguous=True, message=(
                 f"the adapter raised {type(exc).__name__}; the write may or may not have happened"))
             return WriteResult(status="failed", error=err), exc
 
