@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -60,7 +60,7 @@ Progress = Callable[[int, int], None]  # (records written so far, records to wri
 class RollbackReport:
     """One change's rollback. ``status``: reverted | partial (some fields conflicted) | conflict
     (nothing written because of conflicts) | noop (nothing left to undo) | failed (the CRM refused)
-    | planned (dry run)."""
+    | unknown (the write was sent, its outcome not known: never reported as failed) | planned (dry run)."""
 
     change_id: str
     status: str
@@ -92,7 +92,7 @@ class RollbackReport:
         }
 
 
-SUMMARY_KEYS = ("reverted", "partial", "conflict", "failed", "noop", "planned")
+SUMMARY_KEYS = ("reverted", "partial", "conflict", "failed", "unknown", "noop", "planned")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +115,15 @@ class BulkRollbackReport:
         for r in self.changes:
             counts[r.status] = counts.get(r.status, 0) + 1
         return {"selected": len(self.changes), "reverted": counts["reverted"], "partial": counts["partial"],
-                "conflicts": counts["conflict"], "failed": counts["failed"], "skipped": counts["noop"],
+                "conflicts": counts["conflict"], "failed": counts["failed"], "unknown": counts["unknown"],
+                "skipped": counts["noop"],
                 "planned": counts["planned"],
                 "conflict_fields": sum(len(r.conflicts) for r in self.changes), "unjudged": len(self.unjudged)}
 
     @property
     def ok(self) -> bool:
-        """No CRM write failed, and no selected change was left unjudged."""
-        return not any(r.status == "failed" for r in self.changes) and not self.unjudged
+        """No CRM write failed or went unanswered, and no selected change was left unjudged."""
+        return not any(r.status in ("failed", "unknown") for r in self.changes) and not self.unjudged
 
     def to_dict(self) -> dict[str, Any]:
         out = {"selector": self.selector, "dry_run": self.dry_run, "force": self.force,
@@ -212,6 +213,8 @@ class Rollback:
             for chunk in _chunks(group, self.adapter.max_batch):
                 calls[f"{op}_many"] += 1
                 for p, res in zip(chunk, self._call(obj, op, chunk, rb_ids)):
+                    if res.status == "failed" and res.error is not None and res.error.ambiguous:
+                        res = replace(res, status="unknown")  # type: ignore[arg-type]  # may have landed
                     results[(p.object, p.record_id)] = res
                 written += len(chunk)
                 if progress is not None:
@@ -234,14 +237,15 @@ class Rollback:
                 raise CRMError(f"adapter returned {len(got)} results for {len(chunk)} requests",
                                code="malformed_response")
             return got
-        except CRMError as exc:
-            return [WriteResult(status="failed", error=exc.to_record_error()) for _ in chunk]
+        except CRMError as exc:  # ambiguous: the write may have landed, so it is unknown, never failed
+            status = "unknown" if exc.ambiguous else "failed"
+            return [WriteResult(status=status, error=exc.to_record_error()) for _ in chunk]  # type: ignore[arg-type]
         except Exception as exc:  # an adapter bug: the intents are recorded, so record the results too
             log.exception("rollback.adapter_bug", object=obj, op=op)
-            err = RecordError(code="unknown_outcome", message=(
+            err = RecordError(code="unknown_outcome", ambiguous=True, message=(
                 f"the adapter raised {type(exc).__name__}; the write may or may not have happened: "
                 "check the record before retrying"))
-            return [WriteResult(status="failed", error=err) for _ in chunk]
+            return [WriteResult(status="unknown", error=err) for _ in chunk]  # type: ignore[arg-type]
 
     # -- trail ----------------------------------------------------------------------------------
     def _common(self, p: RecordPlan, ch: Change, rb_id: str, batch_id: str) -> dict[str, Any]:
@@ -311,6 +315,11 @@ class Rollback:
             message = said(status, new_record_id=res.id if p.write_op == "create" else None)
         elif res.status == "conflict":
             status, message = "conflict", said("conflict")
+        elif res.status == "unknown":
+            status = "unknown"
+            message = ("outcome unknown: the rollback write was sent but its answer was lost "
+                       f"({res.error.message if res.error else 'no answer'}); read the record, then run the "
+                       "rollback again: it is conditional, so it never overwrites a later edit")
         else:
             status = "failed"
             message = said("failed", error=res.error.message if res.error else None)
