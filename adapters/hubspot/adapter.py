@@ -309,12 +309,14 @@ class HubSpotAdapter(Adapter):
 
     # -- calls ---------------------------------------------------------------------------------------
 
-    def _call(self, fn: Callable[..., _T], *args: Any, allow_empty: bool = False, **kwargs: Any) -> _T:
+    def _call(self, fn: Callable[..., _T], *args: Any, allow_empty: bool = False, no_blind_retry: bool = False,
+              **kwargs: Any) -> _T:
         """One SDK call through the limiter, translated errors, and the shared retry policy.
 
         The answer is read with ``_preload_content=False`` and parsed as plain JSON: the SDK's model
         deserialisation parses every timestamp with dateutil and took half the CPU of a governed
-        write. An empty answer is garbage unless the endpoint has no body (``allow_empty``)."""
+        write. An empty answer is garbage unless the endpoint has no body (``allow_empty``).
+        ``no_blind_retry``: an ambiguous error (the call may have been applied) is not retried."""
         def once() -> _T:
             if self._closed:
                 raise CRMError("the HubSpot adapter is closed", code="closed")
@@ -334,6 +336,8 @@ class HubSpotAdapter(Adapter):
                     self.stats["rate_limited"] += 1
                 if isinstance(err, QuotaExhaustedError):
                     self._quota = err
+                if no_blind_retry and err.ambiguous and err.retryable:
+                    err.retryable = False  # a re-sent create with nothing unique in it could duplicate
                 raise err from exc
             self.limiter.done(slot)
             if result is None and not allow_empty:

@@ -29,7 +29,7 @@ class Batcher(Protocol):
     _seen: Any
     _clock: Callable[[], float]
 
-    def _call(self, method: Callable[..., Any], object: str, body: Any) -> Any: ...
+    def _call(self, method: Callable[..., Any], object: str, body: Any, *, no_blind_retry: bool = False) -> Any: ...
     def _fail_rest(self, results: list[WriteResult | None], todo: Sequence[Any],
                    requests: Sequence[CreateRequest], exc: CRMError, *, sent: int) -> None: ...
     def _errors_by_input(self, resp: Any, by_id: Mapping[str, int], by_trace: Mapping[str, int]) -> Any: ...
@@ -62,7 +62,7 @@ def create_many(adapter: Batcher, object: str, requests: list[CreateRequest]) ->
         chunk = todo[start:start + adapter.max_batch]
         inputs = [{"properties": encoded[i], "objectWriteTraceId": str(i), "associations": []} for i in chunk]
         try:
-            resp = adapter._call(adapter._batch.create, object, {"inputs": inputs})
+            resp = adapter._call(adapter._batch.create, object, {"inputs": inputs}, no_blind_retry=key_prop is None)
         except CRMError as exc:
             if n == 0:
                 raise
