@@ -70,6 +70,12 @@ def report_tables(data: dict[str, Any]) -> list[Any]:
         out.append(table(f"by {title}", (title, *head), [
             (name, *(str(c[k]) for k, _, _ in _COLUMNS), *(_rate(c["rates"][k]) for k, _, _ in _RATES))
             for name, c in _rows(data, key)]))
+    dups = [(uc, c) for uc, c in sorted(data["by_use_case"].items())
+            if c.get("duplicates_blocked", 0) + c.get("duplicates_queued", 0) + c.get("duplicates_merged", 0)]
+    if dups:
+        out.append(table("duplicates by use case", ("use case", "blocked", "queued", "merged"), [
+            (uc, str(c["duplicates_blocked"]), str(c["duplicates_queued"]), str(c["duplicates_merged"]))
+            for uc, c in dups]))
     out.append(table("legend", ("column", "counts"), [(label, why) for _, label, why in _COLUMNS + _RATES]
                      + [("-", "no denominator yet (nothing to divide by)")]))
     return out
