@@ -100,6 +100,10 @@ class NotifySettings(BaseModel):
     console_url: str = "http://127.0.0.1:8080"
     webhooks: list[Webhook] = Field(default_factory=list)
     retries: int = Field(default=5, ge=0, le=20)
+    #: hosts an agent's ``callback_url`` may point to (exact host names, or host:port); empty: none
+    callback_hosts: list[str] = Field(default_factory=list)
+    #: the variable holding the secret that signs callbacks (generic JSON, HMAC-SHA256)
+    callback_secret_env: str | None = None
 
 
 class Config(BaseModel):

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -89,6 +90,8 @@ class Service:
         self.gate, self.credentials, self.limiter, self.signer = gate, credentials, limiter, signer
         self.max_proposals, self.failed_auth_limit = max_proposals, failed_auth_limit
         self.events = events
+        #: hosts a proposal's callback_url may name (``notify.callback_hosts``; set with the notifier)
+        self.callback_hosts: frozenset[str] = frozenset()
         self._lock = threading.RLock()
 
     def _emit(self, kind: str, change: Mapping[str, Any] | Callable[[], Mapping[str, Any]]) -> None:
@@ -146,17 +149,38 @@ class Service:
                               details={"needed": scope, "held": sorted(cred.scopes)})
 
     # -- proposing ------------------------------------------------------------------------------
-    def propose(self, cred: Credential, items: Sequence[Mapping[str, Any]]) -> list[Outcome]:
-        """Decide and write proposals as ``cred.actor``; see :meth:`Gate.propose`."""
+    def propose(self, cred: Credential, items: Sequence[Mapping[str, Any]], *,
+                callback_url: str | None = None) -> list[Outcome]:
+        """Decide and write proposals as ``cred.actor``; see :meth:`Gate.propose`. ``callback_url``
+        (to a host in ``notify.callback_hosts``) hears how each queued change is resolved."""
         self.require(cred, "propose", action="propose changes")
+        if callback_url is not None:
+            self._check_callback(cred, callback_url)
         proposals = self._as_actor(cred, items, action="propose changes")
         with self._lock:
             self._check_keys(cred, proposals)
             outcomes = self.gate.propose(proposals)
         for o in outcomes if self.events is not None else ():
             if o.status == "queued" and not o.replayed:
-                self._emit("queued", {k: getattr(o, k) for k in _EVENT_KEYS})
+                self._emit("queued", {**{k: getattr(o, k) for k in _EVENT_KEYS}, "callback_url": callback_url})
         return outcomes
+
+    def _check_callback(self, cred: Credential, url: str) -> None:
+        """Refuse (403, nothing decided) a callback to a host the config does not allow."""
+        parts = urlsplit(url)
+        allowed = {h.lower() for h in self.callback_hosts}
+        try:
+            port = parts.port  # a port out of range is a ValueError: refused below
+            host = (parts.hostname or "").lower()
+            if (parts.scheme in ("http", "https") and host and "@" not in parts.netloc
+                    and (host in allowed or f"{host}:{port}" in allowed)):
+                return
+        except ValueError:
+            pass
+        log.warning("access.refused", code="callback_not_allowed", credential_id=cred.id, actor=cred.actor)
+        raise AccessError(f"callback_url must be http(s) to a host in notify.callback_hosts "
+                          f"({', '.join(sorted(allowed)) or 'none configured'})", code="callback_not_allowed",
+                          status=403, details={"allowed_hosts": sorted(allowed)})
 
     def check(self, cred: Credential, items: Sequence[Mapping[str, Any]]) -> list[Check]:
         """What proposing would do now, writing nothing; see :meth:`Gate.check`."""

@@ -44,11 +44,14 @@ def test_the_quickstart_serves_the_console_and_its_token_signs_in(tmp_path):
 
 
 def test_the_notify_example_is_a_valid_config():
-    """The yaml block parses as the notify: section, with both webhook formats."""
-    [block] = _blocks("yaml")
-    cfg = parse_config({"crm": {"kind": "sandbox"}, **yaml.safe_load(block)})
+    """The yaml blocks parse as the notify: section: both webhook formats, then the callback hosts."""
+    hooks, callbacks = _blocks("yaml")
+    cfg = parse_config({"crm": {"kind": "sandbox"}, **yaml.safe_load(hooks)})
     assert [w.format for w in cfg.notify.webhooks] == ["slack", "generic"]
     assert cfg.notify.webhooks[0].events == ["queued", "expired"] and cfg.notify.retries == 5
+    cfg = parse_config({"crm": {"kind": "sandbox"}, **yaml.safe_load(callbacks)})
+    assert cfg.notify.callback_hosts == ["agents.internal.example", "127.0.0.1:9000"]
+    assert cfg.notify.callback_secret_env == "CRMGATE_CALLBACK_SECRET"
 
 
 def test_the_signature_check_runs_and_accepts_crmgates_signature():

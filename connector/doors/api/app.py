@@ -135,9 +135,11 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         (sent, effect unknown: ask again with the SAME idempotency_key, never a new one) or
         in_progress (the key's first attempt is still running). Any in_progress answers 409 with
         Retry-After (the body still holds every outcome). A malformed proposal refuses the whole
-        request (422) and nothing is decided or written."""
+        request (422) and nothing is decided or written. With `callback_url` (to a host the config
+        allows, else 403 callback_not_allowed and nothing is decided), each queued change's resolution
+        (approved, rejected, expired, conflict, rolled_back) is POSTed there as signed JSON."""
         items = [p.model_dump(exclude_unset=True) for p in body.proposals]
-        outcomes = service.propose(cred, items)
+        outcomes = service.propose(cred, items, callback_url=body.callback_url)
         if any(o.status == "in_progress" for o in outcomes):
             response.status_code = 409
             response.headers["Retry-After"] = str(IN_PROGRESS_RETRY_AFTER)

@@ -34,6 +34,8 @@ class ProposalIn(_In):
 
 class ProposalsIn(_In):
     proposals: list[ProposalIn] = Field(min_length=1)
+    #: told how each queued change of this request is resolved (a host in notify.callback_hosts)
+    callback_url: str | None = Field(default=None, max_length=2048)
 
 
 class Violation(_Out):

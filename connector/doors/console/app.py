@@ -146,7 +146,8 @@ def console_from_config(service: Service, config: Config, env: Mapping[str, str]
     """The console for ``crmgate serve``; with ``notify.webhooks`` configured, the service's events
     go to a :class:`Notifier`."""
     env = os.environ if env is None else env
-    if config.notify.webhooks:
+    service.callback_hosts = frozenset(config.notify.callback_hosts)
+    if config.notify.webhooks or config.notify.callback_hosts:
         service.events = Notifier(config.notify, engine=service.gate.store.engine, env=env,
                                   clock=service.gate.clock, expired=expired_since(service))
     return create_console(service, secret=console_secret(config.base_dir, env))

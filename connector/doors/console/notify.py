@@ -59,6 +59,15 @@ notifications = sa.Table(
     sa.UniqueConstraint("event", "change_id", "webhook", name="uq_crmgate_notifications"),
 )
 
+callbacks = sa.Table(
+    "crmgate_callbacks", metadata,
+    sa.Column("change_id", sa.String(64), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+#: the events that resolve a queued change: an agent's callback hears these
+RESOLVED = ("approved", "rejected", "expired", "conflict", "rolled_back")
+
 Post = Callable[..., Any]  # requests.post's shape: (url, data=, headers=, timeout=) -> .status_code
 
 
@@ -102,6 +111,7 @@ class _Job:
     kind: str
     change: dict[str, Any]
     at: str
+    url: str | None = None  # an agent's callback_url; None: the target's own URL
 
 
 class _Target:
@@ -138,26 +148,51 @@ class Notifier:
                                       details={"webhook": i})
                 secret = env[hook.secret_env]
             self.targets.append(_Target(i, hook, secret))
+        self.callback: _Target | None = None
+        if settings.callback_hosts:
+            name = settings.callback_secret_env
+            if not name or name not in env:
+                raise ConfigError("notify.callback_secret_env: callbacks are signed; name an environment variable "
+                                  "holding the secret" + (f" ({name} is not set)" if name else ""))
+            self.callback = _Target(0, Webhook(url="http://callback.invalid", format="generic"), env[name])
+            self.callback.name = "callback"
         with schema_transaction(engine) as conn:  # several workers may start at once
             metadata.create_all(conn, checkfirst=True)
         self._closed = False
         self._stop = threading.Event()
         if start:
-            for t in self.targets:
+            for t in self._all():
                 t.thread = threading.Thread(target=self._work, args=(t,), name=f"crmgate-notify-{t.name}",
                                             daemon=True)
                 t.thread.start()
-            if expired is not None and self.targets:
+            if expired is not None and self._all():
                 threading.Thread(target=self._sweeping, args=(sweep_s,), name="crmgate-notify-sweep",
                                  daemon=True).start()
 
     # -- the sink -------------------------------------------------------------------------------
     def __call__(self, kind: str, change: Mapping[str, Any]) -> None:
-        """Queue ``kind`` for every webhook that wants it; returns at once."""
-        job = _Job(kind, {k: v for k, v in change.items() if v is not None}, iso(self.clock()))
+        """Queue ``kind`` for every webhook that wants it, and for the change's callback when the event
+        resolves it; returns at once (a callback's URL is stored, never sent to the webhooks)."""
+        at = iso(self.clock())
+        callback_url = change.get("callback_url")
+        job = _Job(kind, {k: v for k, v in change.items() if v is not None and k != "callback_url"}, at)
         for t in self.targets:
             if t.wants(kind):
                 t.jobs.put(job)
+        if self.callback is None:
+            return
+        change_id = job.change.get("change_id")
+        if kind == "queued" and callback_url and change_id:
+            with self.engine.begin() as conn:
+                conn.execute(callbacks.insert().values(change_id=change_id, url=callback_url, created_at=at))
+        elif kind in RESOLVED and change_id:
+            with self.engine.connect() as conn:
+                url = conn.execute(sa.select(callbacks.c.url).where(callbacks.c.change_id == change_id)).scalar()
+            if url:
+                self.callback.jobs.put(_Job(kind, job.change, at, url))
+
+    def _all(self) -> list[_Target]:
+        return self.targets + ([self.callback] if self.callback is not None else [])
 
     def sweep(self) -> int:
         """Queue an ``expired`` event for each change that ran out (each goes out once); the count."""
@@ -171,7 +206,7 @@ class Notifier:
     # -- the workers ----------------------------------------------------------------------------
     def drain(self) -> None:
         """Deliver everything queued, in the calling thread (tests, and workers off)."""
-        for t in self.targets:
+        for t in self._all():
             while True:
                 try:
                     job = t.jobs.get_nowait()
@@ -183,9 +218,9 @@ class Notifier:
     def close(self, timeout: float = 5.0) -> None:
         self._closed = True
         self._stop.set()
-        for t in self.targets:
+        for t in self._all():
             t.jobs.put(None)
-        for t in self.targets:
+        for t in self._all():
             if t.thread is not None:
                 t.thread.join(timeout)
 
@@ -208,7 +243,9 @@ class Notifier:
 
     def _deliver(self, t: _Target, job: _Job) -> None:
         change_id = str(job.change.get("change_id") or "-")
-        row_id = self._claim(t, job.kind, change_id)
+        url = job.url or t.hook.url
+        name = f"callback:{urlsplit(url).hostname}" if job.url else t.name
+        row_id = self._claim(name, job.kind, change_id)
         if row_id is None:
             return  # already sent (an expired event another process or sweep took)
         link = change_link(self.settings.console_url, change_id)
@@ -227,7 +264,7 @@ class Notifier:
             nonlocal attempts
             attempts += 1
             try:
-                resp = self.post(t.hook.url, data=body, headers=headers, timeout=t.hook.timeout_s)
+                resp = self.post(url, data=body, headers=headers, timeout=t.hook.timeout_s)
             except requests.RequestException as exc:
                 raise DeliveryError(f"{type(exc).__name__}: {exc}"[:500]) from exc
             code = int(resp.status_code)
@@ -243,19 +280,19 @@ class Notifier:
             retrying(attempt)
         except (DeliveryError, Refused) as exc:
             self._finish(row_id, "failed", attempts, str(exc))
-            log.warning("notify.failed", webhook=t.name, kind=job.kind, change_id=change_id,
+            log.warning("notify.failed", webhook=name, kind=job.kind, change_id=change_id,
                         attempts=attempts, error=str(exc))
             return
         self._finish(row_id, "delivered", attempts, None)
-        log.info("notify.delivered", webhook=t.name, kind=job.kind, change_id=change_id, attempts=attempts)
+        log.info("notify.delivered", webhook=name, kind=job.kind, change_id=change_id, attempts=attempts)
 
     # -- the record -----------------------------------------------------------------------------
-    def _claim(self, t: _Target, kind: str, change_id: str) -> int | None:
+    def _claim(self, name: str, kind: str, change_id: str) -> int | None:
         now = iso(self.clock())
         try:
             with self.engine.begin() as conn:
                 res = conn.execute(notifications.insert().values(
-                    event=kind, change_id=change_id, webhook=t.name, status="sending", attempts=0,
+                    event=kind, change_id=change_id, webhook=name, status="sending", attempts=0,
                     created_at=now, updated_at=now))
                 return int(res.inserted_primary_key[0])
         except sa.exc.IntegrityError:
