@@ -18,7 +18,6 @@ proposed value).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +32,7 @@ from crmgate.errors import ApprovalError
 from crmgate.rules.decision import Decision, decide
 from crmgate.rules.proposal import Proposal
 from crmgate.trail import NewEntry, TrailStore
-from crmgate.writes.outcome import Outcome
+from crmgate.writes import inflight
 
 REQUEUABLE = ("stale", "conflict")
 
@@ -120,14 +119,5 @@ def _read(adapter: Adapter, q: QueuedChange) -> Record | None:
 
 def _index(conn: sa.Connection, q: QueuedChange, new_id: str) -> None:
     """A replayed idempotency key now answers with the new queued change."""
-    key = q.proposal.get("idempotency_key")
-    if not key:
-        return
-    t = tables.idempotency
-    found = conn.execute(sa.select(t.c.outcome).where(t.c.key == key)).first()
-    if found is None:
-        return
-    old = Outcome.from_dict(json.loads(found.outcome))
-    new = replace(old, status="queued", change_id=new_id, error=None,
-                  reason=f"requeued as {new_id} after {q.change_id} went stale")
-    conn.execute(sa.update(t).where(t.c.key == key).values(outcome=json.dumps(new.to_dict(), ensure_ascii=False)))
+    inflight.restate(conn, q.proposal.get("idempotency_key"), status="queued", change_id=new_id, error=None,
+                     reason=f"requeued as {new_id} after {q.change_id} went stale")

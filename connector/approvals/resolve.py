@@ -25,7 +25,6 @@ write entries keep the proposing actor (the change is still the workflow's); the
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -33,7 +32,6 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from crmgate import tables
 from crmgate.adapters.base import (
     Adapter,
     CreateRequest,
@@ -61,7 +59,6 @@ from crmgate.rules.proposal import Op, Proposal
 from crmgate.rules.validation import validate
 from crmgate.trail import Entry, NewEntry, TrailStore
 from crmgate.writes import inflight
-from crmgate.writes.outcome import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,19 +256,10 @@ class Approver:
     def _index(self, conn: sa.Connection, q: QueuedChange, status: str, changes: list[dict[str, Any]],
                error: dict[str, Any] | None, record_id: str | None = None) -> None:
         """Keep the idempotency index truthful: a replayed key now returns the approved outcome."""
-        key = q.proposal.get("idempotency_key")
-        if not key:
-            return
-        t = tables.idempotency
-        row = conn.execute(sa.select(t.c.outcome).where(t.c.key == key)).first()
-        if row is None:
-            return
-        old = Outcome.from_dict(json.loads(row.outcome))
-        new = replace(old, status=status, error=error, record_id=record_id or old.record_id,  # type: ignore[arg-type]
-                      changes=tuple(FieldChange(**c) for c in changes),
-                      reason=f"approved by a person: {status}")
-        conn.execute(sa.update(t).where(t.c.key == key).values(
-            outcome=json.dumps(new.to_dict(), ensure_ascii=False)))
+        inflight.restate(conn, q.proposal.get("idempotency_key"), status=status, error=error,
+                         changes=tuple(FieldChange(**c) for c in changes),
+                         reason=f"approved by a person: {status}",
+                         **({"record_id": record_id} if record_id else {}))
 
 
 def _apply_edits(p: Proposal, edits: dict[str, Any]) -> tuple[Proposal, dict[str, dict[str, Any]]]:

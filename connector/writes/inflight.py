@@ -53,6 +53,19 @@ def save_outcome(conn: sa.Connection, key: str, proposal_id: str, outcome: Outco
         conn.execute(t.insert().values(key=key, proposal_id=proposal_id, outcome=payload))
 
 
+def restate(conn: sa.Connection, key: str | None, **changes: Any) -> None:
+    """Rewrite the stored outcome of ``key`` (if any) with ``changes``, so a replay of the key
+    answers what became of the change later (approved, requeued...)."""
+    if not key:
+        return
+    t = tables.idempotency
+    found = conn.execute(sa.select(t.c.outcome).where(t.c.key == key)).first()
+    if found is None:
+        return
+    new = replace(Outcome.from_dict(json.loads(found.outcome)), **changes)
+    conn.execute(t.update().where(t.c.key == key).values(outcome=json.dumps(new.to_dict(), ensure_ascii=False)))
+
+
 def provisional(outcome: Outcome) -> Outcome:
     """What a repeat of the key sees while the write is in flight: ``in_progress``, never ``failed``."""
     return replace(outcome, status="in_progress", error=dict(IN_PROGRESS_ERROR))

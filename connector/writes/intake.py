@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from crmgate.errors import ProposalError
 from crmgate.rules.proposal import Proposal
 
-
 MAX_DEPTH = 64  # nesting deeper than this is refused: no proposal needs it, and parsers recurse
 
 
