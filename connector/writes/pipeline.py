@@ -121,16 +121,18 @@ class WritePath:
                     dict(plan.before.fields) if plan.before else None)
         queue_rows: list[dict[str, Any]] = []
         keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
+        live = {k for k in keys if not self.rulebook.routing[k[0]].shadow}  # the pools a decision may advance
 
         def build(conn: sa.Connection) -> list[NewEntry]:
-            # Runs after the trail head is locked: pool state read here cannot be raced.
+            # Runs in the append's transaction BEFORE the trail head is locked. Locks, in this order
+            # and each held to the commit: the idempotency keys claimed, the live pools' rows.
             queue_rows.clear()
-            states = pools.load(conn, keys)
+            claims = {p.proposal.idempotency_key: p.proposal_id for p in plans if p.proposal.idempotency_key}
+            held = inflight.claim_keys(conn, claims)
+            taken = self._stored_outcomes(set(claims) - held, conn)  # another worker used these keys
+            states = {**pools.load(conn, keys - live), **pools.lock(conn, live)}
             changed: dict[pools.Key, Any] = {}
             decided: list[NewEntry] = []
-            # Checked again under the lock: another worker may have used the key since run() looked.
-            taken = self._stored_outcomes({p.proposal.idempotency_key for p in plans
-                                           if p.proposal.idempotency_key}, conn)
             for plan in plans:
                 key = plan.proposal.idempotency_key
                 if key and key in taken:
@@ -149,9 +151,10 @@ class WritePath:
                 states.update(plan.governed.pool_changes)  # type: ignore[union-attr]
                 changed.update(plan.governed.pool_changes)  # type: ignore[union-attr]
             pools.save(conn, changed)
+            self._also(queue_rows, plans, provisional=True)(conn, decided)
             return decided
 
-        self.store.append(build, also=self._also(queue_rows, plans, provisional=True))
+        self.store.append(build)
         writes = [p for p in plans if p.write]
         if writes:
             self._write(writes, batch_id)
@@ -248,7 +251,8 @@ class WritePath:
                 "error": error,
                 "info": res.info or None,
             }, record_id=record_id))
-        self.store.append(entries, also=self._also([], plans, provisional=False))
+        rows = self._also([], plans, provisional=False)
+        self.store.append(lambda conn: (rows(conn, entries), entries)[1])  # rows before the head lock
         if unexpected is not None:
             raise unexpected
 
