@@ -80,6 +80,25 @@ def save_outcome(conn: sa.Connection, key: str, proposal_id: str, outcome: Outco
         conn.execute(t.insert().values(key=key, proposal_id=proposal_id, outcome=payload))
 
 
+def save_outcomes(conn: sa.Connection, items: list[tuple[str, str, Outcome]]) -> None:
+    """:func:`save_outcome` for many (key, proposal id, outcome) at once: three statements, not
+    one or two round trips per key."""
+    if not items:
+        return
+    t = tables.idempotency
+    keys = [k for k, _, _ in items]
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        found |= set(conn.execute(sa.select(t.c.key).where(t.c.key.in_(keys[i:i + 500]))).scalars())
+    rows = [{"k": k, "p": p, "o": json.dumps(o.to_dict(), ensure_ascii=False)} for k, p, o in items]
+    old = [r for r in rows if r["k"] in found]
+    if old:
+        conn.execute(t.update().where(t.c.key == sa.bindparam("k")).values(outcome=sa.bindparam("o")), old)
+    new = [{"key": r["k"], "proposal_id": r["p"], "outcome": r["o"]} for r in rows if r["k"] not in found]
+    if new:
+        conn.execute(t.insert(), new)
+
+
 def restate(conn: sa.Connection, key: str | None, **changes: Any) -> None:
     """Rewrite the stored outcome of ``key`` (if any) with ``changes``, so a replay of the key
     answers what became of the change later (approved, requeued...)."""

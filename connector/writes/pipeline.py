@@ -337,11 +337,8 @@ class WritePath:
                                                          p.proposal.object, p.proposal.op.value) for p in writes], now)
             else:
                 inflight.finished(conn, {p.change_id: p.outcome.status for p in writes})  # type: ignore[misc, union-attr]
-            for key, plan in keyed:
-                outcome = plan.outcome
-                if provisional and plan.write:
-                    outcome = inflight.provisional(outcome)  # type: ignore[arg-type]
-                inflight.save_outcome(conn, key, plan.proposal_id, outcome)  # type: ignore[arg-type]
+            inflight.save_outcomes(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
+                                           if provisional and plan.write else plan.outcome) for key, plan in keyed])
         return write_rows
 
     def _stored_outcomes(self, keys: set[str], conn: sa.Connection | None = None) -> dict[str, Outcome]:
