@@ -2,7 +2,8 @@
 
 For a batch of proposals (:meth:`WritePath.run`):
 
-1. Idempotency: a key seen before returns the stored outcome (``replayed``); nothing is redone.
+1. Idempotency: a key seen before returns the stored outcome (``replayed``); nothing is redone. A
+   key is claimed in the deciding transaction, so two workers never both execute it.
 2. Rounds: proposals touching the same record run in submission order, one per round, so each
    one's before-image is read after the previous one's write.
 3. Per round: one ``get_many`` per object for the before-images; ``rules.decide`` for each proposal;
