@@ -62,25 +62,28 @@ _PG_ROW = "(" + ", ".join(["%s"] * len(_ROW)) + ")"
 _PG_COPY_FROM = 8  # more entries than this go by COPY, a fraction of a multi-row INSERT's cost
 
 
-def _write_pg(conn: Connection, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...]) -> None:
-    """Insert the entries and the checkpoint and move the head in as few round trips as possible
-    (each one under the head lock costs every other worker as much as the work itself): a few
-    entries ride in the one statement that also writes the checkpoint and the head; more go
-    first by COPY."""
-    values: list[Any] = [*checkpoint, checkpoint[0], checkpoint[1]]
-    entries = ""
+def _write_pg(conn: Connection, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...] | None) -> None:
+    """Insert the entries, then (unless ``checkpoint`` is None) the checkpoint and the new head,
+    in as few round trips as possible: each one under the head lock costs every other worker as
+    much as the work itself. A few entries ride in the one statement that also writes the
+    checkpoint and the head; more go first by COPY."""
+    cols = ", ".join(_ROW)
     if len(rows) > _PG_COPY_FROM:
         with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
-            with cur.copy(f"COPY {_E.name} ({', '.join(_ROW)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {_E.name} ({cols}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-    else:
-        entries = (f"e AS (INSERT INTO {_E.name} ({', '.join(_ROW)}) "
-                   f"VALUES {', '.join([_PG_ROW] * len(rows))}), ")
-        values[:0] = [v for r in rows for v in r]
-    conn.exec_driver_sql(f"WITH {entries}c AS (INSERT INTO {_C.name} ({', '.join(_CP)}) "
-                         f"VALUES (%s, %s, %s, %s, %s)) UPDATE {_H.name} SET seq = %s, hash = %s WHERE id = 1",
-                         tuple(values))
+        rows = []
+    values = [v for r in rows for v in r]
+    entries = f"INSERT INTO {_E.name} ({cols}) VALUES {', '.join([_PG_ROW] * len(rows))}" if rows else ""
+    if checkpoint is None:
+        if entries:
+            conn.exec_driver_sql(entries, tuple(values))
+        return
+    conn.exec_driver_sql(f"WITH {f'e AS ({entries}), ' if entries else ''}"
+                         f"c AS (INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (%s, %s, %s, %s, %s)) "
+                         f"UPDATE {_H.name} SET seq = %s, hash = %s WHERE id = 1",
+                         (*values, *checkpoint, checkpoint[0], checkpoint[1]))
 
 
 def format_ts(moment: datetime) -> str:
@@ -203,6 +206,7 @@ class TrailStore:
             datas = self._checked(entries)  # type: ignore[arg-type]  # reject bad data before locking
             parts = self._split(entries, datas)  # type: ignore[arg-type]
         in_hook = False
+        out: list[Entry] = []
         try:
             with self.engine.begin() as conn:
                 if not self._sqlite:
@@ -213,36 +217,41 @@ class TrailStore:
                     in_hook = True
                     entries = list(build(conn))
                     in_hook = False
-                    if not entries:
-                        return []
                     datas = self._checked(entries)
                     parts = self._split(entries, datas)
-                asked = perf_counter()
-                seq, prev = conn.execute(
-                    select(_H.c.seq, _H.c.hash).where(_H.c.id == 1).with_for_update()).one()
-                locked = perf_counter()
-                ts = self._now()
-                out, rows = self._chain(entries, datas, parts, int(seq), prev, ts)  # type: ignore[arg-type]
-                last = out[-1]
-                message = checkpoint_message(last.seq, last.hash, ts, self._signer.key_id)
-                checkpoint = (last.seq, last.hash, ts, self._signer.key_id, self._signer.sign(message))
-                if also is None and not self._sqlite:
-                    _write_pg(conn, rows, checkpoint)  # one round trip under the lock
-                else:
-                    self._insert(conn, rows)
+                if entries:
+                    asked = perf_counter()
+                    seq, prev = conn.execute(
+                        select(_H.c.seq, _H.c.hash).where(_H.c.id == 1).with_for_update()).one()
+                    locked = perf_counter()
+                    ts = self._now()
+                    out, rows = self._chain(entries, datas, parts, int(seq), prev, ts)  # type: ignore[arg-type]
+                    last = out[-1]
+                    message = checkpoint_message(last.seq, last.hash, ts, self._signer.key_id)
+                    checkpoint = (last.seq, last.hash, ts, self._signer.key_id, self._signer.sign(message))
+                    if self._sqlite:
+                        self._insert(conn, rows)
+                    else:  # with ``also``, its rows go between the entries and the checkpoint
+                        _write_pg(conn, rows, checkpoint if also is None else None)
                     if also is not None:
                         in_hook = True
                         also(conn, list(out))
                         in_hook = False
-                    conn.execute(insert(_C).values(dict(zip(_CP, checkpoint))))
-                    conn.execute(update(_H).where(_H.c.id == 1).values(seq=last.seq, hash=last.hash))
-            self.lock_stats.add(locked - asked, perf_counter() - locked)
+                        if not self._sqlite:
+                            _write_pg(conn, [], checkpoint)
+                    if self._sqlite:
+                        conn.execute(insert(_C).values(dict(zip(_CP, checkpoint))))
+                        conn.execute(update(_H).where(_H.c.id == 1).values(seq=last.seq, hash=last.hash))
+            if out:
+                self.lock_stats.add(locked - asked, perf_counter() - locked)
             if not self._sqlite:
                 self._flush()
         except SQLAlchemyError as exc:
             if in_hook:
                 raise
             raise TrailStoreError(f"appending to the trail failed: {type(exc).__name__}") from exc
+        if not out:
+            return []
         log.debug("trail.appended", first_seq=out[0].seq, last_seq=out[-1].seq)
         return out
 

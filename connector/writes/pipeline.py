@@ -252,8 +252,8 @@ class WritePath:
                 "error": error,
                 "info": res.info or None,
             }, record_id=record_id))
-        rows = self._also([], plans, provisional=False)
-        self.store.append(lambda conn: (rows(conn, entries), entries)[1])  # rows before the head lock
+        # rows under the head lock, as reconcile's: it takes the head, then these rows
+        self.store.append(entries, also=self._also([], plans, provisional=False))
         if unexpected is not None:
             raise unexpected
 
