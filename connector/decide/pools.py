@@ -1,8 +1,12 @@
 """Persisted routing-pool state (cursor, assignments per member), one row per (section, pool).
 
-Pool state only changes inside a trail append (``TrailStore.append(build)``), after the trail
-head is locked: every writer on every worker is serialised there, so two workers never hand out
-the same slot, and the state a decision used is committed with the entry that records it.
+Pool state only changes inside a trail append (``TrailStore.append(build)``), in the append's
+transaction and before the trail head is locked. A writer that draws from a pool first takes that
+pool's row lock (:func:`lock`: the row is created when missing, then ``SELECT ... FOR UPDATE``,
+in (section, pool) order), reads the state, decides and saves it; the lock is held to the commit.
+So two workers never hand out the same slot, the state a decision used is committed with the
+entry that records it, and only writers drawing from the same pool wait for each other. SQLite
+has one writer at a time anyway (``BEGIN IMMEDIATE``).
 """
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import json
 from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crmgate.rules.routing import PoolState
 
@@ -44,6 +50,28 @@ def load(conn: sa.Connection, keys: Iterable[Key]) -> dict[Key, PoolState]:
         key = (row.section, row.pool)
         if key in wanted:
             out[key] = PoolState.from_dict(json.loads(row.state))
+    return out
+
+
+def lock(conn: sa.Connection, keys: Iterable[Key]) -> dict[Key, PoolState]:
+    """Lock the rows of the pools ``keys`` until the transaction ends and return their state.
+
+    Missing rows are inserted first (fresh state; a row another transaction is inserting makes
+    this wait for its commit, then skip), so there is always a row to lock. Locks are taken in
+    sorted order: writers locking several pools cannot deadlock each other.
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    fresh = json.dumps(PoolState().to_dict(), sort_keys=True)
+    dialect = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    conn.execute(dialect(pools).on_conflict_do_nothing(index_elements=["section", "pool"]),
+                 [{"section": s, "pool": p, "state": fresh} for s, p in wanted])
+    out = {k: PoolState() for k in wanted}
+    stmt = (sa.select(pools).where(sa.tuple_(pools.c.section, pools.c.pool).in_(wanted))
+            .order_by(pools.c.section, pools.c.pool).with_for_update())
+    for row in conn.execute(stmt):
+        out[(row.section, row.pool)] = PoolState.from_dict(json.loads(row.state))
     return out
 
 

@@ -12,6 +12,10 @@ Contract (stable: auditors' exports depend on it):
 * :func:`entry_hash` is ``sha256(prev_hash + "\\n" + body)`` in lowercase hex; the first entry
   chains from :data:`GENESIS`.
 * :func:`checkpoint_message` is the exact byte string a checkpoint signature covers.
+* :func:`split_body` and :func:`splice_body` build an entry body in two steps, byte for byte
+  the canonical JSON of the whole content: everything but ``seq`` and ``ts`` is serialised first
+  (outside the trail's lock), the two are spliced in when the head is known. It relies on
+  ``seq`` and ``ts`` being adjacent in sorted key order, with only ``use_case`` after them.
 """
 from __future__ import annotations
 
@@ -144,6 +148,36 @@ def canonical_json(value: Any, *, jsonable: bool = False) -> str:
     except UnicodeEncodeError as exc:
         raise ValueError("canonical JSON rejects strings that are not valid Unicode (lone surrogates)") from exc
     return text
+
+
+_MARK = ',"seq":0,"ts":""'
+
+
+def split_body(content: dict[str, Any]) -> tuple[str, str]:
+    """The canonical JSON of ``content`` (an entry's content, plain JSON, holding ``seq`` and
+    ``ts`` placeholders or not) cut where the values of ``seq`` and ``ts`` go.
+
+    ``splice_body(*split_body(c), seq, ts) == canonical_json({**c, "seq": seq, "ts": ts})``
+    for every content with a key sorting before ``"seq"``, none between ``"seq"`` and ``"ts"``, and
+    only strings or None after ``"ts"`` (an entry's content has exactly that shape).
+    Raises as :func:`canonical_json` does (e.g. lone surrogates).
+    """
+    for k, v in content.items():
+        if ("seq" < k < "ts") or (k > "ts" and v is not None and type(v) is not str):
+            raise ValueError(f"split_body cannot cut around key {k!r}")
+    if not any(k < "seq" for k in content):
+        raise ValueError("split_body needs a key before 'seq'")
+    text = canonical_json({**content, "seq": 0, "ts": ""}, jsonable=True)
+    # Rightmost: after the mark come only strings or null, in which a quote is always escaped,
+    # so the mark cannot occur there; it can inside "data".
+    cut = text.rindex(_MARK)
+    return text[:cut] + ',"seq":', '"' + text[cut + len(_MARK):]
+
+
+def splice_body(before: str, after: str, seq: int, ts: str) -> str:
+    """The entry body from :func:`split_body`'s parts; ``ts`` must need no JSON escaping (the
+    store's ISO-8601 timestamps never do)."""
+    return f'{before}{seq},"ts":"{ts}{after}'
 
 
 def entry_hash(prev_hash: str, body: str) -> str:

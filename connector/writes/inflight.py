@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crmgate import tables
 from crmgate.clock import iso
@@ -45,12 +47,56 @@ class Started:
     op: str
 
 
+def claim_keys(conn: sa.Connection, claims: dict[str, str]) -> set[str]:
+    """Claim idempotency keys (key -> the claiming proposal id) in the caller's transaction and
+    return those now held by it; the others were used by a committed proposal (replay theirs).
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` per key, in sorted order (no deadlock between
+    workers claiming overlapping keys): while another transaction holds a key uncommitted,
+    PostgreSQL makes this one wait for its commit. So a key is decided by one proposal only, with
+    no trail-wide lock. The claimed row's outcome is a placeholder that the same transaction
+    replaces (:func:`save_outcome`) before anyone can see it.
+    """
+    if not claims:
+        return set()
+    t = tables.idempotency
+    dialect = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    conn.execute(dialect(t).on_conflict_do_nothing(index_elements=["key"]),
+                 [{"key": k, "proposal_id": claims[k], "outcome": "{}"} for k in sorted(claims)])
+    ordered = sorted(claims)
+    held: set[str] = set()
+    for i in range(0, len(ordered), 500):
+        for row in conn.execute(sa.select(t.c.key, t.c.proposal_id).where(t.c.key.in_(ordered[i:i + 500]))):
+            if row.proposal_id == claims[row.key]:
+                held.add(row.key)
+    return held
+
+
 def save_outcome(conn: sa.Connection, key: str, proposal_id: str, outcome: Outcome) -> None:
     """Store (insert or replace) the outcome an idempotency key produced."""
     payload = json.dumps(outcome.to_dict(), ensure_ascii=False)
     t = tables.idempotency
     if not conn.execute(t.update().where(t.c.key == key).values(outcome=payload)).rowcount:
         conn.execute(t.insert().values(key=key, proposal_id=proposal_id, outcome=payload))
+
+
+def save_outcomes(conn: sa.Connection, items: list[tuple[str, str, Outcome]]) -> None:
+    """:func:`save_outcome` for many (key, proposal id, outcome) at once: three statements, not
+    one or two round trips per key."""
+    if not items:
+        return
+    t = tables.idempotency
+    keys = [k for k, _, _ in items]
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        found |= set(conn.execute(sa.select(t.c.key).where(t.c.key.in_(keys[i:i + 500]))).scalars())
+    rows = [{"k": k, "p": p, "o": json.dumps(o.to_dict(), ensure_ascii=False)} for k, p, o in items]
+    old = [r for r in rows if r["k"] in found]
+    if old:
+        conn.execute(t.update().where(t.c.key == sa.bindparam("k")).values(outcome=sa.bindparam("o")), old)
+    new = [{"key": r["k"], "proposal_id": r["p"], "outcome": r["o"]} for r in rows if r["k"] not in found]
+    if new:
+        conn.execute(t.insert(), new)
 
 
 def restate(conn: sa.Connection, key: str | None, **changes: Any) -> None:

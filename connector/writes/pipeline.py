@@ -2,7 +2,8 @@
 
 For a batch of proposals (:meth:`WritePath.run`):
 
-1. Idempotency: a key seen before returns the stored outcome (``replayed``); nothing is redone.
+1. Idempotency: a key seen before returns the stored outcome (``replayed``); nothing is redone. A
+   key is claimed in the deciding transaction, so two workers never both execute it.
 2. Rounds: proposals touching the same record run in submission order, one per round, so each
    one's before-image is read after the previous one's write.
 3. Per round: one ``get_many`` per object for the before-images; ``rules.decide`` for each proposal;
@@ -121,16 +122,18 @@ class WritePath:
                     dict(plan.before.fields) if plan.before else None)
         queue_rows: list[dict[str, Any]] = []
         keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
+        live = {k for k in keys if not self.rulebook.routing[k[0]].shadow}  # the pools a decision may advance
 
         def build(conn: sa.Connection) -> list[NewEntry]:
-            # Runs after the trail head is locked: pool state read here cannot be raced.
+            # Runs in the append's transaction BEFORE the trail head is locked. Locks, in this order
+            # and each held to the commit: the idempotency keys claimed, the live pools' rows.
             queue_rows.clear()
-            states = pools.load(conn, keys)
+            claims = {p.proposal.idempotency_key: p.proposal_id for p in plans if p.proposal.idempotency_key}
+            held = inflight.claim_keys(conn, claims)
+            taken = self._stored_outcomes(set(claims) - held, conn)  # another worker used these keys
+            states = {**pools.load(conn, keys - live), **pools.lock(conn, live)}
             changed: dict[pools.Key, Any] = {}
             decided: list[NewEntry] = []
-            # Checked again under the lock: another worker may have used the key since run() looked.
-            taken = self._stored_outcomes({p.proposal.idempotency_key for p in plans
-                                           if p.proposal.idempotency_key}, conn)
             for plan in plans:
                 key = plan.proposal.idempotency_key
                 if key and key in taken:
@@ -149,9 +152,10 @@ class WritePath:
                 states.update(plan.governed.pool_changes)  # type: ignore[union-attr]
                 changed.update(plan.governed.pool_changes)  # type: ignore[union-attr]
             pools.save(conn, changed)
+            self._also(queue_rows, plans, provisional=True)(conn, decided)
             return decided
 
-        self.store.append(build, also=self._also(queue_rows, plans, provisional=True))
+        self.store.append(build)
         writes = [p for p in plans if p.write]
         if writes:
             self._write(writes, batch_id)
@@ -248,6 +252,7 @@ class WritePath:
                 "error": error,
                 "info": res.info or None,
             }, record_id=record_id))
+        # rows under the head lock, as reconcile's: it takes the head, then these rows
         self.store.append(entries, also=self._also([], plans, provisional=False))
         if unexpected is not None:
             raise unexpected
@@ -333,11 +338,8 @@ class WritePath:
                                                          p.proposal.object, p.proposal.op.value) for p in writes], now)
             else:
                 inflight.finished(conn, {p.change_id: p.outcome.status for p in writes})  # type: ignore[misc, union-attr]
-            for key, plan in keyed:
-                outcome = plan.outcome
-                if provisional and plan.write:
-                    outcome = inflight.provisional(outcome)  # type: ignore[arg-type]
-                inflight.save_outcome(conn, key, plan.proposal_id, outcome)  # type: ignore[arg-type]
+            inflight.save_outcomes(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
+                                           if provisional and plan.write else plan.outcome) for key, plan in keyed])
         return write_rows
 
     def _stored_outcomes(self, keys: set[str], conn: sa.Connection | None = None) -> dict[str, Outcome]:

@@ -1,0 +1,161 @@
+"""Worker processes on one PostgreSQL trail store: do more workers add up? Asserts nothing.
+
+    .venv/bin/python benchmarks/bench_workers.py [--per-worker 3000] [--batch 100] [--reps 3]
+        [--pg postgresql://postgres@127.0.0.1:5432] [--single 300]
+
+N worker processes (1, 2, 4), each a Gate on its own sandbox CRM (a SQLite file per worker: the
+figure is about the shared trail, not a shared fake CRM), all on ONE PostgreSQL trail store (a
+fresh schema of a scratch database per run), propose lead creates of the example rulebook in
+batches of --batch, every fourth with an idempotency key. Workers set up first, then start
+together; the figure is all proposals / (last worker's end - first worker's start). The same runs
+go against the baseline tree (benchmarks/baseline.py) in the same session, interleaved; medians
+of --reps. --single repeats the 1/2/4 runs with one proposal per call. The PostgreSQL server
+shares the machine's cores with the workers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+PG = "postgresql://postgres@127.0.0.1:5432"
+DB = "s4_core_bench"
+
+
+def lead(w: int, i: int) -> dict:
+    p = {"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
+         "fields": {"LastName": f"Lead {w}-{i}", "Company": f"Company {i % 97}", "Country": "DE",
+                    "Email": f"lead{w}x{i}@example.com", "NumberOfEmployees": i % 5000, "Rating": "Warm"}}
+    if i % 4 == 0:
+        p["idempotency_key"] = f"w{w}-{i}"
+    return p
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One worker process: set up, say ready, wait for "go" on stdin, propose, report."""
+    import crmgate
+    from crmgate.adapters.sandbox.adapter import SandboxAdapter
+    from crmgate.gate import Gate
+    from crmgate.project.scaffold import example_rulebook
+    from crmgate.rules.loader import parse_rulebook
+    from crmgate.trail import TrailStore, load_signer
+
+    store = TrailStore(args.store, signer=load_signer(Path(args.key), env={}))
+    gate = Gate(rulebook=parse_rulebook(example_rulebook()), adapter=SandboxAdapter(Path(args.crm)), store=store)
+    gate.propose(lead(args.w, -1))  # warm: tables, statement caches
+    work = [lead(args.w, i) for i in range(args.n)]
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.time()
+    for s in range(0, args.n, args.batch):
+        gate.propose(work[s:s + args.batch])
+    end = time.time()
+    stats = getattr(store, "lock_stats", None)
+    print(json.dumps({"start": start, "end": end, "n": args.n, "tree": crmgate.__file__,
+                      "held_s": getattr(stats, "held_s", None), "waited_s": getattr(stats, "waited_s", None),
+                      "appends": getattr(stats, "appends", None)}), flush=True)
+    gate.close()
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql],
+                   check=True, capture_output=True)
+
+
+def one_run(env: dict, n_workers: int, per_worker: int, batch: int, work: Path, key: Path) -> dict:
+    schema = "r" + uuid.uuid4().hex[:12]
+    psql(f"CREATE SCHEMA {schema}", DB)
+    url = f"{PG}/{DB}?options=-csearch_path%3D{schema}"
+    procs = []
+    try:
+        for w in range(n_workers):
+            crm = work / f"{schema}-{w}.db"
+            procs.append(subprocess.Popen(
+                [sys.executable, str(HERE), "--worker", "--store", url, "--crm", str(crm), "--key", str(key),
+                 "--w", str(w), "--n", str(per_worker), "--batch", str(batch)],
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        reports = [json.loads(p.stdout.readline()) for p in procs]
+        for p in procs:
+            p.wait(timeout=120)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        psql(f"DROP SCHEMA {schema} CASCADE", DB)
+    wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    held = [r["held_s"] for r in reports if r["held_s"] is not None]
+    return {"rate": sum(r["n"] for r in reports) / wall, "wall": wall, "tree": reports[0]["tree"],
+            "held": sum(held) / wall if held else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    for name in ("store", "crm", "key"):
+        ap.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    ap.add_argument("--w", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--per-worker", type=int, default=3000)
+    ap.add_argument("--single", type=int, default=300, help="proposals per worker one at a time (0: skip)")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--workers", default="1,2,4")
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    from baseline import baseline_env, baseline_tree, current_env, row
+
+    psql(f"DROP DATABASE IF EXISTS {DB}")
+    psql(f"CREATE DATABASE {DB}")
+    counts = [int(x) for x in args.workers.split(",")]
+    modes = [("batches of %d" % args.batch, args.per_worker, args.batch)]
+    if args.single:
+        modes.append(("single proposals", args.single, 1))
+    with tempfile.TemporaryDirectory() as tmp, baseline_tree() as old:
+        work = Path(tmp)
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                        "from crmgate.trail import generate_keypair; "
+                        "generate_keypair(Path(sys.argv[1]), Path(sys.argv[2]))", str(work / "k"), str(work / "k.pub")],
+                       check=True, env=current_env())
+        envs = {"current": current_env(), "baseline": baseline_env(old)}
+        for label, per_worker, batch in modes:
+            rates: dict[tuple[str, int], list[float]] = {}
+            held: dict[int, list[float]] = {}
+            for _ in range(args.reps):
+                for n in counts:
+                    for tree in ("baseline", "current"):
+                        r = one_run(envs[tree], n, per_worker, batch, work, work / "k")
+                        assert ("crmgate-baseline-" in r["tree"]) == (tree == "baseline"), r["tree"]
+                        rates.setdefault((tree, n), []).append(r["rate"])
+                        if tree == "current" and r["held"] is not None:
+                            held.setdefault(n, []).append(r["held"])
+            med = {k: statistics.median(v) for k, v in rates.items()}
+            print(f"\n{label}: proposals/s on one PostgreSQL store (medians of {args.reps})")
+            for n in counts:
+                print(f"  {n} worker(s): current {med[('current', n)]:8,.0f}/s   baseline {med[('baseline', n)]:8,.0f}/s"
+                      f"   head lock held {statistics.median(held.get(n, [0])):.0%} of the wall time")
+            if 1 in counts and 2 in counts:
+                cur, base = med[("current", 2)] / med[("current", 1)], med[("baseline", 2)] / med[("baseline", 1)]
+                row(f"2 workers / 1 worker, {label}", cur, base, unit="x", target=">= 1.7x", met=cur >= 1.7)
+            if 2 in counts and 4 in counts:
+                cur, base = med[("current", 4)] / med[("current", 2)], med[("baseline", 4)] / med[("baseline", 2)]
+                row(f"4 workers / 2 workers, {label}", cur, base, unit="x", target=">= 1.0x", met=cur >= 1.0)
+    psql(f"DROP DATABASE IF EXISTS {DB}")
+
+
+if __name__ == "__main__":
+    main()
