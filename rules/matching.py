@@ -138,8 +138,13 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
     matches: list[RuleMatch] = []
     for rule in section.rules:
         scored = []
-        mine = {n: key_value(key, key.fields, fields, shared) for n, key in enumerate(rule.keys)}
-        if any(v is None for v in mine.values()):
+        mine: dict[int, str | None] = {}
+        for n, key in enumerate(rule.keys):  # stops at the first key the proposal lacks
+            value = key_value(key, key.fields, fields, shared)
+            if value is None:
+                break
+            mine[n] = value
+        if len(mine) < len(rule.keys):
             continue  # the proposal lacks a key this rule needs: it cannot match anything
         for cand in pool.shortlist(rule, obj, fields, shared):
             score = rule_score(rule, obj, fields, cand, shared, pool, mine)
