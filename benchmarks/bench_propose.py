@@ -3,6 +3,10 @@ pre-scale-work code (``benchmarks/baseline.py``) run in the same session. Prints
 ``ROW|`` lines; asserts nothing about speed.
 
     .venv/bin/python benchmarks/bench_propose.py [--single 400] [--batches 5] [--proposals 10000]
+        [--also REF]
+
+``--also REF`` runs the workload on one more commit (laid out like the baseline) and prints its
+rows too, e.g. a branch with changes proposed for files another helper owns.
 
 Each tree runs the same workload in its own subprocess (current first, then baseline):
 
@@ -132,18 +136,29 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=400)
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--proposals", type=int, default=10_000)
+    ap.add_argument("--also", default=None, help="one more git ref to measure beside the working tree")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.single, args.batches, args.proposals)))
         return
-    now = run(current_env(), args)
+    trees = [("current", run(current_env(), args))]
+    if args.also:
+        with baseline_tree(args.also) as also:
+            trees.append((args.also, run(baseline_env(also), args)))
     with baseline_tree() as old:
         before = run(baseline_env(old), args)
-    for label, r in (("current", now), ("baseline", before)):
+    for label, r in (*trees, ("baseline", before)):
         print(f"{label:9} {r['tree']}: single {r['single_ms']:.2f} ms CPU; batch {r['batch_us']:.0f} us CPU "
               f"per proposal ({r['batch_own_us']:.0f} us without the sandbox CRM's own); "
               f"end to end {r['e2e_per_s']:,.0f} proposals/s")
+    for label, now in trees:
+        if label != "current":
+            print(f"-- with {label}:")
+        rows(now, before, args)
+
+
+def rows(now: dict, before: dict, args: argparse.Namespace) -> None:
     row("CPU of one single-proposal Gate.propose (sandbox, signed SQLite trail)", now["single_ms"],
         before["single_ms"], unit="ms", target="<= 0.6 ms", met=now["single_ms"] <= 0.6, higher_is_better=False)
     row("crmgate's CPU per proposal, batches of 1,000 (parsing+routing+decide included, sandbox CRM's CPU excluded)",
