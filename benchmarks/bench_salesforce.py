@@ -2,6 +2,7 @@
 Prints figures; asserts nothing about speed.
 
     .venv/bin/python benchmarks/bench_salesforce.py [--n 1000] [--latency 0.020] [--concurrency 4] [--skip-loop]
+        [--rounds 3] [--no-baseline]
 
 Each contender updates ``NumberOfEmployees`` on N existing Leads, in a fake org that adds
 ``--latency`` seconds to every API call:
@@ -15,11 +16,19 @@ Each contender updates ``NumberOfEmployees`` on N existing Leads, in a fake org 
 * (c) the same hand-written calls with the PATCHes sent ``--concurrency`` at a time, as crmgate's
   adapter sends them (``crm.concurrency``, default 4), so crmgate's concurrency is compared with
   hand-written code that has it too.
+
+Then the ``ROW|`` line of the targets table: crmgate's wall time over (b)'s, the median of
+``--rounds`` pairs, for this tree and for the pre-scale-work tree (``benchmarks/baseline.py``)
+run the same way in a subprocess in the same run. What crmgate adds on top of (b) is its own CPU
+(decisions, trail, before-image bookkeeping) between calls it sends one after another.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -108,6 +117,36 @@ def run_collections(fake: SalesforceFake, ids: list[str], concurrency: int = 1) 
     return {"calls": len(fake.calls), "kinds": _kinds(fake), "wall": wall, "applied": applied, "note": ""}
 
 
+def ratios(n: int, latency: float, concurrency: int, rounds: int) -> list[float]:
+    """crmgate's wall time over (b)'s, ``rounds`` times, each pair on freshly seeded Leads."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp, SalesforceFake(latency=latency) as fake:
+        for r in range(rounds):
+            work = Path(tmp) / str(r)
+            work.mkdir()
+            ours = run_crmgate(fake, seed(fake, n), work, concurrency)["wall"]
+            out.append(ours / run_collections(fake, seed(fake, n))["wall"])
+    return out
+
+
+def baseline_row(args: argparse.Namespace) -> None:
+    from benchmarks.baseline import baseline_env, baseline_tree, current_env, row
+
+    def child(env: dict[str, str]) -> float:
+        done = subprocess.run([sys.executable, __file__, "--ratios", "--n", str(args.n), "--latency",
+                               str(args.latency), "--concurrency", str(args.concurrency),
+                               "--rounds", str(args.rounds)], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"the benchmark child failed:\n{done.stderr[-3000:]}")
+        return statistics.median(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    now = child(current_env())
+    with baseline_tree() as old:
+        before = child(baseline_env(old))
+    row(f"Salesforce, {args.n:,} updates, {args.latency * 1000:.0f} ms per call, crmgate vs hand-written "
+        "Collections (b), wall", now, before, unit="x", target="<= 1.10x", met=now <= 1.10, higher_is_better=False)
+
+
 def _kinds(fake: SalesforceFake) -> str:
     counts: dict[str, int] = {}
     for c in fake.calls:
@@ -122,7 +161,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4,
                         help="crmgate's crm.concurrency (its default is 4), and (c)'s PATCHes in flight")
     parser.add_argument("--skip-loop", action="store_true", help="skip (a), the slow per-record loop")
+    parser.add_argument("--rounds", type=int, default=3, help="crmgate/(b) pairs per tree for the ROW line")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the ROW line (and the baseline tree)")
+    parser.add_argument("--ratios", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ratios:  # the child: this interpreter's crmgate (current or baseline)
+        print(json.dumps(ratios(args.n, args.latency, args.concurrency, args.rounds)))
+        return
     n = args.n
     minimum = math.ceil(n / 2000) + (1 if n == 1 else math.ceil(n / 200))
     rows = []
@@ -145,6 +190,8 @@ def main() -> None:
     ours = rows[0][1]["wall"]
     for label, other in (("(b)", rows[1][1]["wall"]), ("(c)", rows[2][1]["wall"])):
         print(f"crmgate wall time vs {label}: {ours / other:.2f}x ({(ours - other) * 1000:+.0f} ms)")
+    if not args.no_baseline:
+        baseline_row(args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Injected time and identity: every timestamp and id the connector makes comes from here."""
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 from collections.abc import Callable
@@ -13,8 +12,11 @@ Clock = Callable[[], datetime]
 IdFactory = Callable[[str], str]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# RFC 4648 base32 digit i -> Crockford digit i: the same bits, in an alphabet that sorts in ASCII
-_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+# every 10-bit value as its two Crockford digits: an id is 13 look-ups (base64's pure-Python
+# b32encode plus a translate cost ~30 us an id, 3 ids per proposal)
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+_randbits = secrets.randbits
+_time = time.time
 
 
 def utc_now() -> datetime:
@@ -31,9 +33,14 @@ def new_id(prefix: str) -> str:
 
     Sorts by creation time, so ids in the trail read in order; collision odds are negligible.
     """
-    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
-    text = base64.b32encode(value.to_bytes(16, "big")).decode("ascii").rstrip("=")
-    return f"{prefix}_{text.translate(_TO_CROCKFORD)}"
+    # the 128 bits left-aligned in 26 digits of 5 bits (the last digit's 2 low bits are zero):
+    # the same text base32 of the 16 bytes gave, so old and new ids sort together
+    v = ((int(_time() * 1000) << 80) | _randbits(80)) << 2
+    p = _PAIRS
+    return (f"{prefix}_{p[v >> 120]}{p[(v >> 110) & 1023]}{p[(v >> 100) & 1023]}{p[(v >> 90) & 1023]}"
+            f"{p[(v >> 80) & 1023]}{p[(v >> 70) & 1023]}{p[(v >> 60) & 1023]}{p[(v >> 50) & 1023]}"
+            f"{p[(v >> 40) & 1023]}{p[(v >> 30) & 1023]}{p[(v >> 20) & 1023]}{p[(v >> 10) & 1023]}"
+            f"{p[v & 1023]}")
 
 
 def parse_time(value: str | datetime | None, *, name: str = "time") -> str | None:

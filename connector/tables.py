@@ -61,14 +61,19 @@ inflight = sa.Table(
 )
 
 
+# built once: SQLAlchemy caches the compiled form of one statement object (an expanding IN takes
+# any list), where building the statement per call cost more than running it
+_OUTCOMES = sa.select(idempotency.c.key, idempotency.c.outcome).where(
+    idempotency.c.key.in_(sa.bindparam("keys", expanding=True)))
+
+
 def stored_outcomes(conn: sa.Connection, keys: set[str]) -> dict[str, dict[str, Any]]:
     """The outcome (as stored, a dict) each already-used idempotency key among ``keys`` produced."""
-    t = idempotency
     ordered = sorted(keys)
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ordered), 500):
-        for row in conn.execute(sa.select(t.c.key, t.c.outcome).where(t.c.key.in_(ordered[i:i + 500]))):
-            out[row.key] = json.loads(row.outcome)
+        for key, outcome in conn.execute(_OUTCOMES, {"keys": ordered[i:i + 500]}):
+            out[key] = json.loads(outcome)
     return out
 
 

@@ -138,8 +138,13 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
     matches: list[RuleMatch] = []
     for rule in section.rules:
         scored = []
-        mine = {n: key_value(key, key.fields, fields, shared) for n, key in enumerate(rule.keys)}
-        if any(v is None for v in mine.values()):
+        mine: dict[int, str | None] = {}
+        for n, key in enumerate(rule.keys):  # stops at the first key the proposal lacks
+            value = key_value(key, key.fields, fields, shared)
+            if value is None:
+                break
+            mine[n] = value
+        if len(mine) < len(rule.keys):
             continue  # the proposal lacks a key this rule needs: it cannot match anything
         for cand in pool.shortlist(rule, obj, fields, shared):
             score = rule_score(rule, obj, fields, cand, shared, pool, mine)
@@ -156,13 +161,17 @@ class CandidatePool:
     """Candidates with their normalised key values computed once, indexed so a proposal is compared
     only with records that can match: an equal exact key, or a fuzzy name starting with the same
     letter (the CRM look-up asks by prefix, so a name that differs there is never a candidate).
-    Creates earlier in the batch are added with :meth:`add` and always compared."""
+    Creates earlier in the batch are added with :meth:`add` and compared when the rule has an exact
+    anchor they share (an exact key must be equal to match, so no match is lost), else always."""
 
     def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
         self.items = list(candidates)
         self.batch: list[Candidate] = []
         self._values: dict[tuple[Any, ...], str | None] = {}
         self._index: dict[tuple[Any, ...], dict[str, list[Candidate]]] = {}
+        # per exact anchor: the batch creates indexed so far (how many, and by value); without it
+        # a batch of N creates compared each one with every create before it, N*N/2 comparisons
+        self._batch_index: dict[tuple[Any, ...], tuple[list[int], dict[str, list[Candidate]]]] = {}
 
     def add(self, cand: Candidate) -> None:
         self.batch.append(cand)
@@ -177,12 +186,12 @@ class CandidatePool:
     def shortlist(self, rule: MatchRule, obj: str, fields: Mapping[str, Any],
                   shared: frozenset[str]) -> list[Candidate]:
         targets = set(rule.targets(obj))
-        near = [c for c in self.batch if c.object in targets]
         anchor = next((k for k in rule.keys if k.kind in _EXACT_ANCHORS), None) or \
             next((k for k in rule.keys if k.kind in FUZZY_KINDS), None)
+        fuzzy = anchor is None or anchor.kind in FUZZY_KINDS
+        near = [c for c in self.batch if c.object in targets] if fuzzy else []
         if anchor is None:
             return [c for c in self.items if c.object in targets] + near
-        fuzzy = anchor.kind in FUZZY_KINDS
         ix_key = (rule.id, obj, anchor.kind, tuple(anchor.fields), anchor.plus_addressing, anchor.region, shared)
         index = self._index.get(ix_key)
         if index is None:
@@ -195,8 +204,22 @@ class CandidatePool:
             self._index[ix_key] = index
         mine = key_value(anchor, anchor.fields, fields, shared)
         if not mine:
-            return near
+            return near  # an exact anchor the proposal lacks: rule_score matches nothing
+        if not fuzzy:
+            near = self._batch_near(anchor, ix_key, targets, mine, shared)
         return index.get(mine[:1] if fuzzy else mine, []) + near
+
+    def _batch_near(self, anchor: MatchKey, ix_key: tuple[Any, ...], targets: set[str], mine: str,
+                    shared: frozenset[str]) -> list[Candidate]:
+        """The batch creates whose exact ``anchor`` value equals ``mine``, in batch order."""
+        done, index = self._batch_index.setdefault(ix_key, ([0], defaultdict(list)))
+        for c in self.batch[done[0]:]:
+            if c.object in targets:
+                v = self.value(anchor, c, shared)
+                if v:
+                    index[v].append(c)
+        done[0] = len(self.batch)
+        return list(index.get(mine, ()))
 
 
 def candidate_queries(obj: str, section: MatchingSection,

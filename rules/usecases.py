@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from crmgate.rules.proposal import Proposal
 from crmgate.rules.schema import Rulebook, UseCase
@@ -10,7 +11,12 @@ from crmgate.rules.violations import Code, Violation
 
 def actor_matches(use_case: UseCase, actor: str) -> bool:
     """True when ``actor`` matches one of the use case's fnmatch globs (case-sensitive)."""
-    return any(fnmatchcase(actor, pattern) for pattern in use_case.actors)
+    return _matches(tuple(use_case.actors), actor)
+
+
+@lru_cache(maxsize=4096)  # a few actors propose thousands of times: each glob is tried once per actor
+def _matches(patterns: tuple[str, ...], actor: str) -> bool:
+    return any(fnmatchcase(actor, pattern) for pattern in patterns)
 
 
 def resolve_use_case(proposal: Proposal, rulebook: Rulebook) -> tuple[str | None, Violation | None]:

@@ -74,7 +74,16 @@ def write_fields(
         " system_modstamp = ? WHERE id = ?",
         (json.dumps(fields), stamp, actor, stamp, row["id"]),
     )
-    return to_record(fetch_row(conn, row["object"], row["id"]))
+    # the record as written, without reading it back (fields are JSON scalars: they round-trip)
+    return written(row["object"], row["id"], fields, row["created_date"], row["created_by"], stamp, actor)
+
+
+def written(object: str, id: str, fields: dict[str, Any], created: str, created_by: str, stamp: str,
+            actor: str) -> Record:
+    """The record a write just stored, as :func:`to_record` would read it back."""
+    meta = {"CreatedDate": created, "CreatedById": created_by, "LastModifiedDate": stamp,
+            "LastModifiedById": actor, "SystemModstamp": stamp}
+    return Record(object, id, fields, stamp, meta)
 
 
 def to_record(row: Any) -> Record:

@@ -33,25 +33,30 @@ def _expr(field: str) -> str:
     return f"sandbox_fold(json_extract(fields, '$.\"{field}\"'))"
 
 
-def _ensure_index(conn: sqlite3.Connection, object: str, field: str) -> None:
+def _ensure_index(conn: sqlite3.Connection, object: str, field: str, made: set[tuple[str, str]]) -> None:
+    if (object, field) in made:  # created (or found) once by this adapter: indexes are never dropped
+        return
+    made.add((object, field))
     name = f"sandbox_ix_{object}_{field}".lower()
     conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON sandbox_records ({_expr(field)}) "
                  f"WHERE object = '{object}' AND is_deleted = 0")
 
 
 def candidate_rows(conn: sqlite3.Connection, object: str, keys: Mapping[str, Sequence[str]],
-                   prefixes: Mapping[str, Sequence[str]], limit: int) -> list[Any]:
+                   prefixes: Mapping[str, Sequence[str]], limit: int,
+                   made: set[tuple[str, str]] | None = None) -> list[Any]:
     """Live rows of ``object`` with a field equal to one of ``keys[field]`` or starting with one of
     ``prefixes[field]`` (case-folded; at most :data:`PER_PREFIX` rows per prefix, so a common
     prefix cannot crowd out the rest). Field names that are not plain identifiers match nothing."""
     # the object is a literal (a known object name): a partial index is only used when the query
     # repeats its WHERE terms as written
+    made = set() if made is None else made  # the indexes this adapter already made
     live = f"FROM sandbox_records WHERE object = '{object}' AND is_deleted = 0"
     selects: list[tuple[str, list[Any]]] = []
     for field, values in keys.items():
         wanted = sorted({v.casefold() for v in values if isinstance(v, str)})
         if wanted and _SAFE.match(field):
-            _ensure_index(conn, object, field)
+            _ensure_index(conn, object, field, made)
             for start in range(0, len(wanted), 500):
                 part = wanted[start:start + 500]
                 selects.append((f"SELECT id {live} AND {_expr(field)} IN ({','.join('?' * len(part))})", part))
@@ -59,7 +64,7 @@ def candidate_rows(conn: sqlite3.Connection, object: str, keys: Mapping[str, Seq
         if not _SAFE.match(field):
             continue
         for p in sorted({p.casefold() for p in starts if isinstance(p, str) and p}):
-            _ensure_index(conn, object, field)
+            _ensure_index(conn, object, field, made)
             selects.append((f"SELECT id FROM (SELECT id {live} AND {_expr(field)} >= ? AND {_expr(field)} < ? "
                             f"LIMIT {PER_PREFIX})", [p, p + _TOP]))
     ids: set[str] = set()

@@ -61,9 +61,42 @@ def _loads(text: str) -> Any:
                             code="invalid_json") from None
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def json_problem(value: Any) -> tuple[str, str] | None:
     """The first place in ``value`` that JSON cannot carry, as (path, message); None if all is well.
     Iterative, so a value nested a million deep is refused rather than overflowing the stack."""
+    if _plain(value):
+        return None
+    return _locate(value)
+
+
+def _plain(value: Any) -> bool:
+    """The common case, without building a path per item: exact dicts with str keys, lists and
+    scalars, at most MAX_DEPTH deep. False sends the value to :func:`_locate`, which says where."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        t = type(item)
+        if t in _SCALARS:
+            continue
+        if depth > MAX_DEPTH or (depth == MAX_DEPTH and item):  # (its items would be too deep)
+            return False
+        if t is dict:
+            for key, sub in item.items():
+                if type(key) is not str:
+                    return False
+                if type(sub) not in _SCALARS:
+                    stack.append((sub, depth + 1))
+        elif t is list:
+            stack.extend((sub, depth + 1) for sub in item if type(sub) not in _SCALARS)
+        elif t is not float or not math.isfinite(item):
+            return False
+    return True
+
+
+def _locate(value: Any) -> tuple[str, str] | None:
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()

@@ -424,3 +424,14 @@ def test_a_fault_after_a_later_chunk_is_written_marks_only_that_chunk_ambiguous(
     assert [r.status for r in got] == ["ok", "ok", "failed", "failed", "failed"]
     assert [r.error.ambiguous for r in got[2:]] == [True, True, False]
     assert len(sandbox.get_many("Lead", [salesforce_id("00Q", n) for n in range(1, 6)])) == 4
+
+
+def test_a_write_returns_the_record_as_a_read_gives_it(sandbox: SandboxAdapter, clock) -> None:
+    """Create and update return the stored record (fields, version, meta) without re-reading it."""
+    [made] = sandbox.create_many("Lead", [CreateRequest({**LEAD, "Rating": None, "NumberOfEmployees": 7},
+                                                        idempotency_key="k1")])
+    assert made.record == sandbox.get_many("Lead", [made.id])[made.id]
+    [changed] = sandbox.update_many("Lead", [UpdateRequest(made.id, {"Rating": "Hot", "Company": "Hanbit 2"},
+                                                           expected_version=made.record.version)])
+    assert changed.record == sandbox.get_many("Lead", [made.id])[made.id]
+    assert changed.record.meta["CreatedDate"] == made.record.meta["CreatedDate"]

@@ -103,3 +103,20 @@ def test_cross_reference_problems_name_the_place():
     paths = {p.path for p in err.value.problems}
     assert "matching.Account.rules[0].keys[0].fields[0]" in paths
     assert "matching.Contact.rules[1].keys[1].threshold" in paths
+
+
+def test_batch_creates_added_between_look_ups_are_matched_by_their_exact_key(rulebook):
+    """The pool indexes batch creates by exact key as they come: each later create still finds
+    every earlier one with its email, and only those (the example's email rule blocks)."""
+    from crmgate.rules.matching import CandidatePool
+
+    section = rulebook.matching["Lead"]
+    pool = CandidatePool()
+    emails = ["a@x.io", "b@x.io", "A@X.io", "c@x.io", "b+crm@x.io"]
+    found = []
+    for n, email in enumerate(emails):
+        fields = {"LastName": f"L{n}", "Company": f"C{n}", "Email": email}
+        best = find_matches("Lead", fields, section, pool).decisive
+        found.append(sorted(c.id for c in best.candidates) if best else [])
+        pool.add(Candidate("Lead", f"batch:{n}", fields, in_batch=True))
+    assert found == [[], [], ["batch:0"], [], ["batch:1"]]
