@@ -1,0 +1,123 @@
+"""The budget every worker of one store shares: the CRM's rate windows and stops, the server's quotas.
+
+:class:`crmgate.adapters.budget.WindowBudget` counts (``limits``' moving-window strategy); this module
+picks where the hits are kept, from ``budget.storage``:
+
+* ``store`` (the default): the trail store's own database, when it is a file or a server
+  (:class:`SqlWindows`: two small tables beside the trail); an in-memory store keeps them in memory;
+* ``memory``: this process only (one worker);
+* ``redis://host:port/db``: a Redis server, through ``limits``' Redis storage.
+
+:class:`SqlWindows` is a ``limits`` storage: each hit is a row ``(key, at)``. Taking one first
+updates the key's row in ``crmgate_budget_keys``: on PostgreSQL that row lock, on SQLite the write
+lock of ``BEGIN IMMEDIATE``, serialises the takers of one key, so workers cannot overrun a window
+together; different keys do not wait for each other on PostgreSQL.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from limits.storage import MovingWindowSupport, Storage
+from sqlalchemy import BigInteger, Column, Engine, Float, Index, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from crmgate.adapters.budget import TICK, Budget, WindowBudget
+from crmgate.config import Config
+from crmgate.trail.engine import make_engine
+
+_md = MetaData()
+KEYS = Table("crmgate_budget_keys", _md, Column("key", String(250), primary_key=True),
+             Column("hits", BigInteger, nullable=False, default=0))
+HITS = Table("crmgate_budget_hits", _md, Column("key", String(250), nullable=False),
+             Column("at", Float, nullable=False), Index("ix_crmgate_budget_hits", "key", "at"))
+
+
+class SqlWindows(Storage, MovingWindowSupport):
+    """A ``limits`` moving-window storage in a SQL database (see the module docstring); ``clock`` in ticks."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.engine, self.clock = engine, clock
+        for attempt in range(3):  # several workers may create the tables at once
+            try:
+                _md.create_all(engine)
+                break
+            except (IntegrityError, DBAPIError):
+                if attempt == 2:
+                    raise
+        self._insert_key = _insert_ignoring(engine)
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return DBAPIError
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        if amount > limit:
+            return False
+        with self.engine.begin() as conn:
+            # the key's row lock first: takers of one key queue here, then count what is committed
+            if not conn.execute(update(KEYS).where(KEYS.c.key == key).values(hits=KEYS.c.hits + amount)).rowcount:
+                conn.execute(self._insert_key, {"key": key, "hits": 0})
+                conn.execute(update(KEYS).where(KEYS.c.key == key).values(hits=KEYS.c.hits + amount))
+            now = self.clock()
+            nth = conn.execute(select(HITS.c.at).where(HITS.c.key == key).order_by(HITS.c.at.desc())
+                               .offset(limit - amount).limit(1)).scalar()
+            if nth is not None and nth > now - expiry:
+                return False
+            conn.execute(insert(HITS), [{"key": key, "at": now}] * amount)
+            conn.execute(delete(HITS).where(HITS.c.key == key, HITS.c.at <= now - expiry))
+            return True
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        now = self.clock()
+        with self.engine.connect() as conn:
+            oldest, n = conn.execute(select(func.min(HITS.c.at), func.count())
+                                     .where(HITS.c.key == key, HITS.c.at > now - expiry)).one()
+        return (float(oldest), int(n)) if n else (now, 0)
+
+    # the counter half of a limits storage, unused by moving windows
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def get(self, key: str) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def get_expiry(self, key: str) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+    def check(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+        return True
+
+    def reset(self) -> int | None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(HITS))
+            return conn.execute(delete(KEYS)).rowcount
+
+    def clear(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(HITS).where(HITS.c.key == key))
+
+
+def _insert_ignoring(engine: Engine):  # noqa: ANN202 - a dialect's Insert
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(KEYS).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(KEYS).on_conflict_do_nothing()
+
+
+def budget_for(config: Config, *, clock: Callable[[], float] = time.time) -> Budget:
+    """The budget ``config.budget.storage`` names (see the module docstring); ``clock`` in seconds."""
+    where = config.budget.storage
+    if where.startswith(("redis://", "rediss://")):
+        return WindowBudget.redis(where, clock)
+    store = config.store
+    if where == "memory" or store in ("sqlite://", "sqlite:///:memory:") or store.endswith(":memory:"):
+        return WindowBudget.memory(clock)
+    return WindowBudget(SqlWindows(make_engine(store), lambda: clock() / TICK), clock=clock)
