@@ -3,8 +3,9 @@
 :class:`crmgate.adapters.budget.WindowBudget` counts (``limits``' moving-window strategy); this module
 picks where the hits are kept, from ``budget.storage``:
 
-* ``store`` (the default): the trail store's own database, when it is a file or a server
-  (:class:`SqlWindows`: two small tables beside the trail); an in-memory store keeps them in memory;
+* ``store`` (the default): the trail store's PostgreSQL database (:class:`SqlWindows`: two small
+  tables beside the trail's); for a SQLite trail file, a SQLite file beside it (``trail.db.budget``,
+  so budget writes never wait for trail appends); an in-memory store keeps them in memory;
 * ``memory``: this process only (one worker);
 * ``redis://host:port/db``: a Redis server, through ``limits``' Redis storage.
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from limits.storage import MovingWindowSupport, Storage
-from sqlalchemy import BigInteger, Column, Engine, Float, Index, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import BigInteger, Column, Engine, Float, Index, MetaData, String, Table, delete, event, func, insert
+from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -120,4 +123,19 @@ def budget_for(config: Config, *, clock: Callable[[], float] = time.time) -> Bud
     store = config.store
     if where == "memory" or store in ("sqlite://", "sqlite:///:memory:") or store.endswith(":memory:"):
         return WindowBudget.memory(clock)
-    return WindowBudget(SqlWindows(make_engine(store), lambda: clock() / TICK), clock=clock)
+    if store.startswith("sqlite:///"):
+        # beside the trail, not in it: a budget write must not queue behind (or hold up) trail appends
+        engine = make_engine(store + ".budget")
+        event.listen(engine, "connect", _no_fsync)
+    else:
+        engine = make_engine(store)
+    return WindowBudget(SqlWindows(engine, lambda: clock() / TICK), clock=clock)
+
+
+def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+    """Rate-limit hits need no durability: after a crash, an emptier window only lets calls wait less."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous = OFF")
+    finally:
+        cursor.close()
