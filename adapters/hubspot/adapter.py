@@ -21,7 +21,7 @@ What the API allows, and what this adapter does about it:
   only contacts are protected (by HubSpot's unique ``email``).
 * **Rate limits**: every call first spends one hit of the app's window in the injected budget
   (:mod:`crmgate.adapters.hubspot.calls`; 190 per 10 s by default, shared by every worker on the
-  budget's storage), with up to ``max_inflight`` calls in flight; 429 TEN_SECONDLY_ROLLING and 5xx are
+  budget's storage), with up to ``max_inflight`` (8) calls in flight; 429 TEN_SECONDLY_ROLLING and 5xx are
   retried honouring Retry-After; 429 DAILY raises :class:`QuotaExhaustedError` and every later call
   of every worker sharing the budget fails at once (the run stops).
 * Errors: :mod:`crmgate.adapters.hubspot.errors`. The token comes from the environment, never logged.
@@ -84,7 +84,7 @@ class HubSpotAdapter(Adapter):
                  number_properties: Mapping[str, Sequence[str]] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  jitter: Callable[[], float] = random.random, budget: Budget | None = None,
-                 max_inflight: int = 4, margin: float = 0.5, trip_s: float = 3600.0) -> None:
+                 max_inflight: int = 8, margin: float = 0.5, trip_s: float = 3600.0) -> None:
         if verify not in ("response", "history"):
             raise ValueError(f"verify must be 'response' or 'history', not {verify!r}")
         self.host = host

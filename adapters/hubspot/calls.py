@@ -37,7 +37,7 @@ class Calls:
 
     def __init__(self, *, budget: Budget, token: str, requests: int, per_seconds: float, margin: float,
                  retry: RetryPolicy, timeout: float, sleep: Callable[[float], None], jitter: Callable[[], float],
-                 max_inflight: int = 4, trip_s: float = 3600.0) -> None:
+                 max_inflight: int = 8, trip_s: float = 3600.0) -> None:
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
         self.budget, self.key, self.daily_key = budget, f"hubspot:{digest}", f"hubspot:{digest}:daily"
         self.requests, self.per_seconds, self.margin = requests, per_seconds, margin

@@ -7,7 +7,7 @@
       host: https://api.hubapi.com          # a loopback fake in tests
       token_env: HUBSPOT_TOKEN              # the variable holding the private-app token
       rate_limit: {requests: 190, per_seconds: 10, margin_s: 0.5}   # the app's window, see calls.py
-      max_inflight: 4                        # calls in flight at once (within the window)
+      max_inflight: 8                        # calls in flight at once (within the window)
       retry: {attempts: 5, initial: 0.5, maximum: 30, max_retry_after: 120}
       timeout: 30                            # seconds per HTTP call
       recheck_after: 15                      # re-read before writing when the before-image is older
@@ -57,7 +57,7 @@ class HubSpotSettings(BaseModel):
     rate_limit: RateLimitSettings = RateLimitSettings()
     retry: RetrySettings = RetrySettings()
     timeout: float = Field(default=30.0, gt=0, le=600)
-    max_inflight: int = Field(default=4, ge=1, le=32)
+    max_inflight: int = Field(default=8, ge=1, le=32)
     recheck_after: float = Field(default=15.0, ge=0)
     verify: Literal["response", "history"] = "response"
     idempotency_property: str | None = "crmgate_idempotency_key"
