@@ -57,7 +57,21 @@ def lead(i: int) -> dict:
             "fields": {"LastName": f"Lead {i}", "Company": f"Company {i % 97}", "Country": "DE"}}
 
 
+def fresh_schema(url: str) -> str:
+    """A new schema in the PostgreSQL database at ``url``, and the URL that uses it."""
+    import uuid
+
+    import psycopg
+
+    schema = f"bench_httpw_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
 def measure(env: dict[str, str], args: argparse.Namespace, store: str) -> dict:
+    if store.startswith("postgresql://"):
+        store = fresh_schema(store)
     with tempfile.TemporaryDirectory(prefix="bench-httpw-") as tmp:
         project = str(Path(tmp) / "proj")
         out = subprocess.run([sys.executable, __file__, "--setup", project, "--store", store], env=env,

@@ -51,6 +51,7 @@ class SqlWindows(Storage, MovingWindowSupport):
                 if attempt == 2:
                     raise
         self._insert_key = _insert_ignoring(engine)
+        self._pg = engine.dialect.name == "postgresql"
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -60,6 +61,8 @@ class SqlWindows(Storage, MovingWindowSupport):
         if amount > limit:
             return False
         with self.engine.begin() as conn:
+            if self._pg:  # a hit need not survive a crash: do not wait for the WAL flush
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             # the key's row lock first: takers of one key queue here, then count what is committed
             if not conn.execute(update(KEYS).where(KEYS.c.key == key).values(hits=KEYS.c.hits + amount)).rowcount:
                 conn.execute(self._insert_key, {"key": key, "hits": 0})
