@@ -10,13 +10,14 @@ picks where the hits are kept, from ``budget.storage``:
 * ``redis://host:port/db``: a Redis server, through ``limits``' Redis storage.
 
 :class:`SqlWindows` is a ``limits`` storage: each hit is a row ``(key, at)``. Taking one first
-updates the key's row in ``crmgate_budget_keys``: on PostgreSQL that row lock, on SQLite the write
-lock of ``BEGIN IMMEDIATE``, serialises the takers of one key, so workers cannot overrun a window
-together; different keys do not wait for each other on PostgreSQL.
+takes, on PostgreSQL, a transaction-scoped advisory lock on the key, and on SQLite updates the key's
+row in ``crmgate_budget_keys`` (the write lock of ``BEGIN IMMEDIATE``): either serialises the takers
+of one key, so workers cannot overrun a window together; on PostgreSQL other keys do not wait.
 """
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -60,9 +61,9 @@ class SqlWindows(Storage, MovingWindowSupport):
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         if amount > limit:
             return False
+        if self._pg:
+            return self._acquire_pg(key, limit, expiry, amount)
         with self.engine.begin() as conn:
-            if self._pg:  # a hit need not survive a crash: do not wait for the WAL flush
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             # the key's row lock first: takers of one key queue here, then count what is committed
             if not conn.execute(update(KEYS).where(KEYS.c.key == key).values(hits=KEYS.c.hits + amount)).rowcount:
                 conn.execute(self._insert_key, {"key": key, "hits": 0})
@@ -75,6 +76,22 @@ class SqlWindows(Storage, MovingWindowSupport):
             conn.execute(insert(HITS), [{"key": key, "at": now}] * amount)
             conn.execute(delete(HITS).where(HITS.c.key == key, HITS.c.at <= now - expiry))
             return True
+
+    def _acquire_pg(self, key: str, limit: int, expiry: int, amount: int) -> bool:
+        """PostgreSQL in three round trips: a transaction-scoped advisory lock on the key (takers of
+        one key queue there), then one statement that drops expired hits and inserts ``amount`` new
+        ones unless the window is full. No WAL flush is awaited: a hit need not survive a crash."""
+        lock = zlib.crc32(key.encode()) - 2**31  # a signed 32-bit key for pg_advisory_xact_lock
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({lock})")
+            now = self.clock()
+            done = conn.exec_driver_sql(
+                "WITH gone AS (DELETE FROM crmgate_budget_hits WHERE key = %(k)s AND at <= %(floor)s) "
+                "INSERT INTO crmgate_budget_hits (key, at) SELECT %(k)s, %(now)s FROM generate_series(1, %(n)s) "
+                "WHERE NOT EXISTS (SELECT 1 FROM (SELECT at FROM crmgate_budget_hits WHERE key = %(k)s "
+                "ORDER BY at DESC OFFSET %(off)s LIMIT 1) nth WHERE nth.at > %(floor)s) RETURNING 1",
+                {"k": key, "now": now, "floor": now - expiry, "n": amount, "off": limit - amount}).first()
+            return done is not None
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         now = self.clock()
