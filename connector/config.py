@@ -81,6 +81,17 @@ class ServerSettings(BaseModel):
     failed_auth_limit: int = Field(default=30, ge=1)
 
 
+class BudgetSettings(BaseModel):
+    """Where the CRM budget (rate windows, spent-allowance stops) and the server's request quotas
+    are kept, so every worker of one store shares them: ``store`` (the trail store's own database
+    when it is PostgreSQL; this process otherwise), ``memory`` (this process only) or a
+    ``redis://host:port/db`` URL. ``trip_s``: how long a spent daily allowance stops every worker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    storage: str = Field(default="store", pattern=r"^(store|memory|rediss?://\S+)$")
+    trip_s: float = Field(default=3600, gt=0)
+
+
 class Webhook(BaseModel):
     """One notification target: ``format`` ``slack`` (incoming-webhook JSON) or ``generic`` (a JSON
     body signed with HMAC-SHA256 in ``X-Crmgate-Signature``, keyed by the variable ``secret_env``)."""
@@ -120,6 +131,7 @@ class Config(BaseModel):
     recovery: RecoverySettings = RecoverySettings()
     providers: dict[str, HttpProvider] = Field(default_factory=dict)
     server: ServerSettings = ServerSettings()
+    budget: BudgetSettings = BudgetSettings()
     notify: NotifySettings = NotifySettings()
     #: the directory the relative paths were resolved against
     base_dir: str = "."

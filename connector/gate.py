@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -18,10 +19,12 @@ import structlog
 
 from crmgate import tables
 from crmgate.adapters.base import Adapter, Record
+from crmgate.adapters.budget import Budget
 from crmgate.adapters.errors import AdapterConfigError, CRMError
 from crmgate.approvals.candidates import duplicates_in, with_duplicates
 from crmgate.approvals.queue import QueuedChange, list_queue
 from crmgate.approvals.resolve import ApprovalResult, Approver
+from crmgate.budget import budget_for
 from crmgate.clock import Clock, IdFactory, iso, new_id, utc_now
 from crmgate.config import Config, SandboxCRM
 from crmgate.decide import pools
@@ -42,8 +45,9 @@ log = structlog.get_logger("crmgate.gate")
 
 
 def make_adapter(config: Config, *, clock: Clock | None = None,
-                 env: Mapping[str, str] | None = None) -> Adapter:
-    """Build the adapter the configuration names; bad CRM settings are a :class:`ConfigError`."""
+                 env: Mapping[str, str] | None = None, budget: Budget | None = None) -> Adapter:
+    """Build the adapter the configuration names; bad CRM settings are a :class:`ConfigError`.
+    ``budget`` holds the CRM's windows and stops (shared by the workers of one store)."""
     env = os.environ if env is None else env
     crm = config.crm
     try:
@@ -58,13 +62,15 @@ def make_adapter(config: Config, *, clock: Clock | None = None,
         if crm.kind == "salesforce":
             from crmgate.adapters.salesforce.adapter import SalesforceAdapter
 
-            injected = {"clock": clock} if clock is not None else {}
-            return SalesforceAdapter.from_settings(crm.settings(), env=env, **injected)
+            injected: dict[str, Any] = {"clock": clock} if clock is not None else {}
+            return SalesforceAdapter.from_settings(crm.settings(), env=env, budget=budget,
+                                                   trip_s=config.budget.trip_s, **injected)
         from crmgate.adapters.hubspot.adapter import HubSpotAdapter
 
-        if clock is not None:  # HubSpot's limiter counts seconds; follow the injected clock
-            return HubSpotAdapter.from_settings(crm.settings(), env=env, clock=lambda: clock().timestamp())
-        return HubSpotAdapter.from_settings(crm.settings(), env=env)
+        shared = {"budget": budget, "trip_s": config.budget.trip_s}
+        if clock is not None:  # HubSpot's window counts seconds; follow the injected clock
+            return HubSpotAdapter.from_settings(crm.settings(), env=env, clock=lambda: clock().timestamp(), **shared)
+        return HubSpotAdapter.from_settings(crm.settings(), env=env, **shared)
     except AdapterConfigError as exc:
         raise ConfigError(f"crm: {exc.message}", details=exc.details or None) from None
 
@@ -103,6 +109,7 @@ class Gate:
                  recovery_grace: float = 60.0) -> None:
         self.rulebook = rulebook
         self.adapter = adapter
+        self.budget: Budget | None = None  # set by from_config: the CRM's windows, shared with the doors
         self.store = store
         self.clock = clock or utc_now
         self.ids = ids or new_id
@@ -134,7 +141,8 @@ class Gate:
         if sqlite_file and not _exists(config.store.removeprefix("sqlite:///"), "store"):
             raise ConfigError(f"store: no trail database at {config.store.removeprefix('sqlite:///')} "
                               "(run `crmgate init` or fix the URL); a typo must not start a second trail")
-        adapter = make_adapter(config, clock=clock, env=env)  # first: a bad CRM setting touches no file
+        budget = budget_for(config, clock=(lambda: clock().timestamp()) if clock is not None else time.time)
+        adapter = make_adapter(config, clock=clock, env=env, budget=budget)  # a bad CRM setting touches no file
         try:
             store = TrailStore(config.store, signer=signer, clock=clock, create=not sqlite_file)
         except BaseException:
@@ -145,6 +153,7 @@ class Gate:
         gate = cls(rulebook=rulebook, adapter=adapter, store=store, clock=clock, ids=ids,
                    approval_ttl=timedelta(hours=config.approvals.ttl_hours), providers=registry,
                    recovery_grace=config.recovery.grace_s)
+        gate.budget = budget  # the doors' request quotas share it
         if recover and config.recovery.on_start:
             try:  # orphans of a crashed run; a CRM that is down now must not stop the start
                 gate.reconcile(older_than=config.recovery.grace_s)

@@ -25,13 +25,14 @@ ALLOWED: dict[str, set[str]] = {
     "crmgate.clock": {"crmgate.errors"},
     "crmgate.config": {"crmgate.errors"},
     "crmgate.tables": {"crmgate.trail"},
+    "crmgate.budget": KERNEL | {"crmgate.trail", "crmgate.adapters"},
     "crmgate.project": KERNEL | {"crmgate.trail", "crmgate.adapters"},
     "crmgate.decide": KERNEL | {"crmgate.trail", "crmgate.rules"},
     "crmgate.audit": KERNEL | {"crmgate.trail"},
     "crmgate.writes": KERNEL | {"crmgate.trail", "crmgate.rules", "crmgate.adapters", "crmgate.decide"},
     "crmgate.approvals": KERNEL | {"crmgate.trail", "crmgate.rules", "crmgate.adapters", "crmgate.writes"},
     "crmgate.rollback": KERNEL | {"crmgate.trail", "crmgate.rules", "crmgate.adapters", "crmgate.approvals"},
-    "crmgate.gate": KERNEL | {"crmgate.trail", "crmgate.rules", "crmgate.adapters", "crmgate.decide",
+    "crmgate.gate": KERNEL | {"crmgate.trail", "crmgate.rules", "crmgate.adapters", "crmgate.decide", "crmgate.budget",
                               "crmgate.writes", "crmgate.approvals", "crmgate.rollback"},
 }
 

@@ -19,10 +19,11 @@ What the API allows, and what this adapter does about it:
   reading the record by that property (``idProperty``), returned as ``ok`` with
   ``info["idempotent_replay"]`` (and reconcile finds creates the same way). Without the property,
   only contacts are protected (by HubSpot's unique ``email``).
-* **Rate limits**: every call first passes a client-side rolling window
-  (:class:`crmgate.adapters.ratelimit.RollingWindow`, 190 per 10 s by default); 429 TEN_SECONDLY_ROLLING and
-  5xx are retried by :func:`crmgate.adapters.retry.retrying` honouring Retry-After; 429 DAILY raises
-  :class:`QuotaExhaustedError` and every later call of this adapter fails at once (the run stops).
+* **Rate limits**: every call first spends one hit of the app's window in the injected budget
+  (:mod:`crmgate.adapters.hubspot.calls`; 190 per 10 s by default, shared by every worker on the
+  budget's storage), with up to ``max_inflight`` (8) calls in flight; 429 TEN_SECONDLY_ROLLING and 5xx are
+  retried honouring Retry-After; 429 DAILY raises :class:`QuotaExhaustedError` and every later call
+  of every worker sharing the budget fails at once (the run stops).
 * Errors: :mod:`crmgate.adapters.hubspot.errors`. The token comes from the environment, never logged.
 * Answers are read raw (``_preload_content=False``) and parsed as JSON: the SDK's model layer parsed
   every timestamp with dateutil, half the CPU of a governed write. Requests still go through the
@@ -32,24 +33,26 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
 
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
-from crmgate.adapters.errors import CRMError, NotFoundError, QuotaExhaustedError, RecordError, ResponseError
+from crmgate.adapters.budget import Budget, WindowBudget
+from crmgate.adapters.errors import CRMError, NotFoundError, RecordError
+from crmgate.adapters.hubspot.calls import NOT_SENT, Calls, first_error
 from crmgate.adapters.hubspot.check import Check, Seen, history_race, plan_check
 from crmgate.adapters.hubspot.create import create_many, find_created
-from crmgate.adapters.hubspot.errors import record_error, translate
+from crmgate.adapters.hubspot.errors import record_error
 from crmgate.adapters.hubspot.records import (
-    DEFAULT_NUMBER_PROPERTIES, DEFAULT_PROPERTIES, OBJECTS, encode, errors_of, json_of, results_of, to_record,
+    DEFAULT_NUMBER_PROPERTIES, DEFAULT_PROPERTIES, OBJECTS, encode, errors_of, results_of, to_record,
     version_property,
 )
 from crmgate.adapters.hubspot.search import find_candidates as _find_candidates
 from crmgate.adapters.hubspot.settings import parse_settings
-from crmgate.adapters.ratelimit import RollingWindow
-from crmgate.adapters.retry import RetryPolicy, retrying
+from crmgate.adapters.retry import RetryPolicy
 
 _T = TypeVar("_T")
 HISTORY_BATCH = 50  # HubSpot's limit for batch reads with propertiesWithHistory
@@ -63,8 +66,9 @@ def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
 class HubSpotAdapter(Adapter):
     """HubSpot CRM v3. Build with :meth:`from_settings` from configuration, or directly in tests.
 
-    ``clock`` (monotonic seconds) and ``sleep`` drive the limiter, the retry waits and the
-    before-image ages; ``jitter`` is the retry backoff's randomness. The SDK's API objects are built
+    ``clock`` (seconds) and ``sleep`` drive the window, the retry waits and the before-image ages;
+    ``jitter`` is the retry backoff's randomness. ``budget`` holds the app's window (shared by the
+    workers that share its storage; this process's own when None). The SDK's API objects are built
     once here and reused by every call.
     """
 
@@ -79,7 +83,8 @@ class HubSpotAdapter(Adapter):
                  properties: Mapping[str, Sequence[str]] | None = None,
                  number_properties: Mapping[str, Sequence[str]] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 jitter: Callable[[], float] = random.random, limiter: RollingWindow | None = None) -> None:
+                 jitter: Callable[[], float] = random.random, budget: Budget | None = None,
+                 max_inflight: int = 8, margin: float = 0.5, trip_s: float = 3600.0) -> None:
         if verify not in ("response", "history"):
             raise ValueError(f"verify must be 'response' or 'history', not {verify!r}")
         self.host = host
@@ -87,8 +92,10 @@ class HubSpotAdapter(Adapter):
         self.verify = verify
         self.idempotency_property = idempotency_property
         self.timeout = timeout
-        self.limiter = limiter or RollingWindow(*rate_limit, clock=clock, sleep=sleep)
-        self._retry = retry or RetryPolicy()
+        self.calls = Calls(budget=budget or WindowBudget.memory(clock), token=token, requests=rate_limit[0],
+                           per_seconds=rate_limit[1], margin=margin, retry=retry or RetryPolicy(), timeout=timeout,
+                           sleep=sleep, jitter=jitter, max_inflight=max_inflight, trip_s=trip_s)
+        self.stats = self.calls.stats  # calls sent (retries included), 429s answered, retries made
         self._clock, self._sleep, self._jitter = clock, sleep, jitter
         self._hidden = frozenset({idempotency_property} if idempotency_property else ())
         extra = properties or {}
@@ -97,18 +104,15 @@ class HubSpotAdapter(Adapter):
         nums = number_properties or {}
         self._numbers = {o: frozenset([*DEFAULT_NUMBER_PROPERTIES[o], *nums.get(o, ())]) for o in OBJECTS}
         self._seen = Seen()
-        self._quota: QuotaExhaustedError | None = None
-        #: calls sent (retries included), 429s answered, retries made: for reports and benchmarks
-        self.stats = {"calls": 0, "rate_limited": 0, "retries": 0}
         # retry=False: urllib3 must not retry on its own; tenacity does, in one place
         client = HubSpot(access_token=token, host=host, retry=False)
         self._batch = client.crm.objects.batch_api
-        self._closed = False
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], *, env: Mapping[str, str],
                       clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                      jitter: Callable[[], float] = random.random) -> "HubSpotAdapter":
+                      jitter: Callable[[], float] = random.random, budget: Budget | None = None,
+                      trip_s: float = 3600.0) -> "HubSpotAdapter":
         """The adapter for ``crm: {kind: hubspot, ...}``; raises AdapterConfigError on bad settings."""
         s, token = parse_settings(settings, env)
         r = s.retry
@@ -117,7 +121,8 @@ class HubSpotAdapter(Adapter):
                                      jitter=r.jitter, max_retry_after=r.max_retry_after),
                    timeout=s.timeout, recheck_after=s.recheck_after, verify=s.verify,
                    idempotency_property=s.idempotency_property, properties=s.properties,
-                   number_properties=s.number_properties, clock=clock, sleep=sleep, jitter=jitter)
+                   number_properties=s.number_properties, clock=clock, sleep=sleep, jitter=jitter,
+                   budget=budget, max_inflight=s.max_inflight, margin=s.rate_limit.margin_s, trip_s=trip_s)
 
     def __repr__(self) -> str:  # never the token
         return f"HubSpotAdapter(host={self.host!r})"
@@ -131,9 +136,7 @@ class HubSpotAdapter(Adapter):
         """Live records among ``ids``; HubSpot ids are digits, so other ids are simply absent."""
         self._check_object(object)
         wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i.isdigit()))
-        found: dict[str, Record] = {}
-        for chunk in _chunks(wanted, self.max_batch):
-            found.update(self._read(object, chunk))
+        found = self._read_all(object, wanted)
         return {i: found[i] for i in wanted if i in found}
 
     def find_created(self, object: str, keys: Sequence[str]) -> dict[str, Record] | None:
@@ -159,15 +162,17 @@ class HubSpotAdapter(Adapter):
                              results, need_existence=False)
         todo = [i for i in encoded if results[i] is None]
         written: dict[int, Any] = {}
-        for n, chunk in enumerate(_chunks(todo, self.max_batch)):
-            inputs = [{"id": requests[i].id, "properties": encoded[i], "objectWriteTraceId": str(i)} for i in chunk]
-            try:
-                resp = self._call(self._batch.update, object, {"inputs": inputs})
-            except CRMError as exc:
-                if n == 0 and not written:
-                    raise
-                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc, sent=len(chunk))
-                break
+        chunks = list(_chunks(todo, self.max_batch))
+        answers = self.calls.run([partial(self._call, self._batch.update, object, {"inputs": [
+            {"id": requests[i].id, "properties": encoded[i], "objectWriteTraceId": str(i)} for i in chunk]})
+            for chunk in chunks])
+        if chunks and isinstance(answers[0], CRMError) and all(isinstance(a, CRMError) or a is NOT_SENT
+                                                                for a in answers):
+            raise answers[0]  # nothing was written: the whole call failed, as a single chunk would
+        for chunk, resp in zip(chunks, answers):
+            if isinstance(resp, CRMError) or resp is NOT_SENT:
+                self._fail_chunk(results, chunk, requests, resp, answers)
+                continue
             by_id = {str(o["id"]): o for o in results_of(resp)}
             failed = self._errors_by_input(resp, {requests[i].id: i for i in chunk}, {str(i): i for i in chunk})
             for i in chunk:
@@ -191,15 +196,17 @@ class HubSpotAdapter(Adapter):
         checks = self._check(object, {i: (r.id, r.expected_version) for i, r in enumerate(requests)},
                              results, need_existence=True)
         todo = [i for i in range(len(requests)) if results[i] is None]
-        for n, chunk in enumerate(_chunks(todo, self.max_batch)):
-            body = {"inputs": [{"id": requests[i].id} for i in chunk]}
-            try:
-                self._call(self._batch.archive, object, body, allow_empty=True)
-            except CRMError as exc:
-                if n == 0:
-                    raise
-                self._fail_rest(results, todo[todo.index(chunk[0]):], requests, exc, sent=len(chunk))
-                break
+        chunks = list(_chunks(todo, self.max_batch))
+        answers = self.calls.run([partial(self._call, self._batch.archive, object,
+                                          {"inputs": [{"id": requests[i].id} for i in chunk]}, allow_empty=True)
+                                  for chunk in chunks])
+        if chunks and isinstance(answers[0], CRMError) and all(isinstance(a, CRMError) or a is NOT_SENT
+                                                                for a in answers):
+            raise answers[0]  # nothing was archived: the whole call failed, as a single chunk would
+        for chunk, answer in zip(chunks, answers):
+            if isinstance(answer, CRMError) or answer is NOT_SENT:
+                self._fail_chunk(results, chunk, requests, answer, answers)
+                continue
             for i in chunk:
                 self._seen.drop(object, requests[i].id)
                 results[i] = WriteResult("ok", requests[i].id, info={"check": _check_info(checks.get(i))})
@@ -207,7 +214,7 @@ class HubSpotAdapter(Adapter):
 
     def close(self) -> None:
         """Drop pooled connections; later calls raise CRMError("closed"). Safe to call twice."""
-        self._closed = True
+        self.calls.close()
         pool = getattr(getattr(self._batch.api_client, "rest_client", None), "pool_manager", None)
         if pool is not None:
             pool.clear()
@@ -244,9 +251,7 @@ class HubSpotAdapter(Adapter):
         checks = {i: plan_check(self._seen, object, rid, expected, now, self.recheck_after,
                                 need_existence=need_existence) for i, (rid, expected) in items.items()}
         reread = list(dict.fromkeys(items[i][0] for i, c in checks.items() if c.reread))
-        current: dict[str, Record] = {}
-        for chunk in _chunks([r for r in reread if r.isdigit()], self.max_batch):
-            current.update(self._read(object, chunk))
+        current = self._read_all(object, [r for r in reread if r.isdigit()])
         for i, check in checks.items():
             rid, expected = items[i]
             if check.conflict_with is not None:
@@ -311,45 +316,14 @@ class HubSpotAdapter(Adapter):
 
     def _call(self, fn: Callable[..., _T], *args: Any, allow_empty: bool = False, no_blind_retry: bool = False,
               **kwargs: Any) -> _T:
-        """One SDK call through the limiter, translated errors, and the shared retry policy.
+        """One SDK call: see :meth:`crmgate.adapters.hubspot.calls.Calls.call`."""
+        return self.calls.call(fn, *args, allow_empty=allow_empty, no_blind_retry=no_blind_retry, **kwargs)
 
-        The answer is read with ``_preload_content=False`` and parsed as plain JSON: the SDK's model
-        deserialisation parses every timestamp with dateutil and took half the CPU of a governed
-        write. An empty answer is garbage unless the endpoint has no body (``allow_empty``).
-        ``no_blind_retry``: an ambiguous error (the call may have been applied) is not retried."""
-        def once() -> _T:
-            if self._closed:
-                raise CRMError("the HubSpot adapter is closed", code="closed")
-            if self._quota is not None:
-                raise self._quota
-            slot = self.limiter.acquire()
-            self.stats["calls"] += 1
-            try:
-                raw = fn(*args, _request_timeout=self.timeout, _preload_content=False, **kwargs)
-                result = json_of(raw)
-            except Exception as exc:
-                self.limiter.done(slot)
-                err = translate(exc)
-                if err is None:
-                    raise
-                if err.status == 429:
-                    self.stats["rate_limited"] += 1
-                if isinstance(err, QuotaExhaustedError):
-                    self._quota = err
-                if no_blind_retry and err.ambiguous and err.retryable:
-                    err.retryable = False  # a re-sent create with nothing unique in it could duplicate
-                raise err from exc
-            self.limiter.done(slot)
-            if result is None and not allow_empty:
-                raise ResponseError("HubSpot answered with a status or body the API does not document",
-                                    code="malformed_response")
-            return result
-
-        def counted_sleep(seconds: float) -> None:
-            self.stats["retries"] += 1
-            self._sleep(seconds)
-
-        return retrying(self._retry, sleep=counted_sleep, jitter=self._jitter)(once)
+    def _read_all(self, object: str, ids: Sequence[str]) -> dict[str, Record]:
+        """Batch reads of ``ids``, several in flight; one failed read fails them all."""
+        answers = self.calls.run([partial(self._read, object, chunk) for chunk in _chunks(ids, self.max_batch)])
+        first_error(answers)
+        return {k: v for found in answers for k, v in found.items()}
 
     @staticmethod
     def _errors_by_input(resp: Any, by_id: Mapping[str, int], by_trace: Mapping[str, int]) -> dict[int, RecordError]:
@@ -371,6 +345,18 @@ class HubSpotAdapter(Adapter):
         if object not in OBJECTS:
             raise NotFoundError(f"unknown HubSpot object {object!r} (contacts, companies, deals)",
                                 code="unknown_object", status=404)
+
+    @staticmethod
+    def _fail_chunk(results: list[WriteResult | None], chunk: Sequence[int], requests: Sequence[Any],
+                    answer: Any, answers: Sequence[Any]) -> None:
+        """A failed chunk's records failed (maybe applied); a chunk never sent certainly was not."""
+        if isinstance(answer, CRMError):
+            error = answer.to_record_error()
+        else:
+            error = next(a for a in answers if isinstance(a, CRMError)).to_record_error().certain()
+        for i in chunk:
+            if results[i] is None:
+                results[i] = WriteResult("failed", getattr(requests[i], "id", None), error=error)
 
     @staticmethod
     def _fail_rest(results: list[WriteResult | None], indices: Sequence[int], requests: Sequence[Any],

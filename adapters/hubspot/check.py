@@ -14,6 +14,8 @@ flagged in ``WriteResult.info["race"]`` and so in the trail.
 """
 from __future__ import annotations
 
+import threading
+
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from crmgate.adapters.hubspot.records import stamp
+
+
+_SEEN_LOCK = threading.Lock()
 
 
 @dataclass
@@ -32,10 +37,11 @@ class Seen:
 
     def put(self, object: str, id: str, version: str, at: float) -> None:
         key = (object, id)
-        self.entries.pop(key, None)
-        self.entries[key] = (version, at)
-        while len(self.entries) > self.limit:
-            self.entries.popitem(last=False)
+        with _SEEN_LOCK:  # reads in flight at once put from several threads
+            self.entries.pop(key, None)
+            self.entries[key] = (version, at)
+            while len(self.entries) > self.limit:
+                self.entries.popitem(last=False)
 
     def get(self, object: str, id: str) -> tuple[str, float] | None:
         return self.entries.get((object, id))

@@ -4,8 +4,8 @@ Exact keys become ``IN`` filters (up to 100 values each), prefixes ``CONTAINS_TO
 trailing ``*``; each filter is its own filter group (groups are ORed), sorted by property and packed
 five groups to a request, the API's maximum. Pages of 200 are followed with ``after`` up to
 ``max_candidates``. Search has its own, lower limit (about 4 requests per second, no rate-limit
-headers), so every search request also passes a 4-per-second window of its own, on top of the
-adapter's general one. Records written seconds ago may not be searchable yet (HubSpot indexes
+headers), so every search request also spends a hit of a 4-per-second window of its own (in the
+adapter's budget, so shared like the general one, and held ``margin`` longer), on top of the general one. Records written seconds ago may not be searchable yet (HubSpot indexes
 asynchronously): the guard also compares creates within one batch, which covers the usual case.
 """
 from __future__ import annotations
@@ -17,7 +17,6 @@ from hubspot.crm.objects import SearchApi
 
 from crmgate.adapters.base import Record
 from crmgate.adapters.hubspot.records import results_of, version_property
-from crmgate.adapters.ratelimit import RollingWindow
 
 MAX_GROUPS, MAX_IN_VALUES, PAGE = 5, 100, 200
 SEARCH_RATE = (4, 1.0)
@@ -44,8 +43,7 @@ def find_candidates(adapter: Any, object: str, keys: Mapping[str, Sequence[str]]
     api = adapter.__dict__.get("_search_api")
     if api is None:
         api = adapter.__dict__["_search_api"] = SearchApi(api_client=adapter._batch.api_client)
-        adapter.__dict__["search_limiter"] = RollingWindow(*SEARCH_RATE, clock=adapter._clock, sleep=adapter._sleep)
-    window: RollingWindow = adapter.__dict__["search_limiter"]
+    calls = adapter.calls
     props = list(dict.fromkeys([*adapter._read_props[object], version_property(object), *adapter._hidden]))
     filters = search_filters(keys, prefixes)
     found: dict[str, Record] = {}
@@ -56,11 +54,8 @@ def find_candidates(adapter: Any, object: str, keys: Mapping[str, Sequence[str]]
             body: dict[str, Any] = {"filterGroups": groups, "properties": props, "limit": PAGE}
             if after:
                 body["after"] = after
-            slot = window.acquire()
-            try:
-                resp = adapter._call(api.do_search, object, body)
-            finally:
-                window.done(slot)
+            calls.acquire(f"{calls.key}:search", SEARCH_RATE[0], SEARCH_RATE[1] + calls.margin)
+            resp = adapter._call(api.do_search, object, body)
             for obj in results_of(resp):
                 rec = adapter._record(object, obj)
                 found[rec.id] = rec

@@ -6,7 +6,8 @@
       kind: hubspot
       host: https://api.hubapi.com          # a loopback fake in tests
       token_env: HUBSPOT_TOKEN              # the variable holding the private-app token
-      rate_limit: {requests: 190, per_seconds: 10}
+      rate_limit: {requests: 190, per_seconds: 10, margin_s: 0.5}   # the app's window, see calls.py
+      max_inflight: 8                        # calls in flight at once (within the window)
       retry: {attempts: 5, initial: 0.5, maximum: 30, max_retry_after: 120}
       timeout: 30                            # seconds per HTTP call
       recheck_after: 15                      # re-read before writing when the before-image is older
@@ -36,6 +37,8 @@ class RateLimitSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     requests: int = Field(default=190, ge=1, le=100_000)
     per_seconds: float = Field(default=10.0, gt=0, le=86_400)
+    #: seconds the window is held longer than HubSpot's: a call is counted when sent, HubSpot counts it on arrival
+    margin_s: float = Field(default=0.5, ge=0, le=60)
 
 
 class RetrySettings(BaseModel):
@@ -54,6 +57,7 @@ class HubSpotSettings(BaseModel):
     rate_limit: RateLimitSettings = RateLimitSettings()
     retry: RetrySettings = RetrySettings()
     timeout: float = Field(default=30.0, gt=0, le=600)
+    max_inflight: int = Field(default=8, ge=1, le=32)
     recheck_after: float = Field(default=15.0, ge=0)
     verify: Literal["response", "history"] = "response"
     idempotency_property: str | None = "crmgate_idempotency_key"

@@ -26,7 +26,7 @@ adapter waits (injected ``sleep``) out that second and re-reads before writing f
 Retries: 503 (and other 5xx), ``UNABLE_TO_LOCK_ROW`` (whole call, or per record inside a
 Collections answer: only the locked records are sent again) and connection errors, with the shared
 capped exponential backoff plus jitter, honouring ``Retry-After``; never 412 or validation errors.
-``REQUEST_LIMIT_EXCEEDED`` raises :class:`QuotaExhaustedError`; every later call is refused.
+``REQUEST_LIMIT_EXCEEDED`` raises :class:`QuotaExhaustedError`; every later call, of every worker sharing the budget, is refused.
 """
 from __future__ import annotations
 
@@ -45,12 +45,12 @@ from simple_salesforce import Salesforce
 
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
 from crmgate.adapters.errors import (
-    CRMError, CRMValidationError, NotFoundError, PreconditionFailedError, QuotaExhaustedError, RecordError,
+    CRMError, CRMValidationError, NotFoundError, PreconditionFailedError, RecordError,
     ResponseError,
 )
 from crmgate.adapters.retry import retrying
 from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, noting, resilient, send_chunks
-from crmgate.adapters.salesforce.errors import parse_limit_info, translate
+from crmgate.adapters.salesforce.errors import Allowance, parse_limit_info, translate
 from crmgate.adapters.salesforce.lookup import find_created
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
 from crmgate.adapters.salesforce.settings import Credentials, LoopbackSession, Settings, parse_settings
@@ -78,7 +78,7 @@ class SalesforceAdapter(Adapter):
 
     def __init__(self, settings: Settings, credentials: Credentials, *, session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep, jitter: Callable[[], float] = random.random,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, budget: Any = None, trip_s: float = 3600.0) -> None:
         self.settings = settings
         self.api_usage: tuple[int, int] | None = None
         self._sleep, self._jitter = sleep, jitter
@@ -87,7 +87,7 @@ class SalesforceAdapter(Adapter):
         self._describes: dict[str, dict[str, Any]] = {}
         self._describe_lock = threading.Lock()
         self._created: dict[tuple[str, str], str] = {}  # key -> id, when no idempotency field
-        self._stopped: QuotaExhaustedError | None = None
+        self._allowance = Allowance(budget, settings.instance_url, trip_s)  # shared by workers on ``budget``
         self._local = threading.local()
         self._own_session = session is None
         if session is None:
@@ -368,8 +368,7 @@ class SalesforceAdapter(Adapter):
     def _call(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
               headers: Mapping[str, str] | None = None) -> tuple[Any, requests.Response | None]:
         """One HTTP call through the SDK; every failure leaves as an ``crmgate.adapters.errors`` error."""
-        if self._stopped is not None:
-            raise self._stopped
+        self._allowance.check()
         if self._session is None:
             raise CRMError("the Salesforce adapter is closed", code="closed")
         self._local.response = None
@@ -378,8 +377,7 @@ class SalesforceAdapter(Adapter):
                                     timeout=self.settings.timeout)
         except Exception as exc:
             err = translate(exc, self._last_response())
-            if isinstance(err, QuotaExhaustedError):
-                self._stopped = err
+            self._allowance.spent(err)
             raise err from exc
         return body, self._last_response()
 

@@ -174,3 +174,26 @@ def parse_limit_info(value: str | None) -> tuple[int, int] | None:
             if used.isdigit() and limit.isdigit():
                 return int(used), int(limit)
     return None
+
+
+class Allowance:
+    """The org's API allowance as every worker sees it: once a call is told REQUEST_LIMIT_EXCEEDED,
+    this adapter stops, and so does every worker sharing ``budget`` (a trip of ``trip_s`` seconds)."""
+
+    def __init__(self, budget: Any, key: str, trip_s: float = 3600.0) -> None:
+        self.budget, self.key, self.trip_s = budget, f"salesforce:{key}:daily", trip_s
+        self.stopped: QuotaExhaustedError | None = None
+
+    def check(self) -> None:
+        """Raise the stop if this adapter or another worker met the spent allowance."""
+        if self.stopped is None and self.budget is not None and self.budget.tripped(self.key, self.trip_s):
+            self.stopped = QuotaExhaustedError("the org's API allowance is spent (another worker was told so); "
+                                               "stopping", code="REQUEST_LIMIT_EXCEEDED", status=403)
+        if self.stopped is not None:
+            raise self.stopped
+
+    def spent(self, err: CRMError) -> None:
+        if isinstance(err, QuotaExhaustedError):
+            self.stopped = err
+            if self.budget is not None:
+                self.budget.trip(self.key, self.trip_s)

@@ -1,17 +1,18 @@
 """Per-credential request limits: one runaway agent must not spend the CRM's API allowance.
 
-A token bucket per credential: ``limit`` requests per ``per_seconds`` on average, with bursts of
-up to ``limit``. A request that finds the bucket empty is refused with the seconds until one more
-fits (the HTTP API answers 429 with ``Retry-After``). The buckets live in the process: several
-server processes each enforce the limit on their own share of the traffic.
+A moving window per credential: at most ``limit`` requests in any ``per_seconds``. A request that
+finds the window full is refused with the seconds until its oldest request leaves it (the HTTP API
+answers 429 with ``Retry-After``). The windows live in the gate's budget, so the server's worker
+processes enforce one limit together.
 """
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from crmgate.adapters.budget import Budget, WindowBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,44 +30,28 @@ class Admission:
 
 
 class RequestLimiter:
-    """Token buckets keyed by credential id; ``clock`` is monotonic seconds, injected for tests."""
-
-    #: buckets kept before full ones (idle for a whole window) are forgotten
-    MAX_KEYS = 10_000
+    """Moving windows keyed by credential id, in a :class:`~crmgate.adapters.budget.Budget`: the
+    gate's, so every worker of one store shares them (see :mod:`crmgate.budget`); this process's
+    own when none is given. ``clock`` is seconds, injected for tests."""
 
     def __init__(self, *, default_limit: int = 120, per_seconds: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, budget: Budget | None = None) -> None:
         if default_limit < 1 or per_seconds <= 0:
             raise ValueError("a request limit needs at least 1 request per a positive number of seconds")
-        self.default_limit, self.per_seconds, self._clock = default_limit, per_seconds, clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._lock = threading.Lock()
+        self.default_limit, self.per_seconds = default_limit, per_seconds
+        self.budget = budget if budget is not None else WindowBudget.memory(clock)
 
     def take(self, key: str, limit: int | None = None) -> Admission:
-        """Spend one request of ``key``'s bucket (``limit`` per window; the default when None)."""
-        return self._admit(key, limit, spend=True)
+        """Spend one request of ``key``'s window (``limit`` per window; the default when None)."""
+        limit = limit or self.default_limit
+        wait = self.budget.take(f"quota:{key}", limit, self.per_seconds)
+        if wait:
+            return Admission(False, limit, 0, wait)
+        left, _ = self.budget.peek(f"quota:{key}", limit, self.per_seconds)
+        return Admission(True, limit, left, 0.0)
 
     def peek(self, key: str, limit: int | None = None) -> Admission:
         """Whether one more request of ``key`` would fit now, spending nothing."""
-        return self._admit(key, limit, spend=False)
-
-    def _admit(self, key: str, limit: int | None, *, spend: bool) -> Admission:
         limit = limit or self.default_limit
-        rate = limit / self.per_seconds
-        now = self._clock()
-        with self._lock:
-            if key not in self._buckets and len(self._buckets) >= self.MAX_KEYS:
-                self._forget_idle(now)
-            tokens, at = self._buckets.get(key, (float(limit), now))
-            tokens = min(float(limit), tokens + (now - at) * rate)
-            if tokens >= 1.0:
-                if spend:
-                    self._buckets[key] = (tokens - 1.0, now)
-                return Admission(True, limit, int(tokens - spend), 0.0)
-            self._buckets[key] = (tokens, now)
-            return Admission(False, limit, 0, (1.0 - tokens) / rate)
-
-    def _forget_idle(self, now: float) -> None:
-        """Drop buckets untouched for a whole window: they are full again, as a new bucket is."""
-        for key in [k for k, (_tokens, at) in self._buckets.items() if now - at >= self.per_seconds]:
-            del self._buckets[key]
+        left, wait = self.budget.peek(f"quota:{key}", limit, self.per_seconds)
+        return Admission(left > 0, limit, left, wait)

@@ -212,14 +212,15 @@ def test_refusals_are_logged_without_the_token(client, service):
 
 
 def test_request_limit_per_credential(client, token, mono):
-    """Past its limit a credential gets 429 with Retry-After; others are unaffected; it refills."""
+    """Past its limit a credential gets 429 with Retry-After (until its oldest request leaves the
+    60 s window); others are unaffected; then it is served again."""
     slow = token("ai:lead-intake-1", "read", rate_limit=2)
     other = token("ai:lead-intake-2", "read")
     assert [client.get("/v1/whoami", headers=slow).status_code for _ in range(3)] == [200, 200, 429]
     r = client.get("/v1/whoami", headers=slow)
-    assert r.json()["error"]["code"] == "rate_limited" and r.headers["Retry-After"] == "30"
+    assert r.json()["error"]["code"] == "rate_limited" and r.headers["Retry-After"] == "60"
     assert client.get("/v1/whoami", headers=other).status_code == 200
-    mono.now += 30
+    mono.now += 60
     assert client.get("/v1/whoami", headers=slow).status_code == 200
 
 
@@ -339,7 +340,7 @@ def test_guessing_tokens_is_throttled_per_client(service, agent, mono):
         assert (info.value.status, info.value.code) == (429, "rate_limited")
     assert service.admit(token, action="test", client="10.0.0.9")[0].actor == "ai:lead-intake-1"
     assert service.admit(token, action="test", client="10.0.0.7")[0].actor == "ai:lead-intake-1"
-    mono.now += 20  # one guess refills in 60 s / 3
+    mono.now += 60  # the first guess leaves the 60 s window
     with pytest.raises(AccessError) as info:
         service.admit("crmgate.cred_000001.d", action="test", client="10.0.0.9")
     assert info.value.status == 401

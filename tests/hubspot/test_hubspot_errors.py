@@ -152,6 +152,6 @@ def test_from_settings_reads_everything(fake):
         {"host": fake.url, "token_env": "HS", "rate_limit": {"requests": 50, "per_seconds": 5},
          "recheck_after": 3, "verify": "history", "idempotency_property": None,
          "properties": {"deals": ["custom_x"]}, "retry": {"attempts": 2}}, env={"HS": "pat-test-token"})
-    assert (hs.limiter.requests, hs.limiter.per_seconds, hs.recheck_after, hs.verify) == (50, 5.0, 3, "history")
+    assert (hs.calls.requests, hs.calls.per_seconds, hs.recheck_after, hs.verify) == (50, 5.0, 3, "history")
     assert hs.idempotency_property is None and "custom_x" in hs._read_props["deals"]
     assert "pat-test-token" not in repr(hs) and hs.get_many("deals", []) == {}

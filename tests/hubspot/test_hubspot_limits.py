@@ -5,7 +5,7 @@ import pytest
 
 from crmgate.adapters.base import UpdateRequest
 from crmgate.adapters.errors import QuotaExhaustedError, RateLimitError
-from crmgate.adapters.ratelimit import RollingWindow
+from crmgate.adapters.budget import WindowBudget, wait_for
 from crmgate.adapters.retry import RetryPolicy
 from tests.fakes.hubspot_fake import ManualClock
 
@@ -13,47 +13,46 @@ from tests.fakes.hubspot_fake import ManualClock
 def test_window_waits_exactly_until_the_oldest_call_leaves():
     """3 per 10 s: calls at t=0,1,2 pass; one at t=5 waits exactly 5 s, the next exactly 1 s more."""
     clock = ManualClock(start=0.0)
-    window = RollingWindow(3, 10.0, clock=clock, sleep=clock.sleep)
+    budget = WindowBudget.memory(clock)
     for _ in range(3):
-        window.acquire()
+        assert wait_for(budget, "app", 3, 10.0, clock.sleep) == 0
         clock.advance(1)
     clock.advance(2)  # t=5
-    window.acquire()
-    window.acquire()
-    assert clock.sleeps == [5.0, 1.0] and clock.now == 11.0
-    assert (window.waits, window.waited) == (2, 6.0)
+    wait_for(budget, "app", 3, 10.0, clock.sleep)
+    wait_for(budget, "app", 3, 10.0, clock.sleep)
+    assert clock.sleeps == pytest.approx([5.0, 1.0]) and clock.now == pytest.approx(11.0)
 
 
-def test_window_counts_a_call_from_its_answer():
-    """A call sent at t=0 and answered at t=0.5 holds its place until t=10.5, not t=10."""
-    clock = ManualClock(start=0.0)
-    window = RollingWindow(2, 10.0, clock=clock, sleep=clock.sleep)
-    slow = window.acquire()
-    clock.advance(0.5)
-    window.done(slow)
-    window.done(window.acquire())  # answered at once, at t=0.5 too
-    window.acquire()
-    assert clock.sleeps == [10.0] and clock.now == 10.5
-    assert window.remaining() == 1
+def test_the_window_is_held_a_margin_longer_than_hubspots(fake, make_hs, hs_clock):
+    """HubSpot counts a call when it arrives, after we count it: with 2 per 10 s and the default
+    0.5 s margin, the third call waits 10.5 s, so it cannot arrive inside HubSpot's window."""
+    fake.rate_limit = (2, 10.0)
+    hs = make_hs(rate_limit=(2, 10.0))
+    rid = fake.seed("deals", {"dealname": "x"})
+    for _ in range(3):
+        hs.get_many("deals", [rid])
+    assert hs_clock.sleeps == pytest.approx([10.5]) and fake.count(status=429) == 0
+    assert (hs.calls.waits, hs.calls.waited) == (1, pytest.approx(10.5))
 
 
 def test_window_rejects_nonsense():
     """A window of zero requests or non-positive seconds is refused."""
+    budget = WindowBudget.memory(ManualClock(start=0.0))
     with pytest.raises(ValueError):
-        RollingWindow(0, 10)
+        budget.take("app", 0, 10)
     with pytest.raises(ValueError):
-        RollingWindow(5, 0)
+        budget.take("app", 5, 0)
 
 
 def test_long_run_never_sees_a_429(fake, make_hs, hs_clock):
     """With the fake enforcing 5 calls/s and the limiter set the same, 60 calls get no 429 and wait 1 s per 5."""
     fake.rate_limit = (5, 1.0)
-    hs = make_hs(rate_limit=(5, 1.0))
+    hs = make_hs(rate_limit=(5, 1.0), margin=0.0)
     rid = fake.seed("deals", {"dealname": "x"})
     for _ in range(60):
         assert rid in hs.get_many("deals", [rid])
     assert fake.count(status=429) == 0 and len(fake.calls) == 60
-    assert hs_clock.sleeps == [1.0] * 11
+    assert hs_clock.sleeps == pytest.approx([1.0] * 11)
     assert hs.stats["rate_limited"] == 0
 
 

@@ -81,10 +81,10 @@ async def test_a_token_over_its_limit_gets_429_with_retry_after(app, http_token,
     async with serving(app), http_client(app, http_token("ai:lead-intake-1", "propose", rate_limit=2)) as http:
         ok = [await http.post("/mcp", json=LIST) for _ in range(2)]
         over = await http.post("/mcp", json=LIST)
-        mono.now += 30
+        mono.now += 60
         again = await http.post("/mcp", json=LIST)
     assert [r.headers["RateLimit-Remaining"] for r in ok] == ["1", "0"]
-    assert over.status_code == 429 and over.headers["Retry-After"] == "30"
+    assert over.status_code == 429 and over.headers["Retry-After"] == "60"
     assert over.json()["error"]["code"] == "rate_limited" and "headers" not in over.json()["error"]["details"]
     assert again.status_code != 429
 

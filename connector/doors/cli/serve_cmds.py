@@ -13,7 +13,7 @@ from crmgate.doors.cli.base import Ctx, cli, handle_errors, pass_ctx
               help="Interface to listen on. There is no TLS: put a TLS proxy in front for anything but loopback.")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Server processes (use a postgresql:// store; each enforces the request limits on its own).")
+              help="Server processes; they share the request limits and the CRM budget (budget.storage).")
 @pass_ctx
 @handle_errors
 def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:

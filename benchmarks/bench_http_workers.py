@@ -1,0 +1,187 @@
+"""HTTP, one proposal per request, several clients, ``crmgate serve --workers N``, beside today's code.
+
+    .venv/bin/python benchmarks/bench_http_workers.py [--workers 2] [--clients 4] [--seconds 15]
+        [--store sqlite|postgresql://...] [--crm sandbox|hubspot] [--latency 0.1]
+
+With ``--crm hubspot`` each request is a deal update against the fake HubSpot of
+``bench_budget.py`` (``--latency`` s per call, 190 calls / 10 s): a CRM that answers slowly, where a
+lock held across the CRM call would let one request per process through at a time.
+
+Prints ``baseline.row`` lines; asserts nothing about speed. For each tree (this one, and the
+baseline commit laid out by :mod:`baseline`), a fresh ``crmgate init`` project on the embedded
+sandbox is served by ``crmgate serve --workers N`` on a free loopback port; ``--clients`` threads,
+each on its own keep-alive connection, post one Lead create per request for ``--seconds``. The figure
+is requests answered 200 per second, all clients together. A last check sends a burst past a
+credential's limit through both workers: the 429s must add up to what one limit allows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import baseline  # noqa: E402
+
+
+def setup(project: str, store: str, limit: int, hubspot: str | None) -> None:
+    """``--setup``: a sandbox project (or one on the fake HubSpot at ``hubspot``) and two credentials
+    (unlimited, and ``limit`` per minute)."""
+    from crmgate.config import load_config
+    from crmgate.doors.api import open_service
+    from crmgate.project.scaffold import init_project
+
+    init_project(Path(project), seed=False)
+    cfg = Path(project) / "crmgate.yaml"
+    if store != "sqlite":
+        cfg.write_text(cfg.read_text().replace("store: sqlite:///trail.db", f"store: {store}"))
+    if hubspot:
+        sys.path.append(str(ROOT))
+        from tests.hubspot.conftest import HUBSPOT_RULES
+
+        (Path(project) / "rules.yaml").write_text(HUBSPOT_RULES)
+        cfg.write_text(cfg.read_text().replace("crm: {kind: sandbox, path: sandbox.db}",
+                                               f"crm: {{kind: hubspot, host: '{hubspot}'}}"))
+        os.environ["HUBSPOT_TOKEN"] = TOKEN
+    with open_service(load_config(cfg)) as service:
+        _c, fast = service.credentials.create("ai:lead-intake-1", ["propose"], by="bench", rate_limit=10**9)
+        _c, slow = service.credentials.create("ai:lead-intake-2", ["propose"], by="bench", rate_limit=limit)
+    print(json.dumps({"fast": fast, "slow": slow}), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TOKEN = "pat-bench-budget"  # the fake's, as benchmarks/bench_budget.py serves it
+
+
+def deal(i: int, ids: list[str]) -> dict:
+    return {"object": "deals", "op": "update", "record_id": ids[i % len(ids)], "confidence": 0.9,
+            "fields": {"description": f"http {i}"}}
+
+
+def lead(i: int) -> dict:
+    return {"object": "Lead", "op": "create",
+            "fields": {"LastName": f"Lead {i}", "Company": f"Company {i % 97}", "Country": "DE"}}
+
+
+def fresh_schema(url: str) -> str:
+    """A new schema in the PostgreSQL database at ``url``, and the URL that uses it."""
+    import uuid
+
+    import psycopg
+
+    schema = f"bench_httpw_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def measure(env: dict[str, str], args: argparse.Namespace, store: str) -> dict:
+    if store.startswith("postgresql://"):
+        store = fresh_schema(store)
+    with tempfile.TemporaryDirectory(prefix="bench-httpw-") as tmp:
+        project = str(Path(tmp) / "proj")
+        fake, ids, extra = None, [], []
+        if args.crm == "hubspot":
+            ids_file = str(Path(tmp) / "ids.json")
+            fake = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bench_budget.py"), "--serve-fake",
+                                     "--latency", str(args.latency), "--records", "2000", "--ids-file", ids_file],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                    env=baseline.current_env())
+            extra = ["--hubspot", fake.stdout.readline().strip()]
+            ids = json.loads(Path(ids_file).read_text())
+            env = {**env, "HUBSPOT_TOKEN": TOKEN}
+        out = subprocess.run([sys.executable, __file__, "--setup", project, "--store", store, *extra], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        tokens = json.loads(out.strip().splitlines()[-1])
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-c", "from crmgate.doors.cli import main; main()", "--config",
+                                 f"{project}/crmgate.yaml", "serve", "--port", str(port), "--workers",
+                                 str(args.workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{url}/v1/openapi.json", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            time.sleep(1.0)  # let every worker finish starting
+            ok = [0] * args.clients
+            stop_at = time.perf_counter() + args.seconds
+
+            def client(k: int) -> None:
+                with httpx.Client(base_url=url, timeout=60) as http:
+                    i = 0
+                    while time.perf_counter() < stop_at:
+                        one = deal(k * 10**6 + i, ids) if ids else lead(k * 10**6 + i)
+                        r = http.post("/v1/proposals", json={"proposals": [one]},
+                                      headers={"Authorization": f"Bearer {tokens['fast']}"})
+                        ok[k] += r.status_code == 200
+                        i += 1
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            # the shared limit: `limit` requests per minute for one credential, across every worker
+            codes = []
+            for _ in range(2 * args.limit):
+                with httpx.Client(base_url=url, timeout=60) as http:  # new connections: both workers serve
+                    codes.append(http.post("/v1/proposals", json={"proposals": [deal(0, ids) if ids else lead(0)]},
+                                           headers={"Authorization": f"Bearer {tokens['slow']}"}).status_code)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            if fake is not None:
+                fake.communicate("stop\n")
+    return {"rps": sum(ok) / wall, "admitted": sum(c != 429 for c in codes), "refused": codes.count(429)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--store", default="sqlite")
+    parser.add_argument("--setup")
+    parser.add_argument("--crm", choices=["sandbox", "hubspot"], default="sandbox",
+                        help="hubspot: deal updates against bench_budget's fake, --latency s per call")
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--hubspot", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.setup:
+        return setup(args.setup, args.store, args.limit, args.hubspot)
+    with baseline.baseline_tree() as old:
+        new = measure(baseline.current_env(), args, args.store)
+        base = measure(baseline.baseline_env(old), args, args.store)
+    for name, r in (("new", new), ("old", base)):
+        print(f"  {name}: {r['rps']:.0f} requests/s; a {args.limit}-per-minute credential sent {2 * args.limit}: "
+              f"{r['admitted']} admitted, {r['refused']} x 429", flush=True)
+    baseline.row(f"HTTP, one proposal per request, {args.clients} clients, --workers {args.workers} "
+                 f"({args.crm}, {args.store.split('@')[-1]})",
+                 new["rps"], base["rps"], unit="req/s", target=">= 4x", met=new["rps"] >= 4 * base["rps"])
+    print(f"ROW|one credential's limit across {args.workers} workers ({args.limit}/min)|{new['admitted']} admitted|"
+          f"{base['admitted']} admitted|-|{args.limit}|{'met' if new['admitted'] == args.limit else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
