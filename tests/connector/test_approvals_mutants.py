@@ -2,6 +2,8 @@
 queued delete, separation of duties and claims, and the approval's write outcome."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from crmgate.errors import ApprovalError
@@ -102,3 +104,100 @@ def test_an_edit_of_fields_not_proposed_names_them_in_a_sentence(gate, queued):
     two = _refusal(lambda: gate.approve(queued.change_id, by="admin:ana", edits={"NextStep": "x", "Amount": 1}))
     assert two.message.startswith("Amount, NextStep are not part of the proposed change")
     assert gate.store.head() == head and gate.approvals()[0].status == "pending"
+
+
+class WritesThenBreaks:
+    """A CRM client with a bug: its update applies the write, then raises a plain exception (not a
+    CRMError), as an adapter defect would. Every other call goes to the real sandbox."""
+
+    def __init__(self, crm) -> None:
+        self._crm = crm
+
+    def update_many(self, *args, **kwargs):
+        self._crm.update_many(*args, **kwargs)
+        raise RuntimeError("adapter bug after sending")
+
+    def __getattr__(self, name):
+        return getattr(self._crm, name)
+
+
+def test_an_adapter_bug_during_the_approved_write_is_recorded_unknown_then_raised(make_gate, sandbox):
+    """An adapter that raises something other than a CRMError after the intent: the approval first
+    records the write's result as unknown (code unknown_outcome, ambiguous) and leaves the change on
+    reconcile's work list, then lets the bug surface; nothing is left without a result."""
+    from tests.connector.conftest import hygiene
+
+    gate = make_gate(WritesThenBreaks(sandbox))
+    deal = gate.propose(opp())[0].record_id
+    q = gate.propose(hygiene(deal, ForecastCategoryName="Commit"))[0]
+    with pytest.raises(RuntimeError):
+        gate.approve(q.change_id, by="admin:ana")
+    entries = gate.store.entries_for(change_id=q.change_id)
+    assert [e.kind for e in entries][-2:] == ["write.intent", "write.result"]
+    result = entries[-1].data
+    assert result["status"] == "unknown" and result["error"]["code"] == "unknown_outcome"
+    assert result["error"]["ambiguous"] is True and "RuntimeError" in result["error"]["message"]
+    assert gate.show_approval(q.change_id)["status"] == "unknown"
+    assert [v.change_id for v in gate.reconcile().items] == [q.change_id]
+
+
+def test_an_edit_that_breaks_the_rules_says_the_edited_change(gate, queued):
+    """An edited value the rules refuse: invalid_change, and the message says it is the *edited*
+    change that breaks them (the AI's proposal itself passed), with the first violation's words."""
+    err = _refusal(lambda: gate.approve(queued.change_id, by="admin:ana", edits={"ForecastCategoryName": "Maybe"}))
+    assert err.code == "invalid_change"
+    assert err.message.startswith("the edited change breaks the rules: ")
+    assert err.message.endswith(err.details["violations"][0]["message"])
+
+
+def test_an_edited_value_a_proposal_cannot_hold_is_bad_input(gate, queued):
+    """--set with a value a proposal cannot hold (NaN) is refused as invalid_change naming the
+    problem, not a crash; nothing is written."""
+    head = gate.store.head()
+    err = _refusal(lambda: gate.approve(queued.change_id, by="admin:ana",
+                                        edits={"ForecastCategoryName": float("nan")}))
+    assert err.code == "invalid_change" and err.message.startswith("the edited values are not valid: ")
+    assert "ForecastCategoryName is not a finite number" in err.details["problems"][0]["message"]
+    assert gate.store.head() == head
+
+
+class AnswersWithInfo:
+    """A CRM client whose update answers carry ``info`` (as the Salesforce adapter's version-check
+    notes do); everything else is the sandbox."""
+
+    def __init__(self, crm) -> None:
+        self._crm = crm
+
+    def update_many(self, *args, **kwargs):
+        return [dataclasses.replace(r, info={"version_check": "if-unmodified-since"})
+                for r in self._crm.update_many(*args, **kwargs)]
+
+    def __getattr__(self, name):
+        return getattr(self._crm, name)
+
+
+def test_the_approved_writes_result_keeps_the_adapters_info(make_gate, sandbox):
+    """What the adapter notes about the write (``info``) reaches the approval's write.result; with
+    no notes the entry says None."""
+    from tests.connector.conftest import hygiene
+
+    gate = make_gate(AnswersWithInfo(sandbox))
+    deal = gate.propose(opp())[0].record_id
+    q = gate.propose(hygiene(deal, ForecastCategoryName="Commit"))[0]
+    assert gate.approve(q.change_id, by="admin:ana").status == "applied"
+    assert gate.store.entries_for(change_id=q.change_id)[-1].data["info"] == {"version_check": "if-unmodified-since"}
+    plain = make_gate(sandbox)
+    q2 = plain.propose(hygiene(plain.propose(opp())[0].record_id, ForecastCategoryName="Commit"))[0]
+    plain.approve(q2.change_id, by="admin:ana")
+    assert plain.store.entries_for(change_id=q2.change_id)[-1].data["info"] is None
+
+
+def test_the_approved_writes_result_records_the_values_after(gate, queued, sandbox):
+    """An approved update's write.result holds, per written field, the value the record has after
+    the write (what rollback and reconcile compare against); the approval's answer is frozen."""
+    result = gate.approve(queued.change_id, by="admin:ana")
+    entry = gate.store.entries_for(change_id=queued.change_id)[-1]
+    assert entry.kind == "write.result" and entry.data["after"] == {"ForecastCategoryName": "Commit"}
+    assert entry.data["version"] == sandbox.get_many("Opportunity", [queued.record_id])[queued.record_id].version
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = "failed"  # type: ignore[misc]
