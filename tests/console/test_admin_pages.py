@@ -46,6 +46,24 @@ def test_rollback_shows_the_dry_run_plan_then_writes_only_on_confirm(console_cli
     assert service.gate.record("Opportunity", qs[1]["record_id"]).fields["ForecastCategoryName"] == "Omitted"
 
 
+def test_the_rollback_summary_reads_as_one_sentence(console_client, token, service):
+    """The plan's and the result's summary end their sentence without a stray space before the
+    period or the comma ("nothing left to undo." and "nothing left to undo, 0 failed.")."""
+    qs = _approved(console_client, token, service)
+    service.gate.adapter.edit("Opportunity", qs[1]["record_id"], {"ForecastCategoryName": "Omitted"},
+                              actor="person:rep")
+    sign_in(console_client, _admin(token))
+    r = console_client.post("/rollback/plan", data={"csrf_token": csrf_of(console_client), "kind": "actor",
+                                                    "value": "ai:deal-hygiene"})
+    page = Page(r.text)
+    assert ("2 change(s) selected: 1 planned, 1 in conflict, 0 with nothing left to undo. "
+            in page.all_text + " "), page.all_text
+    r = console_client.post("/rollback/run", data=page.form("/rollback/run")["fields"])
+    done = Page(console_client.get(r.headers["location"]).text).all_text
+    assert ("2 change(s) selected: 1 reverted, 0 partial, 1 in conflict, 0 with nothing left to undo, "
+            "0 failed. ") in done + " ", done
+
+
 def test_a_confirmed_rollback_shows_its_progress_until_it_is_done(service, token, clock, ids):
     """While the rollback runs, its page shows a progress bar that polls itself; then the result."""
     from fastapi.testclient import TestClient

@@ -143,3 +143,25 @@ def test_missing_credentials_through_the_cli_are_a_config_error(project, monkeyp
     lead = {"object": "Lead", "op": "create", "actor": "ai:lead-intake-1", "fields": {"LastName": "A", "Company": "B"}}
     result = run(project, "propose", "-", input=json.dumps(lead), code=2)
     assert "SALESFORCE_SESSION_ID" in json.loads(result.stderr)["error"]["message"]
+
+
+def test_an_approved_write_whose_outcome_is_unknown_exits_1(project, fake):
+    """`crmgate approvals approve` exits 1 when the approved write's outcome is unknown (the CRM
+    applied it but the reply was lost, every retry too), as it does for failed: a script must not
+    take an unknown write for a done one. The JSON says unknown and points to reconcile."""
+    deal = {"object": "Opportunity", "op": "create", "actor": "ai:deal-intake",
+            "fields": {"Name": "Nordwind expansion", "StageName": "Proposal", "CloseDate": "2027-01-29"}}
+    [made] = [json.loads(x) for x in run(project, "propose", "-", input=json.dumps(deal)).stdout.splitlines()]
+    change = {"object": "Opportunity", "op": "update", "record_id": made["record_id"], "actor": "ai:deal-hygiene",
+              "confidence": 0.9, "fields": {"ForecastCategoryName": "Commit"}}
+    [queued] = [json.loads(x) for x in run(project, "propose", "-", input=json.dumps(change)).stdout.splitlines()]
+    assert queued["status"] == "queued", queued
+    config = project / "crmgate.yaml"  # one attempt: no retry, so nothing waits for real
+    config.write_text(config.read_text().replace("idempotency_field: Crmgate_Key__c}",
+                                                  "idempotency_field: Crmgate_Key__c, retry: {attempts: 1}}"))
+    fake.fail("row.update", lose_reply=True)
+    result = run(project, "approvals", "approve", queued["change_id"], "--by", "admin:ana", code=1)
+    out = json.loads(result.stdout)
+    assert out["status"] == "unknown" and "reconcile" in out["message"], out
+    assert fake.record(made["record_id"])["ForecastCategoryName"] == "Commit"  # it did land
+    assert fake.kinds().count("row.update") == 1

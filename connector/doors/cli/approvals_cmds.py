@@ -91,14 +91,15 @@ def approvals_approve(ctx: Ctx, change_id: str, by: str, note: str | None, assig
     The change is re-checked first: it is stale (nothing written) when a field it writes changed
     since it was queued, or when the rules no longer allow it on the record now; other fields may
     have moved. Prints the result as JSON: status applied, stale (requeue it), conflict (the record
-    moved during the write: nothing written) or failed (exit 1). Refusals (separation of duties, expired, not pending, an edit that breaks the
+    moved during the write: nothing written), failed (exit 1) or unknown (the write was sent and its
+    outcome is unknown: exit 1; run `crmgate reconcile`, never approve it again). Refusals (separation of duties, expired, not pending, an edit that breaks the
     rules) exit 2 and write nothing.
     """
     edits = parse_assignments(assignments)
     with ctx.gate() as gate, fixes_on_refusal(gate.rulebook):
         result = gate.approve(change_id, by=by, note=note, edits=edits)
     _print(result.to_dict(), output)
-    if result.status == "failed":
+    if result.status in ("failed", "unknown"):  # unknown is not done: a script must not go on as if it were
         sys.exit(1)
 
 

@@ -1,0 +1,215 @@
+"""The write path's bookkeeping, pinned on a bare SQLite store: the idempotency rows (saved,
+restated, provisional while in flight), the in-flight rows (started, finished, listed, claimed,
+released) and the Outcome a caller gets back."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from crmgate import tables
+from crmgate.clock import iso
+from crmgate.rules.decision import FieldChange
+from crmgate.rules.violations import Violation
+from crmgate.writes import inflight
+from crmgate.writes.outcome import Outcome
+
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
+LEASE = timedelta(minutes=5)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    eng = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    tables.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+def outcome(**kw) -> Outcome:
+    base = dict(status="applied", proposal_id="prp_1", batch_id="bat_1", object="Lead", op="update", actor="ai:x")
+    return Outcome(**{**base, **kw})
+
+
+def rows(engine) -> dict[str, dict]:
+    with engine.connect() as conn:
+        return {r.change_id: dict(r._mapping) for r in conn.execute(sa.select(tables.inflight))}
+
+
+def start(engine, *ids: str, at: datetime = T0, key: str | None = None) -> None:
+    with engine.begin() as conn:
+        inflight.started(conn, [inflight.Started(c, "prp_1", key or f"k-{c}", "Lead", "update") for c in ids], at)
+
+
+# -- Outcome ------------------------------------------------------------------------------------
+
+def test_an_outcome_dict_leaves_out_would_error_and_replayed_unless_set():
+    """to_dict always has the fourteen core keys; ``would``, ``error`` and ``replayed`` appear only
+    when set (shadow, failed/conflict, a replay); ``extra`` keys are merged in."""
+    plain = outcome().to_dict()
+    assert set(plain) == {"status", "proposal_id", "change_id", "record_id", "object", "op", "actor", "use_case",
+                          "rule", "tier", "reason", "violations", "changes", "batch_id"}
+    full = outcome(would="apply", error={"code": "E"}, replayed=True, extra={"enrichment": {"a": 1}}).to_dict()
+    assert (full["would"], full["error"], full["replayed"], full["enrichment"]) == ("apply", {"code": "E"}, True,
+                                                                                    {"a": 1})
+
+
+def test_an_outcome_survives_its_stored_form():
+    """from_dict(to_dict(o)) == o, with violations, changes, an error, replayed and extra keys: a
+    replayed key answers exactly what the first attempt answered."""
+    o = outcome(status="failed", record_id="00Q1", change_id="chg_1", use_case="u", rule="r", tier="high",
+                reason="why", violations=(Violation("bad", "Lead", "F", "msg"),),
+                changes=(FieldChange("F", None, 1),), would="queue", error={"code": "E"}, replayed=True,
+                extra={"note": "x"})
+    assert Outcome.from_dict(json.loads(json.dumps(o.to_dict()))) == o
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        o.status = "applied"  # type: ignore[misc]
+
+
+# -- idempotency rows ---------------------------------------------------------------------------
+
+def test_save_outcome_inserts_then_replaces(engine):
+    """The first save of a key inserts its row; a later save replaces the outcome (one row)."""
+    with engine.begin() as conn:
+        inflight.save_outcome(conn, "k1", "prp_1", outcome(status="in_progress"))
+        inflight.save_outcome(conn, "k1", "prp_1", outcome(status="applied", record_id="00Q1"))
+        stored = conn.execute(sa.select(tables.idempotency)).all()
+    assert len(stored) == 1 and json.loads(stored[0].outcome)["status"] == "applied"
+
+
+def test_restate_rewrites_only_a_stored_key(engine):
+    """restate changes the stored outcome of an existing key; no key, or a key never stored, is
+    left alone (nothing inserted)."""
+    with engine.begin() as conn:
+        inflight.save_outcome(conn, "k1", "prp_1", outcome(status="queued"))
+        inflight.restate(conn, "k1", status="applied", record_id="00Q9")
+        inflight.restate(conn, None, status="failed")
+        inflight.restate(conn, "", status="failed")
+        inflight.restate(conn, "never", status="failed")
+        stored = {r.key: json.loads(r.outcome) for r in conn.execute(sa.select(tables.idempotency))}
+    assert list(stored) == ["k1"]
+    assert (stored["k1"]["status"], stored["k1"]["record_id"]) == ("applied", "00Q9")
+
+
+def test_provisional_is_in_progress_with_its_own_error_copy():
+    """While a write is in flight, a repeat of its key sees ``in_progress`` and the in_progress
+    error (a copy: editing it does not change what the next caller sees)."""
+    p = inflight.provisional(outcome(status="applied"))
+    assert p.status == "in_progress" and p.error == inflight.IN_PROGRESS_ERROR
+    p.error["code"] = "changed"
+    assert inflight.IN_PROGRESS_ERROR["code"] == "in_progress"
+
+
+# -- in-flight rows -----------------------------------------------------------------------------
+
+def test_started_rows_are_writing_with_their_start(engine):
+    """Each started write is one ``writing`` row with its key, object, op and start time; an empty
+    list inserts nothing."""
+    start(engine, "c1", key="key-1")
+    with engine.begin() as conn:
+        inflight.started(conn, [], T0)
+    assert rows(engine) == {"c1": {"change_id": "c1", "proposal_id": "prp_1", "idempotency_key": "key-1",
+                                   "object": "Lead", "op": "update", "state": "writing", "started_at": iso(T0),
+                                   "claimed_by": None, "claimed_until": None}}
+
+
+def test_finished_removes_settled_rows_and_keeps_unknown_ones_unclaimed(engine):
+    """ok/conflict/failed results remove their rows; an unknown one stays, as ``unknown``, with its
+    claim cleared, for reconcile. More than 500 at once are all handled (chunked statements)."""
+    ids = [f"c{i:04}" for i in range(1003)]
+    start(engine, *ids)
+    assert inflight.claim(engine, "c0001", "w1", T0, LEASE)
+    statuses = {c: ("unknown" if c in ("c0001", "c0500", "c1002") else "applied") for c in ids}
+    with engine.begin() as conn:
+        inflight.finished(conn, statuses)
+    left = rows(engine)
+    assert sorted(left) == ["c0001", "c0500", "c1002"]
+    assert all((r["state"], r["claimed_by"], r["claimed_until"]) == ("unknown", None, None) for r in left.values())
+
+
+def test_finished_handles_more_than_500_unknown(engine):
+    """Every unknown row of a large batch is marked unknown, past the 500 of one statement."""
+    ids = [f"c{i:04}" for i in range(1003)]
+    start(engine, *ids)
+    with engine.begin() as conn:
+        inflight.finished(conn, dict.fromkeys(ids, "unknown"))
+    assert {r["state"] for r in rows(engine).values()} == {"unknown"} and len(rows(engine)) == 1003
+
+
+def test_pending_lists_unknown_and_old_enough_writes_oldest_first(engine):
+    """pending(): every row when no age is given, oldest first (then by change id); with
+    older_than, ``unknown`` rows whatever their age and ``writing`` ones started at or before it;
+    change_ids and limit narrow it."""
+    start(engine, "b", at=T0)
+    start(engine, "a", at=T0)
+    start(engine, "young", at=T0 + timedelta(minutes=10))
+    start(engine, "young-unknown", at=T0 + timedelta(minutes=20))
+    with engine.begin() as conn:
+        inflight.finished(conn, {"young-unknown": "unknown"})
+        assert [r.change_id for r in inflight.pending(conn)] == ["a", "b", "young", "young-unknown"]
+        assert [r.change_id for r in inflight.pending(conn, older_than=T0)] == ["a", "b", "young-unknown"]
+        assert [r.change_id for r in inflight.pending(conn, change_ids=["b", "young"])] == ["b", "young"]
+        assert [r.change_id for r in inflight.pending(conn, limit=1)] == ["a"]
+
+
+def test_by_keys_finds_rows_by_idempotency_key_past_500(engine):
+    """by_keys maps each key to its in-flight row, for any number of keys (chunked statements)."""
+    ids = [f"c{i:04}" for i in range(1003)]
+    with engine.begin() as conn:
+        inflight.started(conn, [inflight.Started(c, "prp_1", f"k{c}", "Lead", "create") for c in ids], T0)
+        found = inflight.by_keys(conn, [f"k{c}" for c in ids] + ["nope"])
+    assert len(found) == 1003 and found["kc0500"].change_id == "c0500" and found["kc1002"].change_id == "c1002"
+
+
+def test_worker_ids_name_host_and_process():
+    """``host:pid:random``, different on every call."""
+    host, pid, rand = inflight.worker_id().split(":")
+    assert host == socket.gethostname()[:30] and pid == str(os.getpid()) and len(rand) == 8
+    assert inflight.worker_id() != inflight.worker_id()
+
+
+def test_claims_are_exclusive_until_the_lease_runs_out(engine):
+    """A free row is claimed; another live worker is refused until the lease ends (the holder may
+    renew its own claim); at the lease's end exactly, the row is still held; a row not in flight
+    cannot be claimed."""
+    start(engine, "c1")
+    live_other = f"{socket.gethostname()[:30]}:{os.getpid()}:other"
+    assert inflight.claim(engine, "c1", live_other, T0, LEASE)
+    assert not inflight.claim(engine, "c1", "w2", T0 + LEASE, LEASE)
+    assert inflight.claim(engine, "c1", live_other, T0 + timedelta(minutes=1), LEASE)  # renew
+    assert rows(engine)["c1"]["claimed_by"] == live_other
+    assert inflight.claim(engine, "c1", "w2", T0 + timedelta(minutes=7), LEASE)
+    assert rows(engine)["c1"]["claimed_by"] == "w2"
+    assert not inflight.claim(engine, "missing", "w2", T0, LEASE)
+
+
+def test_a_claim_held_on_another_host_waits_for_its_lease(engine):
+    """A holder on another host cannot be checked for life: only its lease frees the row."""
+    start(engine, "c1")
+    assert inflight.claim(engine, "c1", "elsewhere:1:x", T0, LEASE)
+    assert not inflight.claim(engine, "c1", "w2", T0 + timedelta(minutes=1), LEASE)
+
+
+def test_a_holder_id_without_a_pid_is_not_taken_over(engine):
+    """A holder on this host whose id carries no pid cannot be checked: it keeps its claim."""
+    start(engine, "c1")
+    assert inflight.claim(engine, "c1", f"{socket.gethostname()[:30]}:abc:x", T0, LEASE)
+    assert not inflight.claim(engine, "c1", "w2", T0 + timedelta(minutes=1), LEASE)
+
+
+def test_release_removes_or_keeps_the_row_unclaimed(engine):
+    """release(state=None) removes a judged row; with a state it keeps the row in that state, claim
+    cleared."""
+    start(engine, "c1", "c2")
+    assert inflight.claim(engine, "c2", "w1", T0, LEASE)
+    with engine.begin() as conn:
+        inflight.release(conn, "c1", state=None)
+        inflight.release(conn, "c2", state="unknown")
+    assert list(rows(engine)) == ["c2"]
+    assert (rows(engine)["c2"]["state"], rows(engine)["c2"]["claimed_by"], rows(engine)["c2"]["claimed_until"]) == (
+        "unknown", None, None)
