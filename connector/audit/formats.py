@@ -105,14 +105,17 @@ def _head(content: Mapping[str, Any], final: Mapping[str, str] | None) -> list[s
     data = content.get("data") if isinstance(content.get("data"), Mapping) else {}
     step = data.get("status")
     status = (final or {}).get(content.get("change_id") or "", step)
-    return [*map(_cell, map(content.get, _IDS)), _cell(status), _cell(step)]
+    # a plain string that no spreadsheet reads as a formula is its own cell (most cells: no call)
+    return [v if type(v) is str and v[:1] not in _FIRST else _cell(v) for v in map(content.get, _IDS)] + [
+        _cell(status), _cell(step)]
 
 
 def csv_rows(content: Mapping[str, Any], digest: str, final: Mapping[str, str] | None = None) -> list[list[str]]:
     """Return the CSV rows (lists of cells, neutralised) for one entry's parsed ``content``;
     ``final`` maps change ids to their final status (the ``status`` column; else the step)."""
     head = _head(content, final)
-    return [[*head, _cell(c.get("field")), _cell(c.get("before")), _cell(c.get("after")), digest]
+    return [[*head, *[v if type(v) is str and v[:1] not in _FIRST else _cell(v)
+                      for v in (c.get("field"), c.get("before"), c.get("after"))], digest]
             for c in field_changes(content) or [{}]]
 
 

@@ -39,3 +39,52 @@ def test_reports_are_frozen(export, keys):
     assert report.ok
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.ok = False  # type: ignore[misc]
+
+
+def _entries_file(path: Path) -> Path:
+    return path.with_name(path.name + ".entries.jsonl")
+
+
+def _rewrite(path: Path, edit) -> None:
+    text = path.read_bytes().decode("utf-8")
+    changed = edit(text)
+    assert changed != text
+    path.write_bytes(changed.encode("utf-8"))
+
+
+def _problems(report) -> list[tuple[str, int | None]]:
+    return [(p.code, p.seq) for p in report.problems]
+
+
+def test_a_csv_entry_that_cannot_be_rendered_is_an_edit_not_a_crash(export, keys):
+    """An entry in a CSV's entries file whose change_id is a list (no status can be looked up for
+    it) is reported as entry_edited at its seq, never a traceback."""
+    path = export("csv")
+    _rewrite(_entries_file(path), lambda t: t.replace('"change_id":"chg_2"', '"change_id":["chg_2"]', 1))
+    report = verify_export(path, keys[1])
+    assert ("entry_edited", 3) in _problems(report) and not report.ok
+
+
+def test_summaries_say_ok_or_name_the_first_problem(export, keys):
+    """A clean report's summary says OK with its counts; a failed one names the first bad seq and
+    the first problem's code."""
+    path = export("jsonl")
+    good = verify_export(path, keys[1])
+    assert good.summary() == "export OK: 15 entries placed in a signed chain of 15 (head seq 15), 5 checkpoints"
+    _rewrite(path, lambda t: t.replace("Acme", "Acne", 1))
+    bad = verify_export(path, keys[1])
+    assert bad.summary().startswith("export INVALID: first bad seq 1; export_sha256: ")
+
+
+def test_a_bad_checkpoint_names_the_first_problem_since_the_last_good_one(export, keys):
+    """When a checkpoint's signature fails and an entry of its batch was already found edited, the
+    checkpoint problem names that entry's seq (5), not the first seq of the batch (4)."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[4] = lines[4].replace("Acme", "Acne", 1)
+    path.write_text("".join(lines), encoding="utf-8")
+    chain = path.with_name(path.name + ".chain")
+    _rewrite(chain, lambda t: "".join(line[:-3] + "AAA" + line[-1:] if line.startswith("C 6 ") else line
+                                      for line in t.splitlines(keepends=True)))
+    report = verify_export(path, keys[1])
+    assert ("entry_edited", 5) in _problems(report) and ("checkpoint_signature", 5) in _problems(report)
