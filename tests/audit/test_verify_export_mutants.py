@@ -88,3 +88,58 @@ def test_a_bad_checkpoint_names_the_first_problem_since_the_last_good_one(export
                                       for line in t.splitlines(keepends=True)))
     report = verify_export(path, keys[1])
     assert ("entry_edited", 5) in _problems(report) and ("checkpoint_signature", 5) in _problems(report)
+
+
+def test_a_line_shaped_like_the_exporters_is_hashed_as_written(export, keys):
+    """A JSONL line that ends with the two hashes as the exporter writes them is read by slicing,
+    even when what precedes them is not JSON: it is the entry at the seq it claims, edited."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = ',"seq":1,' + lines[0].rstrip("\n")[-154:] + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1])) == [("export_sha256", None), ("entry_edited", 1)]
+
+
+def test_the_chain_file_is_found_by_the_name_the_manifest_gives(export, keys):
+    """The chain proof is read from the file the manifest names, not from PATH.chain: renamed and
+    named in the (re-written, so no longer signed) manifest, it is still found and checked."""
+    path = export("jsonl")
+    chain = path.with_name(path.name + ".chain")
+    chain.rename(path.with_name("proof.txt"))
+    mpath = path.with_name(path.name + ".manifest.json")
+    m = json.loads(mpath.read_text(encoding="utf-8"))
+    m["chain"]["file"] = "proof.txt"
+    mpath.write_text(json.dumps(m), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1])) == [("manifest_signature", None)]
+
+
+def test_an_unreadable_line_is_named_by_its_line_number(export, keys):
+    """A line that is not an entry is malformed_entry and its message gives its 1-based line number."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(["not json\n", *lines[1:]]), encoding="utf-8")
+    report = verify_export(path, keys[1])
+    [bad] = [p for p in report.problems if p.code == "malformed_entry"]
+    assert bad.message == "line 1 is not an entry"
+
+
+@pytest.mark.parametrize("field", ["data", "prev_hash"])
+def test_an_entry_edited_and_rehashed_is_named_at_its_seq(export, keys, field):
+    """An entry whose content (or prev_hash) was changed and its own hash recomputed is consistent
+    in itself, but its hash is not the chain's at its seq: entry_edited at 5; a rewritten prev_hash
+    is also chain_broken at 5. Nothing else is named."""
+    from crmgate.audit.formats import jsonl_line
+    from crmgate.trail import entry_hash
+
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = lines[4].rstrip("\n")
+    body, prev = line[:-154] + "}", line[-140:-76]
+    if field == "data":
+        body = body.replace("Acme", "Acne", 1)
+    else:
+        prev = "f" * 64
+    lines[4] = jsonl_line(body, prev, entry_hash(prev, body)) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    expected = [("export_sha256", None), ("entry_edited", 5)] + ([("chain_broken", 5)] if field == "prev_hash" else [])
+    assert _problems(verify_export(path, keys[1])) == expected
