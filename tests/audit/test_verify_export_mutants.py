@@ -143,3 +143,74 @@ def test_an_entry_edited_and_rehashed_is_named_at_its_seq(export, keys, field):
     path.write_text("".join(lines), encoding="utf-8")
     expected = [("export_sha256", None), ("entry_edited", 5)] + ([("chain_broken", 5)] if field == "prev_hash" else [])
     assert _problems(verify_export(path, keys[1])) == expected
+
+
+def test_a_missing_chain_line_names_the_first_missing_seq(export, keys):
+    """A chain file that jumps from seq 3 to seq 5 is chain_malformed at seq 4, the first one missing."""
+    path = export("jsonl")
+    chain = path.with_name(path.name + ".chain")
+    _rewrite(chain, lambda t: "".join(line for line in t.splitlines(keepends=True) if not line.startswith("E 4 ")))
+    problems = verify_export(path, keys[1]).problems
+    assert [(p.code, p.seq, p.message) for p in problems if p.code == "chain_malformed"] == [
+        ("chain_malformed", 4, "the chain file jumps from seq 3 to 5")]
+
+
+def test_an_earlier_entry_repeated_later_is_reordered_and_the_last_one_repeated_is_inserted(export, keys):
+    """A copy of entry 1 placed after entry 3 is entries_reordered at 1 (it is below the last seq
+    read); a copy of entry 3 right after entry 3 is entry_inserted at 3 (a second entry claims it)."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join([*lines[:3], lines[0], *lines[3:]]), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1]))[1:] == [("entries_reordered", 1)]
+    path.write_text("".join([*lines[:3], lines[2], *lines[3:]]), encoding="utf-8")
+    problems = verify_export(path, keys[1]).problems
+    assert [(p.code, p.seq, p.message) for p in problems[1:]] == [
+        ("entry_inserted", 3, "a second entry claims seq 3 (inserted)")]
+
+
+def test_a_rewritten_prev_hash_names_the_seq_before(export, keys):
+    """chain_broken says which chain hash the entry's prev_hash should have been: the one at seq-1."""
+    from crmgate.audit.formats import jsonl_line
+    from crmgate.trail import entry_hash
+
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = lines[4].rstrip("\n")
+    body = line[:-154] + "}"
+    lines[4] = jsonl_line(body, "f" * 64, entry_hash("f" * 64, body)) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    [broken] = [p for p in verify_export(path, keys[1]).problems if p.code == "chain_broken"]
+    assert broken.message == "entry 5: prev_hash is not the chain's hash at seq 4"
+
+
+def test_a_recomputed_head_without_its_checkpoint_line_is_named_at_its_batch(export, keys):
+    """Entry 15 edited and re-hashed in the export and the chain file, and the chain's last
+    checkpoint line dropped, the manifest's head rewritten to match: the chain no longer reaches the
+    hash the signed head checkpoint names, so chain_recomputed names the first seq after the last
+    good checkpoint (13)."""
+    from crmgate.audit.formats import jsonl_line
+    from crmgate.trail import entry_hash
+
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = lines[14].rstrip("\n")
+    body, prev = (line[:-154] + "}").replace("Acme", "Acne", 1), line[-140:-76]
+    digest = entry_hash(prev, body)
+    lines[14] = jsonl_line(body, prev, digest) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    chain = path.with_name(path.name + ".chain")
+    _rewrite(chain, lambda t: "".join(f"E 15 {digest}\n" if line.startswith("E 15 ") else line
+                                      for line in t.splitlines(keepends=True) if not line.startswith("C 15 ")))
+    mpath = path.with_name(path.name + ".manifest.json")
+    m = json.loads(mpath.read_text(encoding="utf-8"))
+    m["head"]["hash"] = digest  # the manifest follows the forgery; its signed head checkpoint cannot
+    mpath.write_text(json.dumps(m), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1])) == [
+        ("manifest_signature", None), ("head_mismatch", 15), ("export_sha256", None), ("chain_sha256", None),
+        ("chain_recomputed", 13)]
+
+
+def test_a_clean_report_did_not_stop_early(export, keys):
+    """stopped_early is only set when the problem limit was reached: a clean report says False."""
+    report = verify_export(export("jsonl"), keys[1])
+    assert report.ok and report.stopped_early is False and report.to_dict()["stopped_early"] is False
