@@ -214,3 +214,34 @@ def test_a_clean_report_did_not_stop_early(export, keys):
     """stopped_early is only set when the problem limit was reached: a clean report says False."""
     report = verify_export(export("jsonl"), keys[1])
     assert report.ok and report.stopped_early is False and report.to_dict()["stopped_early"] is False
+
+
+def test_a_recomputed_head_that_the_manifest_does_not_follow_is_a_head_mismatch(export, keys):
+    """Entry 15 edited and re-hashed in the export and the chain file, the last checkpoint line
+    dropped, the manifest left alone: the chain ends at the head seq with another hash than the
+    manifest's head (head_mismatch at 15) and than its signed checkpoint (chain_recomputed at 15)."""
+    from crmgate.audit.formats import jsonl_line
+    from crmgate.trail import entry_hash
+
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = lines[14].rstrip("\n")
+    body, prev = (line[:-154] + "}").replace("Acme", "Acne", 1), line[-140:-76]
+    digest = entry_hash(prev, body)
+    lines[14] = jsonl_line(body, prev, digest) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    chain = path.with_name(path.name + ".chain")
+    _rewrite(chain, lambda t: "".join(f"E 15 {digest}\n" if line.startswith("E 15 ") else line
+                                      for line in t.splitlines(keepends=True) if not line.startswith("C 15 ")))
+    assert _problems(verify_export(path, keys[1])) == [
+        ("export_sha256", None), ("chain_sha256", None), ("head_mismatch", 15), ("chain_recomputed", 15)]
+
+
+def test_a_chain_file_cut_before_the_head_names_the_first_missing_seq(export, keys):
+    """A chain file whose last entries (14, 15) and checkpoint were cut is tail_cut at seq 14."""
+    path = export("jsonl")
+    chain = path.with_name(path.name + ".chain")
+    _rewrite(chain, lambda t: "".join(line for line in t.splitlines(keepends=True)
+                                      if not line.startswith(("E 14 ", "E 15 ", "C 15 "))))
+    report = verify_export(path, keys[1])
+    assert [p.seq for p in report.problems if p.code == "tail_cut"][-1] == 14
