@@ -245,3 +245,17 @@ def test_a_chain_file_cut_before_the_head_names_the_first_missing_seq(export, ke
                                       if not line.startswith(("E 14 ", "E 15 ", "C 15 "))))
     report = verify_export(path, keys[1])
     assert [p.seq for p in report.problems if p.code == "tail_cut"][-1] == 14
+
+
+def test_an_entry_slipped_in_before_the_first_exported_one_is_inserted(export, keys, trail):
+    """In an export of ai:b's entries (2, 4, ...), entry 1 placed first is named as an entry the
+    chain says was not exported, not as a second entry for a seq already read."""
+    from crmgate.audit.formats import jsonl_line
+
+    path = export("jsonl", actor="ai:b")
+    [first] = trail.read(1, 1)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(jsonl_line(first.body(), first.prev_hash, first.hash) + "\n" + text, encoding="utf-8")
+    problems = verify_export(path, keys[1]).problems
+    assert [(p.code, p.seq, p.message) for p in problems[1:]] == [
+        ("entry_inserted", 1, "entry 1 is in the export but the chain says seq 1 was not exported (inserted)")]
