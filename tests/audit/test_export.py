@@ -179,3 +179,20 @@ def test_a_store_whose_selected_column_disagrees_with_its_body_is_not_exported(t
         export_trail(trail, out, fmt="csv", filters=ExportFilters(actor="ai:a"), signer=keys[0])
     assert [(p.code, p.seq) for p in info.value.report.problems] == [("column_mismatch", 3)]
     assert list(tmp_path.glob("x.csv*")) == []
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_column_the_export_does_not_read_does_not_stop_it(trail, keys, tmp_path, fmt):
+    """Exports check while streaming only what they read: with the op column edited (never read by
+    an export, which writes the hashed bodies), the export is written and verifies offline, while the
+    full trail verifier names the column (so the streaming check, not a verify-first pass, ran)."""
+    import sqlite3
+
+    from crmgate.trail import verify_store
+
+    with sqlite3.connect(trail.engine.url.database) as conn:
+        conn.execute("UPDATE trail_entries SET op = 'delete' WHERE seq = 3")
+    assert [(p.code, p.seq) for p in verify_store(trail, keys[1]).problems] == [("column_mismatch", 3)]
+    out = tmp_path / f"x.{fmt}"
+    export_trail(trail, out, fmt=fmt, signer=keys[0])
+    assert verify_export(out, keys[1]).ok
