@@ -58,17 +58,9 @@ from typing import Any, BinaryIO
 
 from crmgate.audit.formats import CSV_COLUMNS, ENTRIES_SUFFIX, csv_rows, jsonl_line, loads
 from crmgate.audit.lifecycle import StatusFold
+from crmgate.audit.streamcheck import SELECT_COLUMNS, Recheck, stream_checked
 from crmgate.clock import Clock, iso, parse_time, utc_now  # noqa: F401 - parse_time re-exported for the CLI
-from crmgate.trail import (
-    GENESIS,
-    TrailSigner,
-    TrailStore,
-    TrailVerifierKey,
-    VerifyReport,
-    checkpoint_message,
-    entry_hash,
-    verify_entries,
-)
+from crmgate.trail import TrailSigner, TrailStore, VerifyReport, verify_entries
 from crmgate.trail.chainproof import ChainWriter, sign_manifest
 from crmgate.trail.records import Checkpoint
 from crmgate.trail.verify import Problem
@@ -172,12 +164,8 @@ def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "
         raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     try:
         return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=False)
-    except _Recheck:  # the streaming check saw something: the trail verifier names it exactly
+    except Recheck:  # the streaming check saw something: the trail verifier names it exactly
         return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=True)
-
-
-class _Recheck(Exception):
-    """The streaming check found a row it cannot pass: export again under the trail verifier."""
 
 
 def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, signer: TrailSigner,
@@ -203,7 +191,8 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
                         raise TrailInvalidError(report)
                     head_seq, head_hash = report.head_seq, report.head_hash
                 else:
-                    head_seq, head_hash = _fast(scan, head, signer.public_key(), filters, select, writer)
+                    head_seq, head_hash = stream_checked(scan, head, signer.public_key(), _filtered(filters), select,
+                                                          writer, reads_status=fmt == "csv")
             writer.done()
             for sink in sinks:
                 sink.flush()
@@ -263,7 +252,7 @@ class _Writer:
                 stats.rows += 1
             else:
                 self.entries.write(line)  # type: ignore[union-attr]
-                rows = csv_rows(loads(body) if content is None else content, digest, self.final)
+                rows = csv_rows(_parsed(body) if content is None else content, digest, self.final)
                 self.csv.writerows(rows)
                 stats.rows += len(rows)
                 if not stats.entries % 1000:
@@ -306,8 +295,6 @@ def _filtered(filters: ExportFilters) -> bool:
     return any(value is not None for value in filters.to_dict().values())
 
 
-_BASE = ("seq", "body", "prev_hash", "hash")
-_SELECT_COLUMNS = ("ts", "proposal_id", "actor", "use_case", "object", "record_id")
 _INTENTS = ("write.intent", "rollback.intent")
 
 
@@ -315,69 +302,30 @@ def _final_statuses(scan: Any, select: Selector, filters: ExportFilters, careful
     """The final status of each selected change (the CSV's ``status``), folded in a first pass.
 
     The fast pass reads ``kind`` and ``change_id`` from their columns and parses a body only where
-    the status needs it (not for intents); :func:`_fast` checks those columns against every body.
+    the status needs it (not for intents); :func:`stream_checked` checks those columns against every body.
     """
     fold = StatusFold()
     if careful:
         for row in scan.rows():
             if select(row):
-                fold.feed(json.loads(row["body"]))
+                fold.feed(_parsed(row["body"]))
         return fold.status
-    extra = _SELECT_COLUMNS if _filtered(filters) else ()
+    extra = SELECT_COLUMNS if _filtered(filters) else ()
     columns = ("seq", "kind", "change_id", "body", *extra)
     for t in scan.tuples(columns):
         if t[2] is None or (extra and not select(dict(zip(columns, t)))):
             continue
-        fold.feed({"kind": t[1], "change_id": t[2]} if t[1] in _INTENTS else loads(t[3]))
+        fold.feed({"kind": t[1], "change_id": t[2]} if t[1] in _INTENTS else _parsed(t[3]))
     return fold.status
 
 
-def _fast(scan: Any, head: tuple[int, str] | None, key: TrailVerifierKey, filters: ExportFilters,
-          select: Selector, writer: _Writer) -> tuple[int, str]:
-    """Stream and check: seqs gap-free from 1, every ``prev_hash`` the previous hash, every hash
-    recomputed from its body, every checkpoint in order, signed by ``key`` and equal to the chain at
-    its seq, the last entry signed and equal to the head row; and every column the export reads
-    (selection, CSV status) equal to the body. Returns the head; raises :class:`_Recheck` on any doubt."""
-    checked = (*_SELECT_COLUMNS, *(("kind", "change_id") if writer.csv is not None else ())) \
-        if _filtered(filters) else (("kind", "change_id") if writer.csv is not None else ())
-    columns = (*_BASE, *checked)
-    parse = bool(checked)
-    checkpoints = scan.checkpoints()
-    pending = next(checkpoints, None)
-    last_seq, last_hash, last_cp = 0, GENESIS, 0
-    everything = not _filtered(filters)
-    for t in scan.tuples(columns):
-        seq, body, prev, digest = t[0], t[1], t[2], t[3]
-        if seq != last_seq + 1 or prev != last_hash or entry_hash(prev, body) != digest:
-            raise _Recheck
-        content = None
-        if parse:
-            try:
-                content = loads(body)
-            except ValueError:
-                raise _Recheck from None
-            if type(content) is not dict or content.get("seq") != seq or any(
-                    t[i] != content.get(name) for i, name in enumerate(checked, start=4)):
-                raise _Recheck
-        writer.entry(seq, body, prev, digest, everything or select(dict(zip(columns, t))), content)
-        last_seq, last_hash = seq, digest
-        while pending is not None and pending.seq <= seq:
-            if pending.seq != seq or pending.head_hash != digest or not _signed(pending, key):
-                raise _Recheck
-            writer.checkpoint(pending)
-            last_cp = seq
-            pending = next(checkpoints, None)
-    if pending is not None or last_cp != last_seq or head != (last_seq, last_hash):
-        raise _Recheck
-    return last_seq, last_hash
-
-
-def _signed(cp: Checkpoint, key: TrailVerifierKey) -> bool:
+def _parsed(body: str) -> Any:
+    """A body's content; ``{}`` when it is not JSON (only on the careful path, whose verifier then
+    refuses the export, so a corrupt body is reported, never a traceback)."""
     try:
-        return cp.key_id == key.key_id and key.verify(
-            checkpoint_message(cp.seq, cp.head_hash, cp.ts, cp.key_id), cp.signature)
-    except (TypeError, ValueError):
-        return False
+        return loads(body)
+    except ValueError:
+        return {}
 
 
 def _stream(rows: Iterator[dict[str, Any]], checkpoints: Iterator[Checkpoint], select: Selector,
