@@ -259,3 +259,50 @@ def test_an_entry_slipped_in_before_the_first_exported_one_is_inserted(export, k
     problems = verify_export(path, keys[1]).problems
     assert [(p.code, p.seq, p.message) for p in problems[1:]] == [
         ("entry_inserted", 1, "entry 1 is in the export but the chain says seq 1 was not exported (inserted)")]
+
+
+def test_an_entry_already_found_edited_is_named_once(export, keys):
+    """A line with a key no entry has (read by parsing, since its hashes are spaced differently) and
+    a forged hash is one entry_edited problem, naming the unexpected key; the forged hash adds none."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    d = json.loads(lines[4])
+    d["zzz"], d["hash"] = 1, "f" * 64
+    lines[4] = json.dumps(d) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    problems = verify_export(path, keys[1]).problems
+    assert [(p.code, p.seq, p.message) for p in problems] == [
+        ("export_sha256", None, "the export file's SHA-256 differs from the manifest: the file was changed"),
+        ("entry_edited", 5, "entry 5: unexpected keys ['zzz']")]
+
+
+@pytest.mark.parametrize("head", ['{"ab":12345,"x":1', '{"ab":"x","seq":\u0661,"x":1'])
+def test_a_line_without_a_plain_seq_is_parsed_not_sliced(export, keys, head):
+    """Slicing needs a top-level ,"seq": followed by ASCII digits; a line ending like the exporter's
+    without one (no seq key; a non-ASCII digit) is parsed instead, and is not an entry."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = head + lines[0].rstrip("\n")[-154:] + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    problems = verify_export(path, keys[1]).problems
+    assert ("malformed_entry", None) in [(p.code, p.seq) for p in problems]
+
+
+def test_a_clean_csv_report_says_how_its_rows_were_checked(export, keys):
+    """What a clean CSV verification established names the entries file and the rows rendered again;
+    a JSONL one says its entries were hashed from their content."""
+    csv_report, jsonl_report = verify_export(export("csv"), keys[1]), verify_export(export("jsonl"), keys[1])
+    assert ("every entry in the CSV's entries file hashed again, and the CSV's rows rendered again from "
+            "those entries and equal to the file") in csv_report.verified
+    assert "every JSONL entry's hash recomputed from its content" in jsonl_report.verified
+
+
+def test_swapped_entries_are_counted_once(export, keys):
+    """Entries 5 and 7 swapped: entries_reordered at 5 and nothing else (each is counted once, so the
+    manifest's count still agrees)."""
+    path = export("jsonl", actor="ai:a")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2], lines[3] = lines[3], lines[2]
+    path.write_text("".join(lines), encoding="utf-8")
+    report = verify_export(path, keys[1])
+    assert _problems(report) == [("export_sha256", None), ("entries_reordered", 5)] and report.entries == 8
