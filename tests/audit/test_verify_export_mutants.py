@@ -306,3 +306,18 @@ def test_swapped_entries_are_counted_once(export, keys):
     path.write_text("".join(lines), encoding="utf-8")
     report = verify_export(path, keys[1])
     assert _problems(report) == [("export_sha256", None), ("entries_reordered", 5)] and report.entries == 8
+
+
+def test_an_edited_entry_with_a_forged_hash_is_named_once(export, keys):
+    """An entry whose content was edited and whose hash was replaced by another value is one
+    entry_edited problem (its content does not match its hash); the hash is not compared further."""
+    from crmgate.audit.formats import jsonl_line
+
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = lines[4].rstrip("\n")
+    lines[4] = jsonl_line((line[:-154] + "}").replace("Acme", "Acne", 1), line[-140:-76], "f" * 64) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    problems = verify_export(path, keys[1]).problems
+    assert [(p.code, p.seq, p.message) for p in problems[1:]] == [
+        ("entry_edited", 5, "entry 5: its content does not match its hash (edited)")]
