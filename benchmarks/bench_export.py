@@ -1,27 +1,36 @@
-"""Auditor exports at scale: export + offline verify time and peak memory. Prints figures; asserts nothing.
+"""Auditor exports at scale: export and offline verify, this code beside the baseline. Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/bench_export.py [--entries 100000] [--store URL]
+    .venv/bin/python benchmarks/bench_export.py [--entries 1000000] [--small 200000] [--skip-baseline]
 
-Builds a signed trail of N realistic entries (batches of 1,000), then for JSONL (unfiltered and
-filtered to one actor in four) and CSV (unfiltered): exports, then verifies offline. Each step is
-timed without tracing, then run again under tracemalloc for its peak Python heap, so the two can
-be compared across N (flat memory means the peak does not grow with N).
+Builds one signed SQLite trail of realistic entries (``TrailStore.append`` in batches of 1,000),
+first to ``--small`` entries, then on to ``--entries``. At each size it runs, each step in its own
+process: JSONL export, CSV export, JSONL verify, CSV verify (unfiltered, every entry). At the full
+size the baseline code (``benchmarks/baseline.py``: the tree before the scale work) runs the same
+four steps on the SAME store database, each in its own process too. Each step reports its wall time
+and the peak resident set size of the process that did the work (``ru_maxrss``: the whole process,
+not only the Python heap), so the two sizes show whether memory stays flat.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
-from crmgate.audit.export import ExportFilters, export_trail
-from crmgate.audit.verify_export import verify_export
-from crmgate.trail import NewEntry, TrailStore, generate_keypair, load_public_key, load_signer
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baseline import baseline_env, baseline_tree, current_env, row  # noqa: E402
+
+STEPS = (("export", "jsonl"), ("export", "csv"), ("verify", "jsonl"), ("verify", "csv"))
+TARGET_S = 10.0
 
 
-def entry(n: int) -> NewEntry:
+def entry(n: int):  # -> NewEntry
+    from crmgate.trail import NewEntry
     return NewEntry(kind="write.intent", proposal_id=f"prp_{n}", batch_id=f"bat_{n // 1000}", change_id=f"chg_{n}",
                     actor=f"ai:agent-{n % 4}", use_case="deal_hygiene", object="Opportunity",
                     record_id=f"006{n:015d}", op="update",
@@ -30,50 +39,97 @@ def entry(n: int) -> NewEntry:
                           "expected_version": "2026-11-22T09:00:00.000Z", "idempotency_key": f"chg_{n}"})
 
 
-def measure(label: str, fn) -> None:
-    t = time.perf_counter()
-    result = fn()
-    dt = time.perf_counter() - t
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"{label:<34} {dt:7.2f} s   peak Python heap {peak / 2**20:6.1f} MiB   {result}")
+def grow(work: Path, upto: int) -> float:
+    """Append entries to the trail at ``work`` until it holds ``upto``; return the seconds taken."""
+    from crmgate.trail import TrailStore, load_signer
+    store = TrailStore(f"sqlite:///{work / 'trail.db'}", signer=load_signer(work / "k", env={}))
+    started = time.perf_counter()
+    for start in range(store.head()[0], upto, 1000):
+        store.append([entry(n) for n in range(start, min(upto, start + 1000))])
+    store.close()
+    return time.perf_counter() - started
+
+
+def child(step: str, fmt: str, work: Path, out: Path) -> None:
+    """One step in this process (whichever ``crmgate`` is on the path); prints a JSON line."""
+    from crmgate.audit.export import export_trail
+    from crmgate.audit.verify_export import verify_export
+    from crmgate.trail import TrailStore, load_public_key, load_signer
+    started = time.perf_counter()
+    if step == "export":
+        store = TrailStore(f"sqlite:///{work / 'trail.db'}", create=False)
+        manifest = export_trail(store, out, fmt=fmt, signer=load_signer(work / "k", env={}))
+        store.close()
+        detail = {"entries": manifest["entries"], "rows": manifest["rows"],
+                  "bytes": sum(f.stat().st_size for f in out.parent.glob(out.name + "*"))}
+    else:
+        report = verify_export(out, load_public_key(work / "k.pub"))
+        if not report.ok:
+            raise SystemExit(f"verify failed: {report.problems[:3]}")
+        detail = {"entries": report.entries}
+    seconds = time.perf_counter() - started
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "rss_mib": rss_kib / 1024, **detail}))
+
+
+def run_step(step: str, fmt: str, work: Path, out: Path, env: dict[str, str]) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", step, fmt, str(work), str(out)],
+                          env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if done.returncode != 0:
+        raise SystemExit(f"{step} {fmt} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_all(work: Path, label: str, env: dict[str, str]) -> dict[tuple[str, str], dict]:
+    results = {}
+    for step, fmt in STEPS:
+        out = work / f"{label}.{fmt}"
+        results[(step, fmt)] = r = run_step(step, fmt, work, out, env)
+        size = f"   {r['bytes'] / 2**20:6.0f} MiB on disk" if "bytes" in r else ""
+        print(f"  {label:<9} {step:<6} {fmt:<5} {r['seconds']:7.2f} s   peak RSS {r['rss_mib']:6.0f} MiB{size}",
+              flush=True)
+        if step == "verify":  # keep the disk use bounded: the exports of this label are done with
+            for f in work.glob(f"{label}.{fmt}*"):
+                f.unlink()
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--store", default=None, help="an EMPTY store URL (default: a temporary SQLite file)")
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=None, help="the smaller size for the RSS comparison "
+                                                                 "(default: entries / 5)")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--child", nargs=4, metavar=("STEP", "FMT", "WORK", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.child:
+        step, fmt, work, out = args.child
+        child(step, fmt, Path(work), Path(out))
+        return
+    from crmgate.trail import generate_keypair
+    small = args.small or args.entries // 5
+    with tempfile.TemporaryDirectory(prefix="crmgate-bench-export-") as tmp:
         work = Path(tmp)
         generate_keypair(work / "k", work / "k.pub")
-        signer, key = load_signer(work / "k", env={}), load_public_key(work / "k.pub")
-        store = TrailStore(args.store or f"sqlite:///{work / 'trail.db'}", signer=signer)
-        t = time.perf_counter()
-        for start in range(0, args.entries, 1000):
-            store.append([entry(n) for n in range(start, min(args.entries, start + 1000))])
-        print(f"trail of {args.entries:,} entries appended in {time.perf_counter() - t:.1f} s")
-        for fmt, filters, name in (("jsonl", ExportFilters(), "all.jsonl"),
-                                   ("jsonl", ExportFilters(actor="ai:agent-1"), "one.jsonl"),
-                                   ("csv", ExportFilters(), "all.csv")):
-            out = work / name
-            label = f"{fmt} {'filtered 1/4' if filters.actor else 'unfiltered'}"
-
-            def do_export(out=out, fmt=fmt, filters=filters) -> str:
-                m = export_trail(store, out, fmt=fmt, filters=filters, signer=signer)
-                return f"{m['entries']:,} entries, {m['bytes'] / 2**20:.0f} MiB"
-
-            def do_verify(out=out) -> str:
-                report = verify_export(out, key)
-                assert report.ok, report.problems
-                return f"ok, {report.entries:,} entries in a chain of {report.chain_entries:,}"
-
-            measure(f"export  {label}", do_export)
-            measure(f"verify  {label}", do_verify)
-        store.close()
-    print(f"max RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        sizes: dict[int, dict] = {}
+        for n in (small, args.entries):
+            print(f"trail grown to {n:,} entries in {grow(work, n):.1f} s", flush=True)
+            sizes[n] = run_all(work, f"now-{n}", current_env())
+        base = None
+        if not args.skip_baseline:
+            with baseline_tree() as tree:
+                base = run_all(work, "baseline", baseline_env(tree))
+    now = sizes[args.entries]
+    print(f"\npeak RSS of the process doing each step (MiB): {small:,} entries -> {args.entries:,} entries")
+    for key in STEPS:
+        extra = f"   baseline at {args.entries:,}: {base[key]['rss_mib']:.0f}" if base else ""
+        print(f"  {key[0]} {key[1]:<5} {sizes[small][key]['rss_mib']:6.0f} -> {now[key]['rss_mib']:6.0f}{extra}")
+    if base:
+        print()
+        for step, fmt in STEPS:
+            value, was = now[(step, fmt)]["seconds"], base[(step, fmt)]["seconds"]
+            row(f"{args.entries:,}-entry trail: {fmt.upper()} {step}", value, was, unit="s",
+                target=f"<= {TARGET_S:g} s, flat memory", met=value <= TARGET_S, higher_is_better=False)
 
 
 if __name__ == "__main__":

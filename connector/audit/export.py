@@ -1,22 +1,32 @@
 """Exports for auditors: the trail, filtered, as JSONL or CSV, with a chain proof and a signed manifest.
 
-:func:`export_trail` writes three files in ONE pass over one read snapshot of the store, so memory
-stays flat however long the trail is:
+:func:`export_trail` writes its files in ONE pass over one read snapshot of the store (a CSV
+export first folds the change statuses in a lighter pass), so memory stays flat however long the
+trail is, but for the CSV's status of each change (one short string per change):
 
 * ``PATH``: the selected entries (formats in :mod:`crmgate.audit.formats`);
+* ``PATH.entries.jsonl`` (CSV only): the selected entries as hashed, in the JSONL format, which the
+  offline verifier checks and renders into the CSV's rows again;
 * ``PATH.chain``: every seq from 1 to the head with its hash, flagged exported or not, and every
   signed checkpoint (format in :mod:`crmgate.trail.chainproof`);
 * ``PATH.manifest.json``: ``filters``, ``entries`` (count), ``rows`` (CSV rows, or the entry count),
   ``first_seq``/``last_seq`` of the exported entries (null when none), ``file``, ``file_format``,
-  ``sha256`` and ``bytes`` of the export, ``chain`` (``file``, ``sha256``, ``bytes``), ``head``
-  (``seq``, ``hash``) at export time, ``head_checkpoint`` (the stored checkpoint of the head: seq,
-  head_hash, ts, key_id, signature), ``created_at``, ``format``, and ``key_id`` + ``signature``: the
-  trail key's Ed25519 signature over the rest (so exporting needs the trail private key).
+  ``sha256`` and ``bytes`` of the export, ``entries_file`` (CSV: ``file``, ``sha256``, ``bytes``),
+  ``chain`` (``file``, ``sha256``, ``bytes``), ``head`` (``seq``, ``hash``) at export time,
+  ``head_checkpoint`` (the stored checkpoint of the head: seq, head_hash, ts, key_id, signature),
+  ``created_at``, ``format``, and ``key_id`` + ``signature``: the trail key's Ed25519 signature over
+  the rest (so exporting needs the trail private key).
 
-While streaming, the whole stored chain is verified (every hash, every checkpoint signature, the
-head row). A trail that does not verify is not exported: :class:`TrailInvalidError` carries the
-verifier's report and no file is left behind. Files are written under ``.part`` names and renamed
-at the end; existing files are replaced.
+The stored chain is verified on the rows as they are written: seqs gap-free from 1, every
+``prev_hash`` the hash before it, every hash recomputed from its body, every checkpoint signed and
+equal to the chain at its seq, the last entry signed and equal to the head row, and every column
+the export reads (the selection's, and ``kind``/``change_id`` for the CSV's status) equal to the
+hashed body (an unfiltered JSONL export reads no column but the hashes: every byte it writes comes
+from the body). At the first row that does not pass, the export starts again under the full trail
+verifier (:func:`crmgate.trail.verify_entries`, which also checks every indexed column), so a trail
+that does not verify is not exported: :class:`TrailInvalidError` carries the verifier's report and
+no file is left behind. Files are written under ``.part`` names and renamed at the end; existing
+files are replaced.
 
 Selection (said in the manifest's ``selection``):
 
@@ -35,16 +45,20 @@ first pass over the selected entries.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from crmgate.audit.formats import CSV_COLUMNS, csv_rows, csv_text, jsonl_line
+from crmgate.audit.formats import CSV_COLUMNS, ENTRIES_SUFFIX, csv_rows, jsonl_line, loads
 from crmgate.audit.lifecycle import StatusFold
+from crmgate.audit.streamcheck import SELECT_COLUMNS, Recheck, stream_checked
 from crmgate.clock import Clock, iso, parse_time, utc_now  # noqa: F401 - parse_time re-exported for the CLI
 from crmgate.trail import TrailSigner, TrailStore, VerifyReport, verify_entries
 from crmgate.trail.chainproof import ChainWriter, sign_manifest
@@ -106,24 +120,36 @@ class ExportFilters:
 
 
 class _Sink:
-    """A binary file that hashes and counts what is written to it."""
+    """A binary file that hashes and counts what is written to it, written in blocks of about 1 MiB."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.sha = hashlib.sha256()
         self.bytes = 0
+        self._buf: list[str] = []
+        self._size = 0
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+        self._buf.append(text)
+        self._size += len(text)
+        if self._size > 1 << 20:
+            self.flush()
+
+    def flush(self) -> None:
+        data = "".join(self._buf).encode("utf-8")
+        self._buf.clear()
+        self._size = 0
         self.sha.update(data)
         self.bytes += len(data)
         self.fh.write(data)
 
 
-def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Return ``(manifest, chain)`` paths for an export at ``out``."""
+def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
+    """Return the ``(manifest, chain, entries)`` paths for an export at ``out`` (``entries``, the
+    hashed entries beside a CSV, exists for CSV exports only)."""
     out = Path(out)
-    return out.with_name(out.name + ".manifest.json"), out.with_name(out.name + ".chain")
+    return (out.with_name(out.name + ".manifest.json"), out.with_name(out.name + ".chain"),
+            out.with_name(out.name + ENTRIES_SUFFIX))
 
 
 def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "jsonl",
@@ -136,26 +162,42 @@ def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    out = Path(out)
-    manifest_path, chain_path = sidecar_paths(out)
-    parts = [p.with_name(p.name + ".part") for p in (out, chain_path, manifest_path)]
     try:
-        with open(parts[0], "wb") as data_fh, open(parts[1], "wb") as chain_fh:
-            data, chain = _Sink(data_fh), _Sink(chain_fh)
-            if fmt == "csv":
-                data.write(csv_text([list(CSV_COLUMNS)]))
-            stats = _Stats()
+        return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=False)
+    except Recheck:  # the streaming check saw something: the trail verifier names it exactly
+        return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=True)
+
+
+def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, signer: TrailSigner,
+            clock: Clock | None, progress: Progress | None, *, careful: bool) -> dict[str, Any]:
+    manifest_path, chain_path, entries_path = sidecar_paths(out)
+    finals = [out, chain_path, manifest_path, *([entries_path] if fmt == "csv" else [])]
+    parts = [p.with_name(p.name + ".part") for p in finals]
+    try:
+        with ExitStack() as files:
+            sinks = [_Sink(files.enter_context(open(p, "wb"))) for p in (parts[0], parts[1], *parts[3:])]
+            data, chain = sinks[0], sinks[1]
             with store.scan() as scan:
                 head = scan.head()
                 select, changes = _selector(scan, filters)
-                final = _final_statuses(scan.rows(), select) if fmt == "csv" else None
-                rows = _stream(scan.rows(), scan.checkpoints(), fmt, select, final, data,
-                               ChainWriter(chain.write), stats, progress)
-                report = verify_entries(rows, scan.checkpoints(), signer.public_key())
-            report = _with_head(report, head)
-            if not report.ok:
-                raise TrailInvalidError(report)
-        manifest = sign_manifest({
+                final = (_final_statuses(scan, select, filters, careful) if fmt == "csv" else None)
+                writer = _Writer(fmt, data, sinks[2] if fmt == "csv" else None, ChainWriter(chain.write),
+                                 final, progress)
+                if careful:
+                    report = verify_entries(_stream(scan.rows(), scan.checkpoints(), select, writer),
+                                            scan.checkpoints(), signer.public_key())
+                    report = _with_head(report, head)
+                    if not report.ok:
+                        raise TrailInvalidError(report)
+                    head_seq, head_hash = report.head_seq, report.head_hash
+                else:
+                    head_seq, head_hash = stream_checked(scan, head, signer.public_key(), _filtered(filters), select,
+                                                          writer, reads_status=fmt == "csv")
+            writer.done()
+            for sink in sinks:
+                sink.flush()
+        stats = writer.stats
+        manifest = {
             "created_at": iso((clock or utc_now)()),
             "file": out.name, "file_format": fmt, "sha256": data.sha.hexdigest(), "bytes": data.bytes,
             "entries": stats.entries, "rows": stats.rows, "first_seq": stats.first, "last_seq": stats.last,
@@ -163,12 +205,16 @@ def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "
             "selection": {"by": "changes" if changes is not None else "entries", "changes": changes,
                           "how": filters.describe()},
             "chain": {"file": chain_path.name, "sha256": chain.sha.hexdigest(), "bytes": chain.bytes},
-            "head": {"seq": report.head_seq, "hash": report.head_hash},
+            "head": {"seq": head_seq, "hash": head_hash},
             "head_checkpoint": stats.last_checkpoint.to_dict() if stats.last_checkpoint else None,
-        }, signer)
+        }
+        if fmt == "csv":
+            manifest["entries_file"] = {"file": entries_path.name, "sha256": sinks[2].sha.hexdigest(),
+                                        "bytes": sinks[2].bytes}
+        manifest = sign_manifest(manifest, signer)
         parts[2].write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        for part, final in zip(parts, (out, chain_path, manifest_path)):
-            os.replace(part, final)
+        for part, final_path in zip(parts, finals):
+            os.replace(part, final_path)
         return manifest
     finally:
         for part in parts:
@@ -184,6 +230,59 @@ class _Stats:
     last_checkpoint: Checkpoint | None = None
 
 
+class _Writer:
+    """Writes each entry to the export (when selected) and the chain file, and counts."""
+
+    def __init__(self, fmt: str, data: _Sink, entries: _Sink | None, chain: ChainWriter,
+                 final: dict[str, str] | None, progress: Progress | None) -> None:
+        self.fmt, self.data, self.entries, self.chain, self.final = fmt, data, entries, chain, final
+        self.buf = io.StringIO()  # CSV rows gather here and go to ``data`` every 1,000 entries
+        self.csv = csv.writer(self.buf) if fmt == "csv" else None
+        if self.csv is not None:
+            self.csv.writerow(CSV_COLUMNS)
+        self.stats = _Stats()
+        self.progress, self.unreported = progress, 0
+
+    def entry(self, seq: int, body: str, prev: str, digest: str, selected: bool, content: Any = None) -> None:
+        stats = self.stats
+        if selected:
+            line = jsonl_line(body, prev, digest) + "\n"
+            if self.csv is None:
+                self.data.write(line)
+                stats.rows += 1
+            else:
+                self.entries.write(line)  # type: ignore[union-attr]
+                rows = csv_rows(_parsed(body) if content is None else content, digest, self.final)
+                self.csv.writerows(rows)
+                stats.rows += len(rows)
+                if not stats.entries % 1000:
+                    self.flush()
+            stats.entries += 1
+            if stats.first is None:
+                stats.first = seq
+            stats.last = seq
+        self.chain.entry(seq, digest, selected)
+        if self.progress is not None:
+            self.unreported += 1
+            if self.unreported >= 1000:
+                self.progress(self.unreported)
+                self.unreported = 0
+
+    def checkpoint(self, cp: Checkpoint) -> None:
+        self.chain.checkpoint(cp)
+        self.stats.last_checkpoint = cp
+
+    def flush(self) -> None:
+        self.data.write(self.buf.getvalue())
+        self.buf.seek(0)
+        self.buf.truncate()
+
+    def done(self) -> None:
+        self.flush()
+        if self.progress is not None and self.unreported:
+            self.progress(self.unreported)
+
+
 def _selector(scan: Any, filters: ExportFilters) -> tuple[Selector, int | None]:
     """Which rows to export, and how many changes were selected (None: entries are selected by time)."""
     if not filters.equal():
@@ -192,46 +291,54 @@ def _selector(scan: Any, filters: ExportFilters) -> tuple[Selector, int | None]:
     return (lambda row: row["proposal_id"] in ids or filters.matches(row)), len(ids)
 
 
-def _final_statuses(rows: Iterator[dict[str, Any]], select: Selector) -> dict[str, str]:
+def _filtered(filters: ExportFilters) -> bool:
+    return any(value is not None for value in filters.to_dict().values())
+
+
+_INTENTS = ("write.intent", "rollback.intent")
+
+
+def _final_statuses(scan: Any, select: Selector, filters: ExportFilters, careful: bool) -> dict[str, str]:
+    """The final status of each selected change (the CSV's ``status``), folded in a first pass.
+
+    The fast pass reads ``kind`` and ``change_id`` from their columns and parses a body only where
+    the status needs it (not for intents); :func:`stream_checked` checks those columns against every body.
+    """
     fold = StatusFold()
-    for row in rows:
-        if select(row):
-            fold.feed(json.loads(row["body"]))
+    if careful:
+        for row in scan.rows():
+            if select(row):
+                fold.feed(_parsed(row["body"]))
+        return fold.status
+    extra = SELECT_COLUMNS if _filtered(filters) else ()
+    columns = ("seq", "kind", "change_id", "body", *extra)
+    for t in scan.tuples(columns):
+        if t[2] is None or (extra and not select(dict(zip(columns, t)))):
+            continue
+        fold.feed({"kind": t[1], "change_id": t[2]} if t[1] in _INTENTS else _parsed(t[3]))
     return fold.status
 
 
-def _stream(rows: Iterator[dict[str, Any]], checkpoints: Iterator[Checkpoint], fmt: str,
-            select: Selector, final: dict[str, str] | None, data: _Sink, chain: ChainWriter, stats: _Stats,
-            progress: Progress | None) -> Iterator[dict[str, Any]]:
-    """Write each row to the export (if selected) and the chain file, then hand it to the verifier."""
+def _parsed(body: str) -> Any:
+    """A body's content; ``{}`` when it is not JSON (only on the careful path, whose verifier then
+    refuses the export, so a corrupt body is reported, never a traceback)."""
+    try:
+        return loads(body)
+    except ValueError:
+        return {}
+
+
+def _stream(rows: Iterator[dict[str, Any]], checkpoints: Iterator[Checkpoint], select: Selector,
+            writer: _Writer) -> Iterator[dict[str, Any]]:
+    """The careful path: write each row, then hand it to the trail verifier."""
     pending = next(checkpoints, None)
-    unreported = 0
     for row in rows:
-        seq, digest = int(row["seq"]), row["hash"]
-        selected = select(row)
-        if selected:
-            if fmt == "jsonl":
-                data.write(jsonl_line(row["body"], row["prev_hash"], digest) + "\n")
-                stats.rows += 1
-            else:
-                lines = csv_rows(row["body"], row["prev_hash"], digest, final)
-                data.write(csv_text(lines))
-                stats.rows += len(lines)
-            stats.entries += 1
-            stats.first = seq if stats.first is None else stats.first
-            stats.last = seq
-        chain.entry(seq, digest, selected)
+        seq = int(row["seq"])
+        writer.entry(seq, row["body"], row["prev_hash"], row["hash"], select(row))
         while pending is not None and pending.seq <= seq:
-            chain.checkpoint(pending)
-            stats.last_checkpoint = pending
+            writer.checkpoint(pending)
             pending = next(checkpoints, None)
-        unreported += 1
-        if progress is not None and unreported >= 1000:
-            progress(unreported)
-            unreported = 0
         yield row
-    if progress is not None and unreported:
-        progress(unreported)
 
 
 def _with_head(report: VerifyReport, head: tuple[int, str] | None) -> VerifyReport:

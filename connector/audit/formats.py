@@ -2,17 +2,25 @@
 
 JSONL: one JSON object per line per entry: the entry's content exactly as it was hashed (``seq``,
 ``ts``, ``kind``, the id fields, ``data``) plus ``prev_hash`` and ``hash``. The canonical JSON of the
-content fields (``crmgate.trail.canonical_json``) is the hashed body.
+content fields (``crmgate.trail.canonical_json``) is the hashed body, and the line is that body with
+the two hashes added before its closing brace (:func:`jsonl_line`).
 
-CSV (``CSV_COLUMNS``): ``status`` is the final status of the entry's change, folded from the
-exported entries (:mod:`crmgate.audit.lifecycle`); ``step`` is the entry's own ``data.status``
-(``applying``, ``ok``...). One row per field change, taken from ``data.changes`` (write and rollback
-intents, approvals) or else ``data.decision.changes`` (decisions); an entry without field changes
-gets one row with the field columns empty. Values that are not strings are written as JSON
-(``null`` as an empty cell). Every row repeats the entry's ``hash`` and ``prev_hash``; the FIRST row of
-an entry also carries ``body``, the exact text that was hashed, so the rows can be regenerated and
-checked. Spreadsheet safety: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-return is prefixed with ``'`` so no spreadsheet evaluates it as a formula (``-5`` reads ``'-5``).
+CSV (``CSV_COLUMNS``, export format 2): one row per field change, taken from ``data.changes``
+(write and rollback intents, approvals) or else ``data.decision.changes`` (decisions); an entry
+without field changes gets one row with the field columns empty, so every entry has a row. Each
+row carries the entry's ``seq``, its id columns, ``status`` (the final status of the entry's change,
+folded from the exported entries, :mod:`crmgate.audit.lifecycle`), ``step`` (the entry's own
+``data.status``), ``field``/``before``/``after`` and the entry's ``hash``. The hashed entries travel
+beside it as ``PATH.entries.jsonl`` (the JSONL format above), which the offline verifier checks
+against the chain and renders into rows again, comparing them with the CSV byte for byte.
+
+Values that are not strings are written as JSON (``null`` as an empty cell). Spreadsheet safety: a
+cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so no
+spreadsheet evaluates it as a formula (``-5`` reads ``'-5``).
+
+CSV format 1 (``CSV_COLUMNS_V1``, exports made before format 2) also had ``prev_hash`` on every row
+and ``body`` (the hashed text) on the first row of each entry; :func:`csv_rows_v1` renders it so
+those exports still verify.
 """
 from __future__ import annotations
 
@@ -22,14 +30,30 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from crmgate.trail.canonical import canonical_json
 from crmgate.trail.records import CONTENT_FIELDS
 
 CSV_COLUMNS: tuple[str, ...] = (
     "seq", "ts", "kind", "actor", "use_case", "object", "record_id", "op", "proposal_id", "batch_id",
-    "change_id", "status", "step", "field", "before", "after", "hash", "prev_hash", "body",
+    "change_id", "status", "step", "field", "before", "after", "hash",
 )
+CSV_COLUMNS_V1: tuple[str, ...] = (*CSV_COLUMNS, "prev_hash", "body")
+#: the CSV export's companion file of hashed entries: ``PATH`` + this suffix
+ENTRIES_SUFFIX = ".entries.jsonl"
+_IDS = CSV_COLUMNS[:11]
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_FIRST = frozenset(_DANGEROUS)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text: orjson (fast) and, where it refuses what ``json`` reads (NaN, lone
+    surrogates), the standard library, so both sides of an export read the same values."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def neutralise(cell: str) -> str:
@@ -38,10 +62,16 @@ def neutralise(cell: str) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    kind = type(value)
+    if kind is str:
+        text = value
+    elif value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return neutralise(text)
+    elif kind is int:  # what json.dumps writes for an int, without its encoder (a hot path)
+        text = str(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return "'" + text if text[:1] in _FIRST else text
 
 
 def jsonl_line(body: str, prev_hash: str, digest: str) -> str:
@@ -71,21 +101,29 @@ def field_changes(content: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for c in changes if isinstance(c, Mapping)]
 
 
-def csv_rows(body: str, prev_hash: str, digest: str,
-             final: Mapping[str, str] | None = None) -> list[list[str]]:
-    """Return the CSV rows (lists of cells, neutralised) for one entry given its stored ``body``;
-    ``final`` maps change ids to their final status (the ``status`` column; else the step)."""
-    content = json.loads(body)
+def _head(content: Mapping[str, Any], final: Mapping[str, str] | None) -> list[str]:
     data = content.get("data") if isinstance(content.get("data"), Mapping) else {}
     step = data.get("status")
     status = (final or {}).get(content.get("change_id") or "", step)
-    head = [_cell(content.get(name)) for name in CSV_COLUMNS[:11]] + [_cell(status), _cell(step)]
-    changes = field_changes(content) or [{}]
-    rows = []
-    for i, change in enumerate(changes):
-        rows.append(head + [_cell(change.get("field")), _cell(change.get("before")),
-                            _cell(change.get("after")), digest, prev_hash, body if i == 0 else ""])
-    return rows
+    # a plain string that no spreadsheet reads as a formula is its own cell (most cells: no call)
+    return [v if type(v) is str and v[:1] not in _FIRST else _cell(v) for v in map(content.get, _IDS)] + [
+        _cell(status), _cell(step)]
+
+
+def csv_rows(content: Mapping[str, Any], digest: str, final: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Return the CSV rows (lists of cells, neutralised) for one entry's parsed ``content``;
+    ``final`` maps change ids to their final status (the ``status`` column; else the step)."""
+    head = _head(content, final)
+    return [[*head, *[v if type(v) is str and v[:1] not in _FIRST else _cell(v)
+                      for v in (c.get("field"), c.get("before"), c.get("after"))], digest]
+            for c in field_changes(content) or [{}]]
+
+
+def csv_rows_v1(body: str, prev_hash: str, digest: str,
+                final: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Return an entry's rows in CSV format 1 (``CSV_COLUMNS_V1``) given its stored ``body``."""
+    rows = csv_rows(json.loads(body), digest, final)
+    return [row + [prev_hash, body if i == 0 else ""] for i, row in enumerate(rows)]
 
 
 def csv_text(rows: list[list[str]]) -> str:

@@ -9,6 +9,7 @@ live trail still extends that head, so entries cut off the end together with the
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ PROBLEM_CODES: dict[str, str] = {
     "export_missing": "the export or chain file is missing",
     "export_sha256": "the export file's SHA-256 differs from the manifest: the file was changed",
     "chain_sha256": "the chain file's SHA-256 differs from the manifest",
+    "entries_sha256": "the CSV's entries file (PATH.entries.jsonl) SHA-256 differs from the manifest",
     "chain_malformed": "the chain file is not a complete, ordered chain",
     "malformed_entry": "an exported entry cannot be read",
     "entry_edited": "an exported entry's content does not match its hash or the chain",
@@ -46,6 +48,7 @@ PROBLEM_CODES: dict[str, str] = {
     "chain_recomputed": "the hashes agree with each other but not with a signed checkpoint: recomputed without the key",
     "checkpoint_signature": "a checkpoint in the chain file has an invalid signature",
     "manifest_mismatch": "the manifest's counts or first/last seq differ from the export",
+    "file_not_text": "the export, entries or chain file is not UTF-8 text: it was replaced or corrupted",
     "history_rewritten": "(--since-manifest) the live entry at the old head seq has another hash",
 }
 
@@ -74,6 +77,15 @@ def checkpoint_ok(cp: Mapping[str, Any], key: TrailVerifierKey) -> bool:
             checkpoint_message(cp["seq"], cp["head_hash"], cp["ts"], cp["key_id"]), cp["signature"])
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks (exports can be large)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
 def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:

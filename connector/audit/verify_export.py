@@ -1,32 +1,27 @@
 """Offline verification of an export, and the truncation proof against an earlier export's manifest.
 
-:func:`verify_export` needs the export, its ``.manifest.json`` and ``.chain`` beside it (or a
-manifest path), and the trail's public key: no configuration, no database. It streams both files,
-so memory stays flat. What it checks, for JSONL and CSV alike:
+:func:`verify_export` needs the export, its ``.manifest.json`` and ``.chain`` beside it (and, for a
+CSV, its ``.entries.jsonl``), and the trail's public key: no configuration, no database. It streams
+the files in one pass each, so memory stays flat (a CSV's change statuses aside). It checks:
 
 1. the manifest's signature (trail key, made at export time) and the head checkpoint's signature,
    and that the checkpoint signs the manifest's head;
-2. the SHA-256 of the export file and of the chain file against the manifest;
+2. the SHA-256 of the export, the chain file and a CSV's entries file against the manifest;
 3. the chain file: every seq from 1 to the head once, in order; every checkpoint signed and equal
    to the chain's hash at its seq; the chain ends at the signed head;
-4. every exported entry: its hash recomputed from its body and ``prev_hash``; ``prev_hash`` is the
-   chain's hash at seq-1 and ``hash`` the chain's hash at seq; it sits where the chain file says an
-   exported entry sits. CSV entries are recomputed from the ``body`` cell of their first row and
-   their rows regenerated from that body and compared cell by cell, so an edited field, before or
-   after value is caught; JSONL entries are recomputed from their fields;
+4. every exported entry (JSONL: the export's lines; CSV: its entries file): its hash recomputed
+   from its body and ``prev_hash``; ``prev_hash`` is the chain's hash at seq-1 and ``hash`` the
+   chain's hash at seq; it sits where the chain file says an exported entry sits. A line as the
+   exporter wrote it is hashed as written (its body is the line up to the two hashes); any other
+   line is parsed and its body rebuilt. A CSV's rows are rendered again from the entries and must
+   equal the file byte for byte (the first entry whose rows differ is ``entry_edited``). A CSV of
+   format 1 (with ``body`` and ``prev_hash`` columns) is read by :mod:`crmgate.audit.legacy`;
 5. the manifest's counts and first/last seq against what was found.
 
-Problem codes (stable): ``manifest_unreadable``, ``manifest_signature`` (the manifest was edited),
-``head_signature``, ``head_mismatch``, ``export_missing``, ``export_sha256`` (the export file was
-changed), ``chain_sha256``, ``chain_malformed``, ``malformed_entry``, ``entry_edited``,
-``entry_deleted``, ``entry_inserted``, ``entries_reordered``, ``tail_cut``, ``chain_broken``,
-``chain_recomputed`` (hashes consistent but a signed checkpoint disagrees: recomputed without the
-private key), ``checkpoint_signature``, ``manifest_mismatch``; see :data:`crmgate.audit.manifest.PROBLEM_CODES`.
+Problem codes (stable): see :data:`crmgate.audit.manifest.PROBLEM_CODES`.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -34,7 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crmgate.audit.formats import CSV_COLUMNS, canonical_body, content_of, csv_rows
+from crmgate.audit.formats import (
+    CSV_COLUMNS,
+    CSV_COLUMNS_V1,
+    ENTRIES_SUFFIX,
+    canonical_body,
+    content_of,
+    csv_rows,
+    csv_text,
+    loads,
+)
+from crmgate.audit.legacy import v1_items
 from crmgate.audit.lifecycle import StatusFold
 from crmgate.audit.manifest import (
     MAX_PROBLEMS,
@@ -42,6 +47,7 @@ from crmgate.audit.manifest import (
     Stop,
     check_manifest,
     checkpoint_ok,
+    file_sha256,
     load_manifest,
 )
 from crmgate.trail import (
@@ -98,74 +104,80 @@ class _Item:
     edited: str | None = None
 
 
+_TAIL = 154  # len(',"prev_hash":"' + 64 hex + '","hash":"' + 64 hex + '"}')
+
+
+def _jsonl_item(line: str, line_no: int) -> _Item:
+    """Read one JSONL line. A line as the exporter writes it (the hashed body, then the two hashes)
+    is sliced, not parsed: the walk checks its hash; any other line is parsed and its body rebuilt."""
+    text = line.rstrip("\n")
+    if text[-_TAIL:-140] == ',"prev_hash":"' and text[-76:-66] == '","hash":"' and text[-2:] == '"}':
+        body = text[:-_TAIL] + "}"
+        at = body.rfind(',"seq":') + 7
+        digits = body[at:body.find(",", at)]
+        if at > 6 and digits.isascii() and digits.isdigit():
+            return _Item(int(digits), body, text[-140:-76], text[-66:-2])
+    try:
+        d = json.loads(line)
+        seq = d["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise TypeError("seq")
+        extra = set(d) - set(CONTENT_FIELDS) - {"prev_hash", "hash"}
+        return _Item(seq, canonical_body(content_of(d)), str(d.get("prev_hash")), str(d.get("hash")),
+                     edited=f"unexpected keys {sorted(extra)}" if extra else None)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return _Item(-line_no, error=f"line {line_no} is not an entry")
+
+
 def _jsonl_items(path: Path) -> Iterator[_Item]:
     with open(path, encoding="utf-8", newline="") as fh:
         for line_no, line in enumerate(fh, start=1):
-            try:
-                d = json.loads(line)
-                seq = d["seq"]
-                if not isinstance(seq, int) or isinstance(seq, bool):
-                    raise TypeError("seq")
-                extra = set(d) - set(CONTENT_FIELDS) - {"prev_hash", "hash"}
-                yield _Item(seq, canonical_body(content_of(d)), str(d.get("prev_hash")), str(d.get("hash")),
-                            edited=f"unexpected keys {sorted(extra)}" if extra else None)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                yield _Item(-line_no, error=f"line {line_no} is not an entry")
+            yield _jsonl_item(line, line_no)
 
 
-def _csv_final(path: Path) -> dict[str, str]:
-    """The final status of each change, folded from the bodies in the file (the ``status`` column)."""
+def _fold(path: Path) -> dict[str, str]:
+    """The final status of each change, folded from the hashed entries (the CSV's ``status``)."""
     fold = StatusFold()
     with open(path, encoding="utf-8", newline="") as fh:
-        for row in csv.reader(fh):
+        for line in fh:
             try:
-                if len(row) == len(CSV_COLUMNS) and row[-1]:
-                    fold.feed(json.loads(row[-1]))
-            except (ValueError, TypeError, AttributeError):
-                continue  # reported by the walk, which reads the same cell
+                content = loads(line)
+            except ValueError:
+                continue  # reported by the walk, which reads the same line
+            if isinstance(content, dict):
+                fold.feed(content)
     return fold.status
 
 
-def _csv_items(path: Path) -> Iterator[_Item]:
-    final = _csv_final(path)
+def _csv_items(path: Path, entries: Path) -> Iterator[_Item]:
+    """The hashed entries of a CSV export (from ``entries``), each checked against the CSV: its
+    rows rendered again and compared with the file's text. After the first difference the CSV is
+    not compared further (its rows no longer line up); the file's SHA-256 is checked anyway."""
     with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header != list(CSV_COLUMNS):
+        header = fh.readline()
+        if header == csv_text([list(CSV_COLUMNS_V1)]):
+            yield from v1_items(path, _Item)
+            return
+        if header != csv_text([list(CSV_COLUMNS)]):
             yield _Item(-1, error="the CSV header is not crmgate's export header")
             return
-        group: list[list[str]] = []
-        for row in reader:
-            if group and row[:1] != group[0][:1]:
-                yield _csv_item(group, final)
-                group = []
-            group.append(row)
-        if group:
-            yield _csv_item(group, final)
-
-
-def _csv_item(rows: list[list[str]], final: dict[str, str]) -> _Item:
-    first = rows[0]
-    if len(first) != len(CSV_COLUMNS):
-        return _Item(-1, error=f"a row for seq {first[:1]} has {len(first)} cells")
-    body, prev, digest = first[-1], first[-2], first[-3]  # columns: ..., hash, prev_hash, body
-    try:
-        seq = json.loads(body)["seq"]
-        if not isinstance(seq, int):
-            raise TypeError("seq")
-        expected = csv_rows(body, prev, digest, final)
-    except (ValueError, TypeError, KeyError):
-        return _Item(-1, error=f"the body cell of the entry at seq cell {first[0]!r} cannot be read")
-    edited = None if expected == rows else "its rows disagree with its hashed body (a cell was changed)"
-    return _Item(seq, body, prev, digest, edited=edited)
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
+        if not entries.is_file():
+            yield _Item(-1, error=f"the CSV's entries file {entries.name} is missing")
+            return
+        final, lost = _fold(entries), False
+        for item in _jsonl_items(entries):
+            if not lost and item.error is None:
+                try:
+                    text = csv_text(csv_rows(loads(item.body), item.hash, final))
+                except (ValueError, TypeError, AttributeError):
+                    text = None
+                if text is None or fh.read(len(text)) != text:
+                    lost = True
+                    item.edited = item.edited or "its CSV rows differ from its hashed entry (a cell was changed)"
+            lost = lost or item.error is not None
+            yield item
+        if not lost and fh.read(1):
+            yield _Item(-1, error="the CSV has rows after the last exported entry")
 
 
 def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
@@ -187,14 +199,19 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
             ("csv" if path.suffix.lower() == ".csv" else "jsonl")
         head_seq, head_hash, signed_head = check_manifest(st, m, key)
         chain_file = manifest_path.with_name(str((m.get("chain") or {}).get("file") or path.name + ".chain"))
-        for label, file, want, code in (("export", path, m.get("sha256"), "export_sha256"),
-                                        ("chain", chain_file, (m.get("chain") or {}).get("sha256"), "chain_sha256")):
+        entries = m.get("entries_file") if isinstance(m.get("entries_file"), dict) else {}
+        entries_file = manifest_path.with_name(str(entries.get("file") or path.name + ENTRIES_SUFFIX))
+        files = [("export", path, m.get("sha256"), "export_sha256"),
+                 ("chain", chain_file, (m.get("chain") or {}).get("sha256"), "chain_sha256")]
+        if entries:
+            files.append(("entries", entries_file, entries.get("sha256"), "entries_sha256"))
+        for label, file, want, code in files:
             if not file.is_file():
                 st.add(None, "export_missing", f"the {label} file {file} is missing")
                 raise Stop
-            if _sha256(file) != want:
+            if file_sha256(file) != want:
                 st.add(None, code, f"the {label} file's SHA-256 differs from the manifest: the file was changed")
-        items = _csv_items(path) if fmt == "csv" else _jsonl_items(path)
+        items = _csv_items(path, entries_file) if fmt == "csv" else _jsonl_items(path)
         try:
             with open(chain_file, encoding="utf-8", newline="") as fh:
                 walk.run(read_chain(fh), items)
@@ -215,11 +232,11 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
 
 def _verified(fmt: str | None) -> tuple[str, ...]:
     """What a verification that found no problem established (empty on any problem)."""
-    entry = ("every CSV entry's hash recomputed from the body cell of its first row, and its rows "
-             "regenerated from that body and compared cell by cell" if fmt == "csv" else
-             "every JSONL entry's hash recomputed from its fields")
+    entry = ("every entry in the CSV's entries file hashed again, and the CSV's rows rendered again from "
+             "those entries and equal to the file" if fmt == "csv" else
+             "every JSONL entry's hash recomputed from its content")
     return ("manifest signed by the trail key", ("head checkpoint signed by the trail key and equal to the "
-            "manifest's head"), "export and chain file SHA-256 equal to the manifest", entry,
+            "manifest's head"), "export, entries and chain file SHA-256 equal to the manifest", entry,
             ("every entry's prev_hash and hash equal to the chain file at its seq, and its place among "
             "the exported seqs"), "every checkpoint in the chain file signed and equal to the chain there",
             "the chain file runs from seq 1 to the signed head", "manifest counts and first/last seq")

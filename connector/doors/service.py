@@ -339,7 +339,7 @@ class Service:
                                     clock=self.gate.clock)
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                for path in (out, *sidecar_paths(out)):
+                for path in (p for p in (out, *sidecar_paths(out)) if p.exists()):
                     zf.write(path, arcname=path.name)
         log.info("export.done", credential_id=cred.id, actor=cred.actor, entries=manifest.get("entries"))
         return buffer.getvalue(), manifest

@@ -63,6 +63,17 @@ class TrailScan:
                 return
             after = int(page[-1].seq)
 
+    def tuples(self, columns: tuple[str, ...], start: int = 1) -> Iterator[tuple[Any, ...]]:
+        """Yield the named entry columns as plain tuples from ``start`` in seq order (``seq`` must be
+        the first column): what an export streams, without building a dict per row."""
+        after, cols = start - 1, [_E.c[name] for name in columns]
+        while True:
+            page = self._all(select(*cols).where(_E.c.seq > after).order_by(_E.c.seq).limit(self._page))
+            yield from page
+            if len(page) < self._page:
+                return
+            after = int(page[-1][0])
+
     def proposal_ids(self, equal: dict[str, str], since: str | None = None,
                      until: str | None = None) -> set[str]:
         """The proposal ids of every entry whose columns equal ``equal`` (``actor``, ``use_case``,

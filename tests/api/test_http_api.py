@@ -278,7 +278,8 @@ def test_rollback_and_export_for_admins(client, agent, admin, project, tmp_path)
     r = client.post("/v1/exports", json={"format": "csv", "actor": "ai:lead-intake-1"}, headers=admin)
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
-        assert sorted(zf.namelist()) == ["trail.csv", "trail.csv.chain", "trail.csv.manifest.json"]
+        assert sorted(zf.namelist()) == ["trail.csv", "trail.csv.chain", "trail.csv.entries.jsonl",
+                                       "trail.csv.manifest.json"]
         zf.extractall(tmp_path / "audit")
     report = verify_export(tmp_path / "audit" / "trail.csv", load_public_key(project / "trail.pub"))
     assert report.ok, report.to_dict()

@@ -47,8 +47,9 @@ def test_filtered_export_verifies_offline_with_the_public_key_alone(run, project
     assert manifest["entries"] == 6 and manifest["filters"]["actor"] == "ai:lead-intake-1"
     away = tmp_path / "auditor"
     away.mkdir()
-    for f in (out, out.with_name(out.name + ".manifest.json"), out.with_name(out.name + ".chain"),
-              project / "trail.pub"):
+    bundle = [out, out.with_name(out.name + ".manifest.json"), out.with_name(out.name + ".chain"),
+              *([out.with_name(out.name + ".entries.jsonl")] if fmt == "csv" else [])]
+    for f in (*bundle, project / "trail.pub"):
         (away / f.name).write_bytes(f.read_bytes())
     monkeypatch.chdir(away)  # no crmgate.yaml, no database here
     ok = CliRunner().invoke(cli, ["trail", "verify", "--export", out.name, "--public-key", "trail.pub"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crmgate.audit.export import TrailInvalidError, export_trail, parse_time
+from crmgate.audit.export import ExportFilters, TrailInvalidError, export_trail, parse_time
 from crmgate.audit.formats import CSV_COLUMNS, neutralise
 from crmgate.audit.verify_export import verify_export
 from crmgate.errors import CrmgateError
@@ -66,14 +66,19 @@ def test_each_filter(export, keys, filters, expected):
 
 
 def test_csv_has_one_row_per_field_change_and_is_spreadsheet_safe(export, keys):
-    """CSV rows are per field change; formula-like cells are neutralised; the filtered CSV verifies."""
+    """CSV rows are per field change, each with the entry's seq and hash and no copy of the hashed
+    entry; formula-like cells are neutralised; the hashed entries travel beside it; it verifies."""
     path = export("csv", actor="ai:a")
     rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
-    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert list(rows[0]) == list(CSV_COLUMNS) and "body" not in rows[0] and "prev_hash" not in rows[0]
     assert len(rows) == 16 and [r["seq"] for r in rows[:2]] == ["1", "1"]
+    entries = [json.loads(line) for line in path.with_name(path.name + ".entries.jsonl").read_text().splitlines()]
+    assert [e["seq"] for e in entries] == [1, 3, 5, 7, 9, 11, 13, 15]
+    assert rows[0]["hash"] == rows[1]["hash"] == entries[0]["hash"]
     assert rows[0]["field"] == "Company" and rows[0]["after"] == "'=HYPERLINK(\"x0\")"
     assert rows[3]["after"] == "'-2"  # a negative number starts with "-"
-    assert rows[0]["body"] and rows[1]["body"] == ""
+    m = manifest(path)
+    assert m["rows"] == 16 and m["entries_file"]["file"] == "export.csv.entries.jsonl"
     assert verify_export(path, keys[1]).ok
 
 
@@ -128,3 +133,81 @@ def test_bad_time_is_a_user_error():
     assert info.value.code == "invalid_time"
     assert parse_time("2026-11-22") == "2026-11-22T00:00:00.000000Z"
     assert parse_time("2026-11-22T10:00:00+01:00") == "2026-11-22T09:00:00.000000Z"
+
+
+LEGACY = Path(__file__).parent / "legacy_v1"
+
+
+@pytest.mark.parametrize("name", ["audit.csv", "audit.jsonl"])
+def test_exports_made_before_csv_format_2_still_verify(name, tmp_path):
+    """Exports written by the previous exporter (CSV with prev_hash and body columns; JSONL, whose
+    format did not change) verify with today's verifier, and say what they established."""
+    from crmgate.trail import load_public_key
+
+    report = verify_export(LEGACY / name, load_public_key(LEGACY / "trail.pub"))
+    assert report.ok, report.problems
+    assert (report.entries, report.chain_entries) == ((5, 10) if name == "audit.csv" else (10, 10))
+
+
+def test_an_edited_cell_of_a_format_1_csv_is_named(tmp_path):
+    """In a format-1 CSV, a field cell outside the hashed body cell is still compared with the rows
+    rendered from that body: an edit is entry_edited at its seq."""
+    import shutil
+
+    from crmgate.trail import load_public_key
+
+    for f in LEGACY.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / "audit.csv"
+    text = path.read_bytes().decode("utf-8")
+    path.write_text(text.replace(",'-2,", ",'-3,", 1), encoding="utf-8", newline="")
+    report = verify_export(path, load_public_key(tmp_path / "trail.pub"))
+    assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
+
+
+def test_a_store_whose_selected_column_disagrees_with_its_body_is_not_exported(trail, keys, tmp_path):
+    """The columns an export reads (here the actor filter's) are checked against the hashed body
+    while streaming: an edited actor column stops the export with the verifier's column_mismatch,
+    and no file is left behind."""
+    import sqlite3
+
+    db = trail.engine.url.database
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE trail_entries SET actor = 'ai:b' WHERE seq = 3")
+    out = tmp_path / "x.csv"
+    with pytest.raises(TrailInvalidError) as info:
+        export_trail(trail, out, fmt="csv", filters=ExportFilters(actor="ai:a"), signer=keys[0])
+    assert [(p.code, p.seq) for p in info.value.report.problems] == [("column_mismatch", 3)]
+    assert list(tmp_path.glob("x.csv*")) == []
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_column_the_export_does_not_read_does_not_stop_it(trail, keys, tmp_path, fmt):
+    """Exports check while streaming only what they read: with the op column edited (never read by
+    an export, which writes the hashed bodies), the export is written and verifies offline, while the
+    full trail verifier names the column (so the streaming check, not a verify-first pass, ran)."""
+    import sqlite3
+
+    from crmgate.trail import verify_store
+
+    with sqlite3.connect(trail.engine.url.database) as conn:
+        conn.execute("UPDATE trail_entries SET op = 'delete' WHERE seq = 3")
+    assert [(p.code, p.seq) for p in verify_store(trail, keys[1]).problems] == [("column_mismatch", 3)]
+    out = tmp_path / f"x.{fmt}"
+    export_trail(trail, out, fmt=fmt, signer=keys[0])
+    assert verify_export(out, keys[1]).ok
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_body_that_is_not_json_is_reported_not_a_traceback(trail, keys, tmp_path, fmt):
+    """A stored body replaced by text that is not JSON stops the export with the verifier's
+    report (hash_mismatch and malformed_entry at its seq), in CSV too, where bodies are parsed (a
+    result's body even before the chain is checked, for the change statuses)."""
+    import sqlite3
+
+    with sqlite3.connect(trail.engine.url.database) as conn:
+        conn.execute("UPDATE trail_entries SET body = 'not json', kind = 'write.result' WHERE seq = 4")
+    with pytest.raises(TrailInvalidError) as info:
+        export_trail(trail, tmp_path / f"x.{fmt}", fmt=fmt, signer=keys[0])
+    assert {("hash_mismatch", 4), ("malformed_entry", 4)} <= {(p.code, p.seq) for p in info.value.report.problems}
+    assert list(tmp_path.glob("x.*")) == []

@@ -1,7 +1,9 @@
 """Every way of tampering with an export is detected offline and named, for JSONL and CSV alike.
 
 The trail (see conftest) has 15 entries in batches ending at seqs 3, 6, 9, 12, 15; the filtered
-export (actor ai:a) holds seqs 1, 3, 5, ..., 15, so the chain proof has to span the gaps.
+export (actor ai:a) holds seqs 1, 3, 5, ..., 15, so the chain proof has to span the gaps. A CSV
+export's hashed entries are in PATH.entries.jsonl: the tampering below is done to them and to the
+CSV's rows alike (as a forger would), unless the test says otherwise.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crmgate.audit.formats import csv_rows, csv_text, jsonl_line
+from crmgate.audit.formats import ENTRIES_SUFFIX, csv_rows, csv_text, jsonl_line
 from crmgate.audit.lifecycle import StatusFold
 from crmgate.audit.verify_export import verify_export
 from crmgate.trail import GENESIS, canonical_json, entry_hash
@@ -42,7 +44,17 @@ def join(path: Path, header: str, units: list[tuple[int, str]]) -> None:
 
 def unit(fmt: str, body: str, prev: str, digest: str, final: dict[str, str] | None = None) -> str:
     """One entry as the exporter writes it (``final``: the change statuses of the CSV status column)."""
-    return csv_text(csv_rows(body, prev, digest, final)) if fmt == "csv" else jsonl_line(body, prev, digest) + "\n"
+    if fmt == "csv":
+        return csv_text(csv_rows(json.loads(body), digest, final or StatusFold().feed_all([json.loads(body)]).status))
+    return jsonl_line(body, prev, digest) + "\n"
+
+
+def tamper(path: Path, fmt: str, change) -> None:
+    """Apply ``change(units, kind)`` to the export's hashed entries and, for CSV, to its rows alike."""
+    for target, kind in ([(path, "jsonl")] if fmt == "jsonl" else
+                         [(sidecar(path, ENTRIES_SUFFIX), "jsonl"), (path, "csv")]):
+        header, units = split(target, kind)
+        join(target, header, change(units, kind))
 
 
 def sidecar(path: Path, suffix: str) -> Path:
@@ -75,9 +87,7 @@ def test_untouched_filtered_export_verifies(filtered, keys, fmt):
 def test_edited_entry(filtered, keys, fmt):
     """An edited value in an exported entry is named entry_edited at its seq (and the file SHA fails)."""
     path = filtered(fmt)
-    header, units = split(path, fmt)
-    units = [(s, t.replace("Acme", "Acne") if s == 5 else t) for s, t in units]
-    join(path, header, units)
+    tamper(path, fmt, lambda units, _: [(s, t.replace("Acme", "Acne") if s == 5 else t) for s, t in units])
     report = verify_export(path, keys[1])
     assert not report.ok and named(report, "entry_edited") == [5] and report.first_bad_seq == 5
     assert "export_sha256" in codes(report)
@@ -99,8 +109,7 @@ def test_edited_csv_cell_outside_the_body(filtered, keys):
 def test_deleted_entry(filtered, keys, fmt):
     """An entry removed from the middle of the export is named entry_deleted at its seq."""
     path = filtered(fmt)
-    header, units = split(path, fmt)
-    join(path, header, [u for u in units if u[0] != 7])
+    tamper(path, fmt, lambda units, _: [u for u in units if u[0] != 7])
     report = verify_export(path, keys[1])
     assert named(report, "entry_deleted") == [7] and report.first_bad_seq == 7
 
@@ -109,9 +118,7 @@ def test_deleted_entry(filtered, keys, fmt):
 def test_reordered_entries(filtered, keys, fmt):
     """Two swapped entries are named entries_reordered, not deleted."""
     path = filtered(fmt)
-    header, units = split(path, fmt)
-    units[2], units[3] = units[3], units[2]  # seqs 5 and 7
-    join(path, header, units)
+    tamper(path, fmt, lambda units, _: [*units[:2], units[3], units[2], *units[4:]])  # seqs 5 and 7
     report = verify_export(path, keys[1])
     assert named(report, "entries_reordered") == [5] and "entry_deleted" not in codes(report)
 
@@ -120,11 +127,10 @@ def test_reordered_entries(filtered, keys, fmt):
 def test_inserted_entry(filtered, keys, trail, fmt):
     """A genuine entry the filter did not select, slipped into the export, is named entry_inserted."""
     path = filtered(fmt)
-    header, units = split(path, fmt)
     with trail.scan() as scan:
         row = next(r for r in scan.rows() if r["seq"] == 4)
-    units.insert(2, (4, unit(fmt, row["body"], row["prev_hash"], row["hash"])))
-    join(path, header, units)
+    tamper(path, fmt, lambda units, kind: [*units[:2], (4, unit(kind, row["body"], row["prev_hash"], row["hash"])),
+                                           *units[2:]])
     report = verify_export(path, keys[1])
     assert named(report, "entry_inserted") == [4]
 
@@ -133,22 +139,44 @@ def test_inserted_entry(filtered, keys, trail, fmt):
 def test_cut_tail(filtered, keys, fmt):
     """Dropping the last exported entries is named tail_cut at the first missing seq."""
     path = filtered(fmt)
-    header, units = split(path, fmt)
-    join(path, header, units[:-2])
+    tamper(path, fmt, lambda units, _: units[:-2])
     report = verify_export(path, keys[1])
     assert named(report, "tail_cut") == [13] and report.first_bad_seq == 13
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_tampered_export_file_alone(filtered, keys, fmt):
-    """A byte-level change that leaves every entry intact is still caught by the file's SHA-256."""
+    """A byte-level change that leaves every entry intact (the spacing of the hashes after an entry's
+    body) is still caught by the SHA-256 of the file it was made in."""
     path = filtered(fmt)
-    text = path.read_bytes().decode("utf-8")
-    changed = text.replace(',uc_a,', ',"uc_a",', 1) if fmt == "csv" else text.replace('"kind":', '"kind": ', 1)
+    target = path if fmt == "jsonl" else sidecar(path, ENTRIES_SUFFIX)
+    text = target.read_bytes().decode("utf-8")
+    changed = text.replace(',"hash":"', ', "hash": "', 1)
     assert changed != text
-    path.write_text(changed, encoding="utf-8", newline="")
+    target.write_text(changed, encoding="utf-8", newline="")
     report = verify_export(path, keys[1])
-    assert codes(report) == {"export_sha256"}
+    assert codes(report) == {"export_sha256" if fmt == "jsonl" else "entries_sha256"}
+
+
+def test_a_changed_body_byte_is_an_edit(filtered, keys):
+    """A JSONL line whose hashed body changed by one byte (a space that JSON readers would not
+    mind) is an edit of that entry: the body is hashed as written, never re-serialised."""
+    path = filtered("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = lines[2].replace('"kind":', '"kind": ', 1)
+    path.write_text("".join(lines), encoding="utf-8", newline="")
+    report = verify_export(path, keys[1])
+    assert codes(report) == {"export_sha256", "entry_edited"} and named(report, "entry_edited") == [5]
+
+
+def test_a_requoted_csv_cell_is_an_edit(filtered, keys):
+    """The CSV must be byte for byte the rendering of its hashed entries: a cell quoted differently
+    is named entry_edited at its entry's seq (and the file's SHA-256 fails)."""
+    path = filtered("csv")
+    text = path.read_bytes().decode("utf-8")
+    path.write_text(text.replace(",uc_a,", ',"uc_a",', 1), encoding="utf-8", newline="")
+    report = verify_export(path, keys[1])
+    assert codes(report) == {"export_sha256", "entry_edited"} and named(report, "entry_edited") == [1]
 
 
 @pytest.mark.parametrize("edit,expected", [
@@ -184,14 +212,14 @@ def test_chain_recomputed_without_the_private_key(export, trail, keys, fmt):
     entries = [e.content() for e in trail.read(1, 100)]
     entries[4]["data"]["n"] = 999
     final = StatusFold().feed_all(entries).status  # the forger regenerates the status column too
-    header, prev, new_units, hashes = split(path, fmt)[0], GENESIS, [], []
+    prev, new_units, hashes = GENESIS, [], []
     for content in entries:
         body = canonical_json({k: content[k] for k in CONTENT_FIELDS})
         digest = entry_hash(prev, body)
-        new_units.append((content["seq"], unit(fmt, body, prev, digest, final)))
+        new_units.append((content["seq"], body, prev, digest))
         hashes.append(digest)
         prev = digest
-    join(path, header, new_units)
+    tamper(path, fmt, lambda _units, kind: [(s, unit(kind, b, p, d, final)) for s, b, p, d in new_units])
     cpath = sidecar(path, ".chain")
     lines = cpath.read_text().splitlines(True)
     cpath.write_text("".join(f"E {line.split()[1]} {hashes[int(line.split()[1]) - 1]}\n"
@@ -200,6 +228,8 @@ def test_chain_recomputed_without_the_private_key(export, trail, keys, fmt):
     m = json.loads(mpath.read_text())
     m["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     m["chain"]["sha256"] = hashlib.sha256(cpath.read_bytes()).hexdigest()
+    if fmt == "csv":
+        m["entries_file"]["sha256"] = hashlib.sha256(sidecar(path, ENTRIES_SUFFIX).read_bytes()).hexdigest()
     m["head"]["hash"] = m["head_checkpoint"]["head_hash"] = hashes[-1]
     mpath.write_text(json.dumps(m))
     report = verify_export(path, keys[1])

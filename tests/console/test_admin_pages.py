@@ -124,7 +124,8 @@ def test_an_export_downloads_as_a_zip_that_verifies_offline(console_client, toke
     r = console_client.post("/trail/export", data={"csrf_token": csrf_of(console_client, "/trail"), "format": "csv"})
     assert r.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
-        assert sorted(zf.namelist()) == ["trail.csv", "trail.csv.chain", "trail.csv.manifest.json"]
+        assert sorted(zf.namelist()) == ["trail.csv", "trail.csv.chain", "trail.csv.entries.jsonl",
+                                       "trail.csv.manifest.json"]
         zf.extractall(tmp_path / "x")
     report = verify_export(tmp_path / "x" / "trail.csv", load_public_key(project / "trail.pub"))
     assert report.ok, report
