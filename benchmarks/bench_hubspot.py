@@ -7,7 +7,7 @@ Prints figures; asserts nothing about speed. Three runs on one loopback fake (20
 the rolling window enforced server-side with 429 + Retry-After):
 
 1. crmgate: ``--records`` deal updates through ``Gate.propose`` (HubSpot rulebook, signed SQLite trail,
-   before-images, check-then-write, client-side limiter), submitted in batches of 100 proposals.
+   before-images, check-then-write, the app's window in the budget), submitted in batches of 100 proposals.
 2. crmgate sustained: ``--sustained-records`` more (0 skips it). 2,000 updates are only 40 calls, which
    fit inside one 190-call window, so the window's ceiling (190 calls / 10 s x 100 records per call /
    2 calls per 100 updates = 950 updates/s) only binds on a longer run like this one.
@@ -61,7 +61,7 @@ def run_crmgate(fake: FakeHubSpot, ids: list[str], workdir: Path, label: str) ->
             "reads": sum(c.path.endswith("batch/read") for c in calls),
             "updates": sum(c.path.endswith("batch/update") for c in calls),
             "429s": sum(c.status == 429 for c in calls), "wall": wall, "rps": len(ids) / wall,
-            "limiter_wait": adapter.limiter.waited}
+            "limiter_wait": adapter.calls.waited}
 
 
 def run_plain(fake: FakeHubSpot, ids: list[str]) -> dict:

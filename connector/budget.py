@@ -44,13 +44,7 @@ class SqlWindows(Storage, MovingWindowSupport):
     def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
         super().__init__()
         self.engine, self.clock = engine, clock
-        for attempt in range(3):  # several workers may create the tables at once
-            try:
-                _md.create_all(engine)
-                break
-            except (IntegrityError, DBAPIError):
-                if attempt == 2:
-                    raise
+        self._made = False  # the tables are made on first use: a setup refused later leaves no file
         self._insert_key = _insert_ignoring(engine)
         self._pg = engine.dialect.name == "postgresql"
 
@@ -58,9 +52,22 @@ class SqlWindows(Storage, MovingWindowSupport):
     def base_exceptions(self) -> type[Exception]:
         return DBAPIError
 
+    def _tables(self) -> None:
+        if self._made:
+            return
+        for attempt in range(3):  # several workers may create the tables at once
+            try:
+                _md.create_all(self.engine)
+                break
+            except (IntegrityError, DBAPIError):
+                if attempt == 2:
+                    raise
+        self._made = True
+
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         if amount > limit:
             return False
+        self._tables()
         if self._pg:
             return self._acquire_pg(key, limit, expiry, amount)
         with self.engine.begin() as conn:
@@ -94,6 +101,7 @@ class SqlWindows(Storage, MovingWindowSupport):
             return done is not None
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        self._tables()
         now = self.clock()
         with self.engine.connect() as conn:
             oldest, n = conn.execute(select(func.min(HITS.c.at), func.count())
@@ -116,11 +124,13 @@ class SqlWindows(Storage, MovingWindowSupport):
         return True
 
     def reset(self) -> int | None:
+        self._tables()
         with self.engine.begin() as conn:
             conn.execute(delete(HITS))
             return conn.execute(delete(KEYS)).rowcount
 
     def clear(self, key: str) -> None:
+        self._tables()
         with self.engine.begin() as conn:
             conn.execute(delete(HITS).where(HITS.c.key == key))
 

@@ -20,6 +20,8 @@ def test_the_default_follows_the_store(tmp_path: Path):
     assert isinstance(budget_for(_config(store="sqlite://")).storage, MemoryWindows)
     budget = budget_for(_config(store=f"sqlite:///{tmp_path / 'trail.db'}"))
     assert isinstance(budget.storage, SqlWindows)
+    assert not (tmp_path / "trail.db.budget").exists()  # made on first use, not on opening
+    budget.take("k", 1, 1.0)
     assert (tmp_path / "trail.db.budget").exists()
 
 
