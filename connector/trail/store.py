@@ -17,6 +17,8 @@ Contract:
 """
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from time import perf_counter
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Select, func, insert, inspect, select, update
+from sqlalchemy import Connection, Select, func, insert, inspect, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crmgate.trail import schema
@@ -58,6 +60,13 @@ _ROW = ("seq", "ts", "kind", *ID_FIELDS, "body", "prev_hash", "hash")
 _SQLITE_INSERT = f"INSERT INTO {_E.name} ({', '.join(_ROW)}) VALUES ({', '.join('?' for _ in _ROW)})"
 _ids = attrgetter(*ID_FIELDS)
 _CP = ("seq", "head_hash", "ts", "key_id", "signature")
+# Per-append statements built once (building them, and SQLAlchemy's cache key for a fresh
+# ``.values()``, cost more than running them); SQLite's go straight to the driver.
+_HEAD_LOCK = select(_H.c.seq, _H.c.hash).where(_H.c.id == 1).with_for_update()
+_SQLITE_HEAD = f"SELECT seq, hash FROM {_H.name} WHERE id = 1"
+_SQLITE_CHECKPOINT = f"INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (?, ?, ?, ?, ?)"
+_SQLITE_MOVE_HEAD = f"UPDATE {_H.name} SET seq = ?, hash = ? WHERE id = 1"
+_DEBUG = logging.getLogger("crmgate.trail")
 _PG_ROW = "(" + ", ".join(["%s"] * len(_ROW)) + ")"
 _PG_COPY_FROM = 8  # more entries than this go by COPY, a fraction of a multi-row INSERT's cost
 
@@ -221,16 +230,20 @@ class TrailStore:
                     parts = self._split(entries, datas)
                 if entries:
                     asked = perf_counter()
-                    seq, prev = conn.execute(
-                        select(_H.c.seq, _H.c.hash).where(_H.c.id == 1).with_for_update()).one()
+                    # SQLite: the driver's own connection, inside the transaction SQLAlchemy began
+                    # (BEGIN IMMEDIATE took the lock): SQLAlchemy's execution machinery cost ~50 us
+                    # a statement, more than SQLite's work
+                    raw = conn.connection.driver_connection if self._sqlite else None
+                    seq, prev = (raw.execute(_SQLITE_HEAD).fetchone() if raw is not None
+                                 else conn.execute(_HEAD_LOCK).one())
                     locked = perf_counter()
                     ts = self._now()
                     out, rows = self._chain(entries, datas, parts, int(seq), prev, ts)  # type: ignore[arg-type]
                     last = out[-1]
                     message = checkpoint_message(last.seq, last.hash, ts, self._signer.key_id)
                     checkpoint = (last.seq, last.hash, ts, self._signer.key_id, self._signer.sign(message))
-                    if self._sqlite:
-                        self._insert(conn, rows)
+                    if raw is not None:
+                        raw.executemany(_SQLITE_INSERT, rows)
                     else:  # with ``also``, its rows go between the entries and the checkpoint
                         _write_pg(conn, rows, checkpoint if also is None else None)
                     if also is not None:
@@ -239,20 +252,21 @@ class TrailStore:
                         in_hook = False
                         if not self._sqlite:
                             _write_pg(conn, [], checkpoint)
-                    if self._sqlite:
-                        conn.execute(insert(_C).values(dict(zip(_CP, checkpoint))))
-                        conn.execute(update(_H).where(_H.c.id == 1).values(seq=last.seq, hash=last.hash))
+                    if raw is not None:
+                        raw.execute(_SQLITE_CHECKPOINT, checkpoint)
+                        raw.execute(_SQLITE_MOVE_HEAD, (last.seq, last.hash))
             if out:
                 self.lock_stats.add(locked - asked, perf_counter() - locked)
             if not self._sqlite:
                 self._flush()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             if in_hook:
                 raise
             raise TrailStoreError(f"appending to the trail failed: {type(exc).__name__}") from exc
         if not out:
             return []
-        log.debug("trail.appended", first_seq=out[0].seq, last_seq=out[-1].seq)
+        if _DEBUG.isEnabledFor(logging.DEBUG):  # structlog's lazy proxy binds and renders per call: ~45 us
+            log.debug("trail.appended", first_seq=out[0].seq, last_seq=out[-1].seq)
         return out
 
     def _flush(self) -> None:
@@ -295,14 +309,6 @@ class TrailStore:
             rows.append((seq, ts, item.kind, *ids, body, prev, digest))
             prev = digest
         return out, rows
-
-    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        # SQLite: straight to the driver's executemany (SQLAlchemy's per-row parameter building
-        # cost as much as the insert itself); PostgreSQL keeps SQLAlchemy's multi-row VALUES.
-        if self._sqlite:
-            conn.exec_driver_sql(_SQLITE_INSERT, rows)
-        else:
-            conn.execute(insert(_E), [dict(zip(_ROW, row)) for row in rows])
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -26,6 +26,16 @@ from crmgate.clock import iso
 from crmgate.writes.outcome import Outcome
 
 _T = tables.inflight
+_I = tables.idempotency
+# built once: SQLAlchemy caches a statement's compiled form, and building one per call cost more
+# than running it (expanding IN takes any list)
+_STARTED = _T.insert()
+_DONE = _T.delete().where(_T.c.change_id.in_(sa.bindparam("ids", expanding=True)))
+_UNKNOWN = (_T.update().where(_T.c.change_id.in_(sa.bindparam("ids", expanding=True)))
+            .values(state="unknown", claimed_by=None, claimed_until=None))
+_SAVE = _I.update().where(_I.c.key == sa.bindparam("k")).values(outcome=sa.bindparam("o"))
+_ADD = _I.insert().values(key=sa.bindparam("k"), proposal_id=sa.bindparam("p"), outcome=sa.bindparam("o"))
+_FOUND = sa.select(_I.c.key).where(_I.c.key.in_(sa.bindparam("keys", expanding=True)))
 #: stored outcomes whose write may still change: a repeat of the key looks at the write first
 OPEN = ("in_progress", "unknown")
 
@@ -75,9 +85,8 @@ def claim_keys(conn: sa.Connection, claims: dict[str, str]) -> set[str]:
 def save_outcome(conn: sa.Connection, key: str, proposal_id: str, outcome: Outcome) -> None:
     """Store (insert or replace) the outcome an idempotency key produced."""
     payload = json.dumps(outcome.to_dict(), ensure_ascii=False)
-    t = tables.idempotency
-    if not conn.execute(t.update().where(t.c.key == key).values(outcome=payload)).rowcount:
-        conn.execute(t.insert().values(key=key, proposal_id=proposal_id, outcome=payload))
+    if not conn.execute(_SAVE, {"k": key, "o": payload}).rowcount:
+        conn.execute(_ADD, {"k": key, "p": proposal_id, "o": payload})
 
 
 def save_outcomes(conn: sa.Connection, items: list[tuple[str, str, Outcome]]) -> None:
@@ -85,18 +94,17 @@ def save_outcomes(conn: sa.Connection, items: list[tuple[str, str, Outcome]]) ->
     one or two round trips per key."""
     if not items:
         return
-    t = tables.idempotency
     keys = [k for k, _, _ in items]
     found: set[str] = set()
     for i in range(0, len(keys), 500):
-        found |= set(conn.execute(sa.select(t.c.key).where(t.c.key.in_(keys[i:i + 500]))).scalars())
+        found |= set(conn.execute(_FOUND, {"keys": keys[i:i + 500]}).scalars())
     rows = [{"k": k, "p": p, "o": json.dumps(o.to_dict(), ensure_ascii=False)} for k, p, o in items]
     old = [r for r in rows if r["k"] in found]
     if old:
-        conn.execute(t.update().where(t.c.key == sa.bindparam("k")).values(outcome=sa.bindparam("o")), old)
-    new = [{"key": r["k"], "proposal_id": r["p"], "outcome": r["o"]} for r in rows if r["k"] not in found]
+        conn.execute(_SAVE, old)
+    new = [r for r in rows if r["k"] not in found]
     if new:
-        conn.execute(t.insert(), new)
+        conn.execute(_ADD, new)
 
 
 def restate(conn: sa.Connection, key: str | None, **changes: Any) -> None:
@@ -121,7 +129,7 @@ def started(conn: sa.Connection, writes: Iterable[Started], now: datetime) -> No
     rows = [{"change_id": w.change_id, "proposal_id": w.proposal_id, "idempotency_key": w.idempotency_key,
              "object": w.object, "op": w.op, "state": "writing", "started_at": iso(now)} for w in writes]
     if rows:
-        conn.execute(_T.insert(), rows)
+        conn.execute(_STARTED, rows)
 
 
 def finished(conn: sa.Connection, statuses: dict[str, str]) -> None:
@@ -129,10 +137,9 @@ def finished(conn: sa.Connection, statuses: dict[str, str]) -> None:
     done = [c for c, s in statuses.items() if s != "unknown"]
     unknown = [c for c, s in statuses.items() if s == "unknown"]
     for i in range(0, len(done), 500):
-        conn.execute(_T.delete().where(_T.c.change_id.in_(done[i:i + 500])))
+        conn.execute(_DONE, {"ids": done[i:i + 500]})
     for i in range(0, len(unknown), 500):
-        conn.execute(_T.update().where(_T.c.change_id.in_(unknown[i:i + 500]))
-                     .values(state="unknown", claimed_by=None, claimed_until=None))
+        conn.execute(_UNKNOWN, {"ids": unknown[i:i + 500]})
 
 
 def pending(conn: sa.Connection, *, older_than: datetime | None = None, change_ids: Iterable[str] | None = None,
