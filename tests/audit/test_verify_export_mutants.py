@@ -386,3 +386,23 @@ def test_reaching_the_problem_limit_stops_early(store, keys, tmp_path, clock):
     _rewrite(path, lambda t: t.replace("Acme", "Acne"))
     report = verify_export(path, keys[1])
     assert len(report.problems) == 50 and report.stopped_early is True
+
+
+def test_an_entry_claiming_seq_0_is_inserted(export, keys):
+    """An entry whose seq was changed to 0 is entry_inserted at 0 (no entry has seq 0), and the
+    seq it replaced is missing."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = lines[2].replace('"seq":3,', '"seq":0,', 1)
+    path.write_text("".join(lines), encoding="utf-8")
+    problems = _problems(verify_export(path, keys[1]))
+    assert ("entry_inserted", 0) in problems and ("entry_deleted", 3) in problems
+
+
+def test_a_bad_first_checkpoint_names_seq_1(export, keys):
+    """The first checkpoint's signature failing leaves every entry from seq 1 unauthenticated."""
+    path = export("jsonl")
+    chain = path.with_name(path.name + ".chain")
+    _rewrite(chain, lambda t: "".join(line[:-3] + "AAA" + line[-1:] if line.startswith("C 3 ") else line
+                                      for line in t.splitlines(keepends=True)))
+    assert ("checkpoint_signature", 1) in _problems(verify_export(path, keys[1]))
