@@ -406,3 +406,13 @@ def test_a_bad_first_checkpoint_names_seq_1(export, keys):
     _rewrite(chain, lambda t: "".join(line[:-3] + "AAA" + line[-1:] if line.startswith("C 3 ") else line
                                       for line in t.splitlines(keepends=True)))
     assert ("checkpoint_signature", 1) in _problems(verify_export(path, keys[1]))
+
+
+def test_a_line_is_sliced_only_when_both_hashes_sit_where_the_exporter_puts_them(export, keys):
+    """A line whose "hash" key was renamed (same length, so prev_hash still sits in place) is not
+    sliced but parsed: an entry with an unexpected key, edited."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[4] = lines[4].replace('","hash":"', '","hazh":"', 1)
+    path.write_text("".join(lines), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1])) == [("export_sha256", None), ("entry_edited", 5)]
