@@ -321,3 +321,98 @@ def test_an_edited_entry_with_a_forged_hash_is_named_once(export, keys):
     problems = verify_export(path, keys[1]).problems
     assert [(p.code, p.seq, p.message) for p in problems[1:]] == [
         ("entry_edited", 5, "entry 5: its content does not match its hash (edited)")]
+
+
+def test_an_unreadable_line_in_a_csv_entries_file_is_a_finding(export, keys):
+    """A line of a CSV's entries file that is not JSON is malformed_entry, never a traceback."""
+    path = export("csv")
+    entries = _entries_file(path)
+    lines = entries.read_text(encoding="utf-8").splitlines(keepends=True)
+    entries.write_text("".join([lines[0], "not json\n", *lines[2:]]), encoding="utf-8")
+    assert ("malformed_entry", None) in _problems(verify_export(path, keys[1]))
+
+
+def test_statuses_are_folded_past_an_unreadable_line(store, keys, tmp_path):
+    """The CSV's status is folded from every readable entry, also those after an unreadable line:
+    the intent in row 1 still shows its change's final status (applied, from the result at the end),
+    so it is not reported as edited."""
+    from crmgate.audit.export import export_trail
+    from crmgate.trail import NewEntry
+
+    store.append([NewEntry(kind="write.intent", change_id="chg_a", data={"changes": []}),
+                  NewEntry(kind="write.intent", change_id="chg_b", data={"changes": []}),
+                  NewEntry(kind="write.result", change_id="chg_a", data={"status": "ok"})])
+    path = tmp_path / "x.csv"
+    export_trail(store, path, fmt="csv", signer=keys[0])
+    entries = _entries_file(path)
+    lines = entries.read_text(encoding="utf-8").splitlines(keepends=True)
+    entries.write_text("".join([lines[0], "not json\n", lines[2]]), encoding="utf-8")
+    problems = _problems(verify_export(path, keys[1]))
+    assert ("malformed_entry", None) in problems and ("entry_edited", 1) not in problems
+
+
+@pytest.mark.parametrize("which", ["chain", "entries_file"])
+def test_sidecars_default_to_their_names_beside_the_export(export, keys, which):
+    """A manifest that names no chain (or entries) file: PATH.chain (PATH.entries.jsonl) is read, and
+    only the edited manifest's signature and the missing SHA-256 are reported."""
+    path = export("csv")
+    mpath = path.with_name(path.name + ".manifest.json")
+    m = json.loads(mpath.read_text(encoding="utf-8"))
+    m[which] = {"sha256": m[which]["sha256"]}
+    mpath.write_text(json.dumps(m), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1])) == [("manifest_signature", None)]
+
+
+def test_an_entries_file_is_found_by_the_name_the_manifest_gives(export, keys):
+    """The CSV's entries are read from the file the manifest names: renamed and named there (the
+    manifest's signature then fails), it is still found, checked and rendered."""
+    path = export("csv")
+    _entries_file(path).rename(path.with_name("bodies.jsonl"))
+    mpath = path.with_name(path.name + ".manifest.json")
+    m = json.loads(mpath.read_text(encoding="utf-8"))
+    m["entries_file"]["file"] = "bodies.jsonl"
+    mpath.write_text(json.dumps(m), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1])) == [("manifest_signature", None)]
+
+
+def test_reaching_the_problem_limit_stops_early(store, keys, tmp_path, clock):
+    """With more than 50 problems the verifier stops at 50 and says it stopped early."""
+    from crmgate.audit.export import export_trail
+    from tests.audit.conftest import fill_mixed
+
+    fill_mixed(store, clock, batches=20, size=3)
+    path = tmp_path / "x.jsonl"
+    export_trail(store, path, signer=keys[0])
+    _rewrite(path, lambda t: t.replace("Acme", "Acne"))
+    report = verify_export(path, keys[1])
+    assert len(report.problems) == 50 and report.stopped_early is True
+
+
+def test_an_entry_claiming_seq_0_is_inserted(export, keys):
+    """An entry whose seq was changed to 0 is entry_inserted at 0 (no entry has seq 0), and the
+    seq it replaced is missing."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = lines[2].replace('"seq":3,', '"seq":0,', 1)
+    path.write_text("".join(lines), encoding="utf-8")
+    problems = _problems(verify_export(path, keys[1]))
+    assert ("entry_inserted", 0) in problems and ("entry_deleted", 3) in problems
+
+
+def test_a_bad_first_checkpoint_names_seq_1(export, keys):
+    """The first checkpoint's signature failing leaves every entry from seq 1 unauthenticated."""
+    path = export("jsonl")
+    chain = path.with_name(path.name + ".chain")
+    _rewrite(chain, lambda t: "".join(line[:-3] + "AAA" + line[-1:] if line.startswith("C 3 ") else line
+                                      for line in t.splitlines(keepends=True)))
+    assert ("checkpoint_signature", 1) in _problems(verify_export(path, keys[1]))
+
+
+def test_a_line_is_sliced_only_when_both_hashes_sit_where_the_exporter_puts_them(export, keys):
+    """A line whose "hash" key was renamed (same length, so prev_hash still sits in place) is not
+    sliced but parsed: an entry with an unexpected key, edited."""
+    path = export("jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[4] = lines[4].replace('","hash":"', '","hazh":"', 1)
+    path.write_text("".join(lines), encoding="utf-8")
+    assert _problems(verify_export(path, keys[1])) == [("export_sha256", None), ("entry_edited", 5)]
