@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py            # all rows (about 30 minutes on 2 cores)
     .venv/bin/python benchmarks/scale.py --quick    # smaller sizes, same rows (a smoke run)
-    .venv/bin/python benchmarks/scale.py --only bench_export.py
+    .venv/bin/python benchmarks/scale.py --only export --only workers
 
 Runs each benchmark script in its own process (one after another, so they do not share the CPU),
 gathers the ``ROW|...`` lines they print through :func:`baseline.row` and prints them as one
@@ -19,8 +19,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-#: script -> (full-size arguments, --quick arguments)
-SCRIPTS: dict[str, tuple[list[str], list[str]]] = {}
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+#: label -> (script, full-size arguments, --quick arguments); run in this order
+SCRIPTS: dict[str, tuple[str, list[str], list[str]]] = {
+    "propose": ("bench_propose.py", [], ["--single", "200", "--batches", "2", "--proposals", "2000"]),
+    "salesforce": ("bench_salesforce.py", ["--skip-loop"], ["--skip-loop", "--rounds", "1"]),
+    "workers": ("bench_workers.py", [], ["--per-worker", "1000", "--reps", "1", "--single", "100"]),
+    "http": ("bench_http_workers.py", [], ["--seconds", "5"]),
+    "http-pg": ("bench_http_workers.py", ["--store", PG], ["--store", PG, "--seconds", "5"]),
+    "budget-direct": ("bench_budget.py", ["--direct"], ["--direct", "--records", "8000"]),
+    "budget-gate": ("bench_budget.py", [], ["--records", "8000"]),
+    "export": ("bench_export.py", [], ["--entries", "100000", "--small", "20000"]),
+}
 
 
 def run(script: str, args: list[str]) -> tuple[list[list[str]], str | None, float]:
@@ -34,14 +44,14 @@ def run(script: str, args: list[str]) -> tuple[list[list[str]], str | None, floa
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (the ratios are noisier)")
-    ap.add_argument("--only", action="append", choices=sorted(SCRIPTS), help="run only this script")
+    ap.add_argument("--only", action="append", choices=sorted(SCRIPTS), help="run only this one (repeatable)")
     args = ap.parse_args()
     table: list[list[str]] = []
     failed = 0
-    for script, (full, quick) in SCRIPTS.items():
-        if args.only and script not in args.only:
+    for label, (script, full, quick) in SCRIPTS.items():
+        if args.only and label not in args.only:
             continue
-        print(f"running {script} ...", file=sys.stderr, flush=True)
+        print(f"running {label}: {script} {' '.join(quick if args.quick else full)} ...", file=sys.stderr, flush=True)
         rows, error, secs = run(script, quick if args.quick else full)
         print(f"  {len(rows)} rows in {secs:.0f} s" + (f"; FAILED: {error}" if error else ""),
               file=sys.stderr, flush=True)
