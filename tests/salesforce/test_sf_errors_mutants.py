@@ -182,12 +182,15 @@ def test_a_collections_answer_of_the_wrong_shape_is_a_response_error():
     assert raised.value.message == "Collections: expected 1 results in a list; got dict"
     with pytest.raises(E.ResponseError) as raised:
         collection_results([], ["x"])
+    assert raised.value.code == "malformed_response"
     assert raised.value.message == "Collections: expected 1 results in a list; got list of 0"
     with pytest.raises(E.ResponseError) as raised:
         collection_results([{"success": "true"}], ["x"])
+    assert raised.value.code == "malformed_response"
     assert raised.value.message == "Collections: a result without a boolean 'success'"
-    with pytest.raises(E.ResponseError):
+    with pytest.raises(E.ResponseError) as raised:
         collection_results(["ok"], ["x"])
+    assert raised.value.code == "malformed_response"
 
 
 def test_the_version_check_age_reaches_each_result():
