@@ -116,6 +116,14 @@ def test_retry_after_comes_from_the_last_answers_headers():
     assert translate(SalesforceGeneralError(U, 503, "x", b"")).retry_after is None
 
 
+def test_a_throttle_keeps_salesforces_own_code():
+    """A 429 carrying an errorCode keeps that code; only a bare 429 is ``rate_limited``; a
+    per-record NOT_FOUND has the status a single call would have had, 404."""
+    err = translate(SalesforceGeneralError(U, 429, "x", [{"errorCode": "API_CONCURRENT_LIMIT", "message": "m"}]))
+    assert (type(err), err.code) == (E.RateLimitError, "API_CONCURRENT_LIMIT")
+    assert record_error([{"statusCode": "NOT_FOUND", "message": "m"}]).status == 404
+
+
 def test_an_unlocked_row_code_is_retried_whatever_the_status():
     """UNABLE_TO_LOCK_ROW is an UnavailableError (retried, certain) even on a 400."""
     err = translate(SalesforceGeneralError(U, 400, "x", [{"errorCode": "UNABLE_TO_LOCK_ROW", "message": "m"}]))
