@@ -40,12 +40,19 @@ def test_spliced_body_is_the_canonical_json(ids, kind, data, seq, ts):
 
 
 def test_split_refuses_contents_it_cannot_cut():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot cut around key 'sz'"):
         split_body({"kind": "x", "sz": 1})  # a key between seq and ts
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot cut around key 'use_case'"):
         split_body({"kind": "x", "use_case": {"seq": 0, "ts": ""}})  # non-string after ts
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a key before 'seq'"):
         split_body({"use_case": "x"})  # nothing before seq
+
+
+def test_content_may_carry_the_seq_and_ts_placeholders():
+    """The seq and ts keys themselves are not "between" them: a content that already holds the
+    placeholders (or old values) is cut where they go, and the spliced values replace them."""
+    before, after = split_body({"kind": "k", "seq": 0, "ts": "", "use_case": "u"})
+    assert splice_body(before, after, 5, "T") == '{"kind":"k","seq":5,"ts":"T","use_case":"u"}'
 
 
 def test_lone_surrogate_in_an_id_is_refused():
