@@ -129,7 +129,7 @@ def main() -> None:
         for step, fmt in STEPS:
             value, was = now[(step, fmt)]["seconds"], base[(step, fmt)]["seconds"]
             row(f"{args.entries:,}-entry trail: {fmt.upper()} {step}", value, was, unit="s",
-                target=f"<= {TARGET_S:g} s, flat memory", met=value <= TARGET_S, higher_is_better=False)
+                target=f"<= {TARGET_S:g} s, flat memory", met=value <= TARGET_S and args.entries >= 1_000_000, higher_is_better=False)
 
 
 if __name__ == "__main__":
