@@ -77,6 +77,13 @@ def test_a_record_errors_dict_leaves_out_what_is_empty():
     assert "retryable" not in full.to_dict()
 
 
+def test_a_record_error_is_certain_and_final_unless_said():
+    """A per-record error built with only code and message is not retryable and not ambiguous (a
+    refusal the CRM answered), with no status, fields or details."""
+    rec = E.RecordError("C", "m")
+    assert (rec.retryable, rec.ambiguous, rec.status, rec.fields, rec.details) == (False, False, None, (), {})
+
+
 def test_certain_drops_only_the_ambiguity():
     """certain(): the same error known not to have applied anything; a certain error is returned
     as it is."""

@@ -213,3 +213,67 @@ def test_release_removes_or_keeps_the_row_unclaimed(engine):
     assert list(rows(engine)) == ["c2"]
     assert (rows(engine)["c2"]["state"], rows(engine)["c2"]["claimed_by"], rows(engine)["c2"]["claimed_until"]) == (
         "unknown", None, None)
+
+
+def test_a_started_write_is_frozen():
+    """What the in-flight row will record cannot be altered between building and inserting it."""
+    s = inflight.Started("c1", "prp_1", None, "Lead", "create")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.op = "delete"  # type: ignore[misc]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+
+
+def test_a_dead_holder_is_found_on_a_host_with_a_long_name(engine, monkeypatch):
+    """Worker ids keep the first 30 characters of the host name; a claim left by a dead process on
+    this host is taken over also when the host's name is longer than that."""
+    monkeypatch.setattr(socket, "gethostname", lambda: "h" * 40)
+    assert inflight.worker_id().split(":")[0] == "h" * 30  # fits the claimed_by column with pid and random
+    start(engine, "c1")
+    assert inflight.claim(engine, "c1", f"{'h' * 30}:{_dead_pid()}:x", T0, LEASE)
+    assert inflight.claim(engine, "c1", "w2", T0 + timedelta(minutes=1), LEASE)
+
+
+def test_a_holder_this_process_may_not_signal_is_alive(engine, monkeypatch):
+    """A process that exists but belongs to another user (the OS answers EPERM to the liveness
+    probe) is alive: its claim stands until the lease runs out."""
+    def not_permitted(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    start(engine, "c1")
+    holder = f"{socket.gethostname()[:30]}:{_dead_pid()}:x"
+    assert inflight.claim(engine, "c1", holder, T0, LEASE)
+    monkeypatch.setattr(os, "kill", not_permitted)
+    assert not inflight.claim(engine, "c1", "w2", T0 + timedelta(minutes=1), LEASE)
+    assert rows(engine)["c1"]["claimed_by"] == holder
+
+
+def test_the_liveness_probe_sends_no_signal(engine):
+    """Checking whether a claim's holder on this host is alive must not disturb it: the probe is
+    signal 0. A live holder (a child process that dies on SIGHUP, SIGINT or SIGTERM) keeps its
+    claim and is still running and answering afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import signal, sys\n"
+            "for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)\n"
+            "print('ready', flush=True)\n"
+            "print(sys.stdin.readline().strip(), flush=True)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        start(engine, "c1")
+        assert inflight.claim(engine, "c1", f"{socket.gethostname()[:30]}:{child.pid}:x", T0, LEASE)
+        assert not inflight.claim(engine, "c1", "w2", T0 + timedelta(minutes=1), LEASE)
+        out, _ = child.communicate("still here\n", timeout=30)
+        assert (child.returncode, out.strip()) == (0, "still here")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

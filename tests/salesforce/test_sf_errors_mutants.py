@@ -116,6 +116,14 @@ def test_retry_after_comes_from_the_last_answers_headers():
     assert translate(SalesforceGeneralError(U, 503, "x", b"")).retry_after is None
 
 
+def test_a_throttle_keeps_salesforces_own_code():
+    """A 429 carrying an errorCode keeps that code; only a bare 429 is ``rate_limited``; a
+    per-record NOT_FOUND has the status a single call would have had, 404."""
+    err = translate(SalesforceGeneralError(U, 429, "x", [{"errorCode": "API_CONCURRENT_LIMIT", "message": "m"}]))
+    assert (type(err), err.code) == (E.RateLimitError, "API_CONCURRENT_LIMIT")
+    assert record_error([{"statusCode": "NOT_FOUND", "message": "m"}]).status == 404
+
+
 def test_an_unlocked_row_code_is_retried_whatever_the_status():
     """UNABLE_TO_LOCK_ROW is an UnavailableError (retried, certain) even on a 400."""
     err = translate(SalesforceGeneralError(U, 400, "x", [{"errorCode": "UNABLE_TO_LOCK_ROW", "message": "m"}]))
@@ -182,12 +190,15 @@ def test_a_collections_answer_of_the_wrong_shape_is_a_response_error():
     assert raised.value.message == "Collections: expected 1 results in a list; got dict"
     with pytest.raises(E.ResponseError) as raised:
         collection_results([], ["x"])
+    assert raised.value.code == "malformed_response"
     assert raised.value.message == "Collections: expected 1 results in a list; got list of 0"
     with pytest.raises(E.ResponseError) as raised:
         collection_results([{"success": "true"}], ["x"])
+    assert raised.value.code == "malformed_response"
     assert raised.value.message == "Collections: a result without a boolean 'success'"
-    with pytest.raises(E.ResponseError):
+    with pytest.raises(E.ResponseError) as raised:
         collection_results(["ok"], ["x"])
+    assert raised.value.code == "malformed_response"
 
 
 def test_the_version_check_age_reaches_each_result():
