@@ -52,3 +52,49 @@ def test_a_decided_entry_says_applying_only_for_a_write(gate):
     decided = [gate.store.entries_for(proposal_id=x.proposal_id)[0] for x in outs]
     assert [(e.kind, e.data["status"]) for e in decided] == [
         ("proposal.decided", "applying"), ("proposal.decided", "queued"), ("proposal.decided", "rejected")]
+
+
+def test_a_key_taken_mid_flight_by_another_actor_keeps_its_owners_outcome(sandbox, keypair, trail_url, clock):
+    """Worker B (another actor) uses a key while worker A is between its lookup and its trail
+    append: A is refused, and that refusal is NOT stored under the key, so B's repeat still
+    replays B's own applied outcome."""
+    from crmgate.gate import Gate
+    from crmgate.rules.loader import parse_rulebook
+    from crmgate.trail import TrailStore
+    from tests.routing.conftest import routing_text
+
+    rb = parse_rulebook(routing_text())
+    mine = {"object": "Lead", "op": "create", "actor": "ai:lead-intake-1", "idempotency_key": "k-1",
+            "fields": {"LastName": "Ng", "Company": "Initech"}}
+    theirs = {**mine, "actor": "ai:lead-intake-2"}
+    gate_b = Gate(rulebook=rb, adapter=sandbox, store=TrailStore(trail_url, signer=keypair[0], clock=clock),
+                  clock=clock)
+    gate_b.providers.register("firmographics", lambda obj, rec: {"Country": "US"})
+    seen: list = []
+
+    def provider_of_a(obj, rec):
+        if not seen:
+            seen.append(gate_b.propose(theirs)[0])
+        return {"Country": "US"}
+
+    gate_a = Gate(rulebook=rb, adapter=sandbox, store=TrailStore(trail_url, signer=keypair[0], clock=clock),
+                  clock=clock)
+    gate_a.providers.register("firmographics", provider_of_a)
+    try:
+        a = gate_a.propose(mine)[0]
+        b = seen[0]
+        assert b.status == "applied"
+        assert (a.status, a.error["code"], a.record_id) == ("failed", "idempotency_key_in_use", None)
+        again = gate_b.propose(theirs)[0]
+        assert (again.status, again.replayed, again.record_id) == ("applied", True, b.record_id)
+        assert len([c for c in sandbox.calls if c[0] == "create_many"]) == 1
+    finally:
+        gate_a.store.close()
+        gate_b.store.close()
+
+
+def test_a_result_entry_has_info_only_when_the_crm_gave_some(gate):
+    """A plain write's result entry records ``info`` as null, not an empty object."""
+    out = gate.propose(lead())[0]
+    result = gate.store.entries_for(change_id=out.change_id)[-1]
+    assert result.kind == "write.result" and result.data["info"] is None
