@@ -98,3 +98,42 @@ def test_a_result_entry_has_info_only_when_the_crm_gave_some(gate):
     out = gate.propose(lead())[0]
     result = gate.store.entries_for(change_id=out.change_id)[-1]
     assert result.kind == "write.result" and result.data["info"] is None
+
+
+def test_an_adapter_bug_is_recorded_unknown_not_failed(make_gate, tmp_path, clock):
+    """An adapter raising something outside the CRMError tree may have written: its result entry
+    says ``unknown`` with an ambiguous ``unknown_outcome`` error, never ``failed``."""
+    import pytest
+
+    from tests.connector.test_pipeline import ExplodingSandbox
+
+    gate = make_gate(ExplodingSandbox(tmp_path / "x.db", clock=clock))
+    o = gate.propose(opp())[0]
+    with pytest.raises(ZeroDivisionError):
+        gate.propose(hygiene(o.record_id, NextStep="x"))
+    last = gate.store.read(1, 100)[-1]
+    assert (last.kind, last.data["status"]) == ("write.result", "unknown")
+    assert last.data["error"]["code"] == "unknown_outcome" and last.data["error"]["ambiguous"] is True
+
+
+def test_a_delete_is_conditional_on_the_version_read(make_gate, tmp_path, clock):
+    """A delete carries the before-image's version: a record a person edited after crmgate read it
+    is not deleted (conflict)."""
+    from crmgate.adapters.sandbox.adapter import SandboxAdapter
+    from crmgate.project.scaffold import example_rulebook
+    from crmgate.rules.loader import parse_rulebook
+
+    class EditBeforeDelete(SandboxAdapter):
+        def delete_many(self, object, requests):
+            for r in requests:
+                self.edit(object, r.id, {"NextStep": "kept by the rep"}, actor="person:rep")
+            return super().delete_many(object, requests)
+
+    crm = EditBeforeDelete(tmp_path / "del.db", clock=clock)
+    rules = parse_rulebook(example_rulebook().replace("{op: delete, tier: critical}", "{op: delete, tier: low}"))
+    gate = make_gate(crm, rules=rules)
+    o = gate.propose(opp())[0]
+    out = gate.propose({"object": "Opportunity", "op": "delete", "record_id": o.record_id,
+                        "actor": "ai:deal-hygiene", "confidence": 0.99})[0]
+    assert out.status == "conflict"
+    assert crm.get_many("Opportunity", [o.record_id])[o.record_id].fields["NextStep"] == "kept by the rep"
