@@ -56,8 +56,8 @@ def test_a_decided_entry_says_applying_only_for_a_write(gate):
 
 def test_a_key_taken_mid_flight_by_another_actor_keeps_its_owners_outcome(sandbox, keypair, trail_url, clock):
     """Worker B (another actor) uses a key while worker A is between its lookup and its trail
-    append: A is refused, and that refusal is NOT stored under the key, so B's repeat still
-    replays B's own applied outcome."""
+    append: A is refused (and the rest of A's batch still runs), and that refusal is NOT stored
+    under the key, so B's repeat still replays B's own applied outcome."""
     from crmgate.gate import Gate
     from crmgate.rules.loader import parse_rulebook
     from crmgate.trail import TrailStore
@@ -81,13 +81,14 @@ def test_a_key_taken_mid_flight_by_another_actor_keeps_its_owners_outcome(sandbo
                   clock=clock)
     gate_a.providers.register("firmographics", provider_of_a)
     try:
-        a = gate_a.propose(mine)[0]
+        a, other = gate_a.propose([mine, {**mine, "idempotency_key": None, "fields": {"LastName": "Oh", "Company": "Acme"}}])
+        assert other.status == "applied"  # the refusal does not stop the rest of the round
         b = seen[0]
         assert b.status == "applied"
         assert (a.status, a.error["code"], a.record_id) == ("failed", "idempotency_key_in_use", None)
         again = gate_b.propose(theirs)[0]
         assert (again.status, again.replayed, again.record_id) == ("applied", True, b.record_id)
-        assert len([c for c in sandbox.calls if c[0] == "create_many"]) == 1
+        assert len([c for c in sandbox.calls if c[0] == "create_many"]) == 2  # B's, and A's other lead
     finally:
         gate_a.store.close()
         gate_b.store.close()
