@@ -138,3 +138,17 @@ def test_a_delete_is_conditional_on_the_version_read(make_gate, tmp_path, clock)
                         "actor": "ai:deal-hygiene", "confidence": 0.99})[0]
     assert out.status == "conflict"
     assert crm.get_many("Opportunity", [o.record_id])[o.record_id].fields["NextStep"] == "kept by the rep"
+
+
+def test_write_reasons_say_what_happened(gate, sandbox):
+    """An applied write's reason is ``written: <the decision's reason>``; a refused one's is
+    ``not written: <the CRM's message>``."""
+    outs = gate.propose([lead(LastName=f"L{i}") for i in range(2)])
+    assert all(o.reason.startswith("written: ") for o in outs)
+    sandbox.inject_fault("update_many", code="FIELD_CUSTOM_VALIDATION_EXCEPTION", record_id=outs[1].record_id,
+                         status=400, message="Rating is locked")
+    ok, bad = gate.propose([{**lead(), "op": "update", "record_id": o.record_id, "fields": {"Rating": "Warm"}}
+                            for o in outs])
+    assert ok.reason == "written: " + gate.store.entries_for(proposal_id=ok.proposal_id)[0].data["decision"]["reason"]
+    assert (bad.status, bad.error["message"]) == ("failed", "Rating is locked")
+    assert bad.reason == "not written: Rating is locked"
