@@ -94,10 +94,12 @@ def test_a_key_taken_mid_flight_by_another_actor_keeps_its_owners_outcome(sandbo
         gate_b.store.close()
 
 
-def test_a_result_entry_has_info_only_when_the_crm_gave_some(gate):
-    """A plain write's result entry records ``info`` as null, not an empty object."""
+def test_intent_provenance_and_empty_result_info(gate):
+    """A write's intent records where each field's value came from (``provenance``); its result
+    records ``info`` as null when the CRM gave nothing extra, not as an empty object."""
     out = gate.propose(lead())[0]
-    result = gate.store.entries_for(change_id=out.change_id)[-1]
+    _, intent, result = gate.store.entries_for(change_id=out.change_id)
+    assert intent.kind == "write.intent" and intent.data["provenance"]["LastName"] == {"source": "proposal"}
     assert result.kind == "write.result" and result.data["info"] is None
 
 
@@ -138,6 +140,8 @@ def test_a_delete_is_conditional_on_the_version_read(make_gate, tmp_path, clock)
                         "actor": "ai:deal-hygiene", "confidence": 0.99})[0]
     assert out.status == "conflict"
     assert crm.get_many("Opportunity", [o.record_id])[o.record_id].fields["NextStep"] == "kept by the rep"
+    intent = gate.store.entries_for(change_id=out.change_id)[1]
+    assert intent.kind == "write.intent" and intent.data["fields"] == {}  # a delete sends no fields
 
 
 def test_write_reasons_say_what_happened(gate, sandbox):
