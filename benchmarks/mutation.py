@@ -68,7 +68,7 @@ MODULES: dict[str, list[str]] = {
     "connector/writes/pipeline.py": ["tests/connector/test_pipeline_mutants.py", "tests/connector/test_pipeline.py",
                                      "tests/connector/test_unknown.py", "tests/connector/test_idempotency_race.py",
                                      "tests/routing/test_replay_does_no_work.py", "tests/routing/test_routing_pipeline.py",
-                                     "tests/connector/test_crash.py"],
+                                     "tests/duplicates/test_guard_cli.py", "tests/connector/test_crash.py"],
     "connector/writes/outcome.py": ["tests/connector/test_inflight_mutants.py", "tests/connector/test_pipeline.py",
                                     "tests/connector/test_unknown.py"],
     "adapters/errors.py": ["tests/adapters/test_errors_mutants.py", "tests/salesforce/test_sf_errors.py",

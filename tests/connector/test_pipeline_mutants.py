@@ -156,3 +156,35 @@ def test_write_reasons_say_what_happened(gate, sandbox):
     assert ok.reason == "written: " + gate.store.entries_for(proposal_id=ok.proposal_id)[0].data["decision"]["reason"]
     assert (bad.status, bad.error["message"]) == ("failed", "Rating is locked")
     assert bad.reason == "not written: Rating is locked"
+
+
+def test_no_enrichment_call_for_a_record_that_could_not_be_read(make_gate, sandbox):
+    """A proposal whose before-image read failed is failed without asking the enrichment provider."""
+    from crmgate.rules.loader import parse_rulebook
+    from tests.routing.conftest import routing_text
+
+    text = routing_text().replace("    provider: firmographics", "    'on': [create, update]\n    provider: firmographics")
+    gate = make_gate(sandbox, rules=parse_rulebook(text))
+    calls: list = []
+    gate.providers.register("firmographics", lambda obj, rec: calls.append(obj) or {"Country": "US"})
+    made = gate.propose({"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
+                         "fields": {"LastName": "Ng", "Company": "Initech"}})[0]
+    assert made.status == "applied"
+    sandbox.inject_fault("get_many", code="UNAVAILABLE", whole_call=True, status=503)
+    before = len(calls)
+    out = gate.propose({"object": "Lead", "op": "update", "record_id": made.record_id,
+                        "actor": "ai:lead-intake-1", "fields": {"Company": "Initech AG"}})[0]
+    assert out.status == "failed" and len(calls) == before
+    sandbox.clear_faults()
+    assert gate.propose({"object": "Lead", "op": "update", "record_id": made.record_id,  # the provider is asked
+                         "actor": "ai:lead-intake-1", "fields": {"Company": "Initech AG"}})[0].status == "applied"
+    assert len(calls) == before + 1
+
+
+def test_an_unknown_outcome_quotes_the_crm_error(gate, sandbox):
+    """An unknown outcome's reason quotes the error the call ended with."""
+    sandbox.inject_fault("create_many", code="connection_error", whole_call=True, after_write=True,
+                         message="reset by peer")
+    [out] = gate.propose(lead())
+    assert out.status == "unknown"
+    assert out.reason.startswith("outcome unknown: reset by peer; the write may have been applied")
