@@ -131,3 +131,12 @@ def test_each_207_error_entry_is_a_record_error():
                                        errors=[ErrorDetail(message="m", context={"propertyName": ["email"]})]))
     assert (model.code, model.fields, model.status) == ("VALIDATION_ERROR", ("email",), 400)
     assert record_error("junk").code == "HTTP_400"
+
+
+@pytest.mark.parametrize(("category", "status"), [
+    ("OBJECT_NOT_FOUND", 404), ("OBJECT_ALREADY_EXISTS", 409), ("VALIDATION_ERROR", 400), ("RATE_LIMITS", 429),
+    ("CONFLICT", 409), ("INVALID_AUTHENTICATION", 401), ("MISSING_SCOPES", 403)])
+def test_a_207_entry_without_a_status_takes_its_categorys(category, status):
+    """A 207 ``errors[]`` entry that carries only a category gets that category's HTTP status."""
+    err = record_error({"category": category})
+    assert (err.code, err.status) == (category, status)
