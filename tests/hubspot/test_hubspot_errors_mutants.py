@@ -140,3 +140,17 @@ def test_a_207_entry_without_a_status_takes_its_categorys(category, status):
     """A 207 ``errors[]`` entry that carries only a category gets that category's HTTP status."""
     err = record_error({"category": category})
     assert (err.code, err.status) == (category, status)
+
+
+def test_only_objects_with_both_sdk_maps_are_read_as_sdk_models():
+    """``plain`` reads an object as an SDK model only when it has both ``attribute_map`` and
+    ``openapi_types``; an object with one of them is left as it is."""
+    class OnlyAttributeMap:
+        attribute_map = {"a": "A"}
+
+    class OnlyTypes:
+        openapi_types = {"a": "str"}
+        a = "x"
+
+    for obj in (OnlyAttributeMap(), OnlyTypes()):
+        assert plain(obj) is obj
