@@ -131,3 +131,26 @@ def test_each_207_error_entry_is_a_record_error():
                                        errors=[ErrorDetail(message="m", context={"propertyName": ["email"]})]))
     assert (model.code, model.fields, model.status) == ("VALIDATION_ERROR", ("email",), 400)
     assert record_error("junk").code == "HTTP_400"
+
+
+@pytest.mark.parametrize(("category", "status"), [
+    ("OBJECT_NOT_FOUND", 404), ("OBJECT_ALREADY_EXISTS", 409), ("VALIDATION_ERROR", 400), ("RATE_LIMITS", 429),
+    ("CONFLICT", 409), ("INVALID_AUTHENTICATION", 401), ("MISSING_SCOPES", 403)])
+def test_a_207_entry_without_a_status_takes_its_categorys(category, status):
+    """A 207 ``errors[]`` entry that carries only a category gets that category's HTTP status."""
+    err = record_error({"category": category})
+    assert (err.code, err.status) == (category, status)
+
+
+def test_only_objects_with_both_sdk_maps_are_read_as_sdk_models():
+    """``plain`` reads an object as an SDK model only when it has both ``attribute_map`` and
+    ``openapi_types``; an object with one of them is left as it is."""
+    class OnlyAttributeMap:
+        attribute_map = {"a": "A"}
+
+    class OnlyTypes:
+        openapi_types = {"a": "str"}
+        a = "x"
+
+    for obj in (OnlyAttributeMap(), OnlyTypes()):
+        assert plain(obj) is obj

@@ -36,3 +36,14 @@ def test_a_top_level_string_keeps_non_ascii_literally():
 def test_a_set_is_sorted_by_the_canonical_form_of_its_items():
     """Sets become lists sorted by each item's canonical text, non-ASCII kept literally."""
     assert canonical_json({"s": {"ä", "b", "a"}}) == '{"s":["a","b","ä"]}'
+
+
+def test_split_body_accepts_content_already_holding_seq_and_ts():
+    """Content that already holds ``seq`` and ``ts`` placeholders is cut like content without them:
+    splicing gives the canonical JSON with the real values."""
+    from crmgate.trail.canonical import splice_body, split_body
+
+    content = {"actor": "ai:x", "seq": 0, "ts": "", "zz": "tail"}
+    before, after = split_body(content)
+    assert splice_body(before, after, 7, "2026-12-07T05:00:00Z") == canonical_json(
+        {**content, "seq": 7, "ts": "2026-12-07T05:00:00Z"})
