@@ -54,7 +54,21 @@ class Budget(Protocol):
         ...
 
 
-class MemoryWindows(Storage, MovingWindowSupport):
+class MovingWindowStorage(Storage, MovingWindowSupport):
+    """A ``limits`` storage that only keeps moving windows: the counter half of the storage
+    interface (used by fixed windows, which crmgate does not use) is refused."""
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def get(self, key: str) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def get_expiry(self, key: str) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+
+class MemoryWindows(MovingWindowStorage):
     """A ``limits`` moving-window storage in this process, on an injected clock (in ticks)."""
 
     def __init__(self, clock: Clock) -> None:
@@ -81,16 +95,6 @@ class MemoryWindows(Storage, MovingWindowSupport):
             now = self.clock()
             inside = [t for t in self._events.get(key, ()) if t > now - expiry]
             return (inside[-1], len(inside)) if inside else (now, 0)
-
-    # the counter half of a limits storage, unused by moving windows
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:  # pragma: no cover
-        raise NotImplementedError
-
-    def get(self, key: str) -> int:  # pragma: no cover
-        raise NotImplementedError
-
-    def get_expiry(self, key: str) -> float:  # pragma: no cover
-        raise NotImplementedError
 
     def check(self) -> bool:
         return True

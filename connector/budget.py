@@ -21,13 +21,12 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from limits.storage import MovingWindowSupport, Storage
 from sqlalchemy import BigInteger, Column, Engine, Float, Index, MetaData, String, Table, delete, event, func, insert
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from crmgate.adapters.budget import TICK, Budget, WindowBudget
+from crmgate.adapters.budget import TICK, Budget, MovingWindowStorage, WindowBudget
 from crmgate.config import Config
 from crmgate.trail.engine import make_engine
 
@@ -38,7 +37,7 @@ HITS = Table("crmgate_budget_hits", _md, Column("key", String(250), nullable=Fal
              Column("at", Float, nullable=False), Index("ix_crmgate_budget_hits", "key", "at"))
 
 
-class SqlWindows(Storage, MovingWindowSupport):
+class SqlWindows(MovingWindowStorage):
     """A ``limits`` moving-window storage in a SQL database (see the module docstring); ``clock`` in ticks."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
@@ -107,16 +106,6 @@ class SqlWindows(Storage, MovingWindowSupport):
             oldest, n = conn.execute(select(func.min(HITS.c.at), func.count())
                                      .where(HITS.c.key == key, HITS.c.at > now - expiry)).one()
         return (float(oldest), int(n)) if n else (now, 0)
-
-    # the counter half of a limits storage, unused by moving windows
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:  # pragma: no cover
-        raise NotImplementedError
-
-    def get(self, key: str) -> int:  # pragma: no cover
-        raise NotImplementedError
-
-    def get_expiry(self, key: str) -> float:  # pragma: no cover
-        raise NotImplementedError
 
     def check(self) -> bool:
         with self.engine.connect() as conn:

@@ -163,12 +163,9 @@ class HubSpotAdapter(Adapter):
         todo = [i for i in encoded if results[i] is None]
         written: dict[int, Any] = {}
         chunks = list(_chunks(todo, self.max_batch))
-        answers = self.calls.run([partial(self._call, self._batch.update, object, {"inputs": [
+        answers = self._send([partial(self._call, self._batch.update, object, {"inputs": [
             {"id": requests[i].id, "properties": encoded[i], "objectWriteTraceId": str(i)} for i in chunk]})
             for chunk in chunks])
-        if chunks and isinstance(answers[0], CRMError) and all(isinstance(a, CRMError) or a is NOT_SENT
-                                                                for a in answers):
-            raise answers[0]  # nothing was written: the whole call failed, as a single chunk would
         for chunk, resp in zip(chunks, answers):
             if isinstance(resp, CRMError) or resp is NOT_SENT:
                 self._fail_chunk(results, chunk, requests, resp, answers)
@@ -187,6 +184,15 @@ class HubSpotAdapter(Adapter):
         self._finish_updates(object, requests, encoded, checks, written, results)
         return results  # type: ignore[return-value]
 
+    def _send(self, calls: list[Any]) -> list[Any]:
+        """Each chunk's answer (or CRMError, or NOT_SENT), in order; when the first chunk failed and
+        none was written, that error is raised: the whole call failed, as a single chunk would."""
+        answers = self.calls.run(calls)
+        if calls and isinstance(answers[0], CRMError) and all(isinstance(a, CRMError) or a is NOT_SENT
+                                                               for a in answers):
+            raise answers[0]
+        return answers
+
     def delete_many(self, object: str, requests: Sequence[DeleteRequest]) -> list[WriteResult]:
         """Archive records. HubSpot's batch archive answers 204 even for unknown ids, so existence is
         known from this adapter's fresh read or a re-read; a missing record is a failed result."""
@@ -197,12 +203,9 @@ class HubSpotAdapter(Adapter):
                              results, need_existence=True)
         todo = [i for i in range(len(requests)) if results[i] is None]
         chunks = list(_chunks(todo, self.max_batch))
-        answers = self.calls.run([partial(self._call, self._batch.archive, object,
-                                          {"inputs": [{"id": requests[i].id} for i in chunk]}, allow_empty=True)
-                                  for chunk in chunks])
-        if chunks and isinstance(answers[0], CRMError) and all(isinstance(a, CRMError) or a is NOT_SENT
-                                                                for a in answers):
-            raise answers[0]  # nothing was archived: the whole call failed, as a single chunk would
+        answers = self._send([partial(self._call, self._batch.archive, object,
+                                      {"inputs": [{"id": requests[i].id} for i in chunk]}, allow_empty=True)
+                              for chunk in chunks])
         for chunk, answer in zip(chunks, answers):
             if isinstance(answer, CRMError) or answer is NOT_SENT:
                 self._fail_chunk(results, chunk, requests, answer, answers)
