@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Literal
 
 import phonenumbers
@@ -62,6 +63,11 @@ class MatchingSection(Model):
     rules: list[MatchRule] = Field(min_length=1)
     #: more domains that never match on email domain (your own, a parent group's shared one)
     shared_domains: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def shared_set(self) -> frozenset[str]:
+        """:attr:`shared_domains` case-folded, as a set: computed once, not per proposal."""
+        return frozenset(d.casefold() for d in self.shared_domains)
 
 
 def _unknown(kind: str, name: str, known: object) -> str:
