@@ -45,7 +45,7 @@ class Proposal(BaseModel):
             raise ValueError("fields must be empty for op 'delete'")
         for name in _CHECKED:
             value = getattr(self, name)
-            if value is None or value.__class__ is str and _plain_text(value) or not value:
+            if value is None or value.__class__ is str and value.isascii() and "\x00" not in value or not value:
                 continue  # the common cases, without a call each
             problem = _unrecordable(value, name)
             if problem:
@@ -74,8 +74,9 @@ def _unrecordable(value: Any, path: str, depth: int = 0) -> str | None:
         items = value.items() if is_dict else enumerate(value)
         for k, v in items:
             # plain text keys and plain scalar values need no path built: most items of a proposal
-            if (not is_dict or k.__class__ is str and _plain_text(k)) and (
-                    v is None or v.__class__ in _PLAIN or v.__class__ is str and _plain_text(v)):
+            # (ASCII text without a NUL, isascii being O(1), is text _bad_text never refuses)
+            if (not is_dict or k.__class__ is str and k.isascii() and "\x00" not in k) and (
+                    v is None or v.__class__ in _PLAIN or v.__class__ is str and v.isascii() and "\x00" not in v):
                 continue
             where = f"{path}.{k}" if is_dict else f"{path}[{k}]"
             found = (_bad_text(k, f"{path} key") if isinstance(k, str) else None) or _unrecordable(v, where, depth + 1)
@@ -85,11 +86,6 @@ def _unrecordable(value: Any, path: str, depth: int = 0) -> str | None:
 
 
 _PLAIN = frozenset({int, bool})
-
-
-def _plain_text(text: str) -> bool:
-    """True for ASCII text without a NUL (isascii is O(1)): nothing :func:`_bad_text` would refuse."""
-    return text.isascii() and "\x00" not in text
 
 
 def _bad_text(text: str, path: str) -> str | None:
