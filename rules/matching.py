@@ -233,7 +233,8 @@ class CandidatePool:
         done, index = found
         for c in self.batch[done[0]:]:
             if c.object in targets:
-                v = self.value(anchor, c, shared)
+                # each batch create is indexed once: computed directly, not through value()'s cache
+                v = key_value(anchor, anchor.fields_on(c.object), c.fields, shared)
                 if v:
                     index[v].append(c)
         done[0] = len(self.batch)
