@@ -247,23 +247,25 @@ def candidate_queries(obj: str, section: MatchingSection,
     proposals' ``fields`` (one query per object for a whole batch)."""
     equals: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    plans = []  # per rule, once per call: its keys, and what each anchor key asks of each target
-    for rule in section.rules:
-        exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
-        anchors = exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
-        plans.append((rule.keys, [(key, [(equals[t], starts[t], key.fields_on(t)[-1]) for t in rule.targets(obj)])
-                                  for key in anchors]))
+    plans = section.plans.get(obj)
+    if plans is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
+        plans = section.plans[obj] = tuple(
+            (tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
+                                     for key in _anchors(rule)))
+            for rule in section.rules)
     for fields in proposals:
         for keys, asks in plans:
-            if any(key_value(k, k.fields, fields) is None for k in keys):
-                continue  # a key the proposal lacks: this rule cannot match it, so nothing to ask
-            for key, targets in asks:
-                exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
-                for target_equals, target_starts, target in targets:
-                    if exact_values:
-                        target_equals[target].update(exact_values)
-                    if prefixes:
-                        target_starts[target].update(prefixes)
+            for k in keys:
+                if key_value(k, k.fields, fields) is None:
+                    break  # a key the proposal lacks: this rule cannot match it, so nothing to ask
+            else:
+                for key, targets in asks:
+                    exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
+                    for target, name in targets:
+                        if exact_values:
+                            equals[target][name].update(exact_values)
+                        if prefixes:
+                            starts[target][name].update(prefixes)
     out: dict[str, CandidateQuery] = {}
     for target in sorted(set(equals) | set(starts)):
         q = CandidateQuery({f: tuple(sorted(v)) for f, v in equals[target].items() if v},
@@ -271,6 +273,12 @@ def candidate_queries(obj: str, section: MatchingSection,
         if q:
             out[target] = q
     return out
+
+
+def _anchors(rule: MatchRule) -> list[MatchKey]:
+    """The keys a rule asks the CRM by: its exact ones when it has some, else its fuzzy ones."""
+    exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
+    return exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
 
 
 def _asked(key: MatchKey, value: Any) -> tuple[list[str], list[str]]:
