@@ -3,10 +3,11 @@ pre-scale-work code (``benchmarks/baseline.py``) run in the same session. Prints
 ``ROW|`` lines; asserts nothing about speed.
 
     .venv/bin/python benchmarks/bench_propose.py [--single 400] [--batches 5] [--proposals 10000]
-        [--also REF]
+        [--also REF ...]
 
 ``--also REF`` runs the workload on one more commit (laid out like the baseline) and prints its
-rows too, e.g. a branch with changes proposed for files another helper owns.
+rows too, e.g. a branch with changes proposed for files another helper owns; it may be repeated
+(``--also main --also s5-cpu-extra``).
 
 Each tree runs the same workload in its own subprocess (current first, then baseline):
 
@@ -136,16 +137,17 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=400)
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--proposals", type=int, default=10_000)
-    ap.add_argument("--also", default=None, help="one more git ref to measure beside the working tree")
+    ap.add_argument("--also", action="append", default=[],
+                    help="one more git ref to measure beside the working tree (repeatable)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.single, args.batches, args.proposals)))
         return
     trees = [("current", run(current_env(), args))]
-    if args.also:
-        with baseline_tree(args.also) as also:
-            trees.append((args.also, run(baseline_env(also), args)))
+    for ref in args.also:
+        with baseline_tree(ref) as also:
+            trees.append((ref, run(baseline_env(also), args)))
     with baseline_tree() as old:
         before = run(baseline_env(old), args)
     for label, r in (*trees, ("baseline", before)):

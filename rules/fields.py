@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field
@@ -51,6 +52,11 @@ class ObjectSchema(_Model):
     fields: dict[str, FieldSpec] = Field(min_length=1)
     required_when: list[RequiredWhen] = Field(default_factory=list)
 
+    @cached_property
+    def required_names(self) -> tuple[str, ...]:
+        """The names of the ``required`` fields, sorted: computed once, not per proposal."""
+        return tuple(name for name in sorted(self.fields) if self.fields[name].required)
+
 
 def _got(value: Any) -> str:
     text = repr(value)
@@ -59,6 +65,20 @@ def _got(value: Any) -> str:
 
 def check_value(obj_name: str, name: str, spec: FieldSpec, value: Any) -> Violation | None:
     """The first violation of a non-None ``value`` for field ``spec``, or None if it is valid."""
+    # valid values of the common types return here; anything else takes the full checks below
+    kind, cls = spec.type, value.__class__
+    if cls is str:
+        if kind == "string" or (kind == "picklist" and value in (spec.values or ())) or (
+                kind == "email" and len(value) <= 254 and _EMAIL.fullmatch(value)):
+            if spec.max_length is None or len(value) <= spec.max_length:
+                return None
+    elif cls is int and kind == "integer" and (spec.min is None or value >= spec.min) and (
+            spec.max is None or value <= spec.max):
+        return None
+    return _check(obj_name, name, spec, value)
+
+
+def _check(obj_name: str, name: str, spec: FieldSpec, value: Any) -> Violation | None:
     def bad(code: Code, expected: str) -> Violation:
         return Violation(code.value, obj_name, name, f"{obj_name}.{name}: expected {expected}; got {_got(value)}")
 

@@ -90,17 +90,21 @@ class CandidateQuery:
 def key_value(key: MatchKey, names: list[str], fields: Mapping[str, Any],
               shared: frozenset[str] = frozenset()) -> str | None:
     """The normalised value of ``key`` read from ``fields`` (``names``: the fields holding it)."""
-    values = [fields.get(n) for n in names]
-    if key.kind == "person_name":  # every named part must be there: "Okafor" alone is not a person
-        return norm.person_name(*values) if all(norm.fold(v) for v in values) else None
-    value = values[0]
-    if key.kind == "email":
+    kind = key.kind
+    if kind == "person_name":  # every named part must be there: "Okafor" alone is not a person
+        values = [fields.get(n) for n in names]
+        for v in values:
+            if v is None or not norm.fold(v):  # (fold(None) is "")
+                return None
+        return norm.person_name(*values)
+    value = fields.get(names[0])
+    if kind == "email":
         return norm.email(value, plus_addressing=key.plus_addressing)
-    if key.kind == "email_domain":
+    if kind == "email_domain":
         return norm.email_domain(value, shared=shared)
-    if key.kind == "website_domain":
+    if kind == "website_domain":
         return norm.website_domain(value)
-    if key.kind == "phone":
+    if kind == "phone":
         return norm.phone(value, key.region)
     return norm.company_name(value)
 
@@ -134,7 +138,7 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
                  candidates: Iterable[Candidate] | CandidatePool) -> MatchResult:
     """Every rule of ``section`` that matches one of ``candidates`` (see the module docstring)."""
     pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool(candidates)
-    shared = frozenset(d.casefold() for d in section.shared_domains)
+    shared = section.shared_set
     matches: list[RuleMatch] = []
     for rule in section.rules:
         scored = []
@@ -146,7 +150,7 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
             mine[n] = value
         if len(mine) < len(rule.keys):
             continue  # the proposal lacks a key this rule needs: it cannot match anything
-        for cand in pool.shortlist(rule, obj, fields, shared):
+        for cand in pool.shortlist(rule, obj, fields, shared, mine):
             score = rule_score(rule, obj, fields, cand, shared, pool, mine)
             if score is not None:
                 scored.append(Scored(cand.object, cand.id, score, cand.in_batch))
@@ -172,6 +176,7 @@ class CandidatePool:
         # per exact anchor: the batch creates indexed so far (how many, and by value); without it
         # a batch of N creates compared each one with every create before it, N*N/2 comparisons
         self._batch_index: dict[tuple[Any, ...], tuple[list[int], dict[str, list[Candidate]]]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def add(self, cand: Candidate) -> None:
         self.batch.append(cand)
@@ -184,15 +189,24 @@ class CandidatePool:
         return self._values[k]
 
     def shortlist(self, rule: MatchRule, obj: str, fields: Mapping[str, Any],
-                  shared: frozenset[str]) -> list[Candidate]:
-        targets = set(rule.targets(obj))
-        anchor = next((k for k in rule.keys if k.kind in _EXACT_ANCHORS), None) or \
-            next((k for k in rule.keys if k.kind in FUZZY_KINDS), None)
+                  shared: frozenset[str], mine_of: Mapping[int, str | None] | None = None) -> list[Candidate]:
+        """The candidates ``rule`` may match for a proposal of ``obj``; ``mine_of``: the proposal's
+        key values by key position, when already computed."""
+        plan = self._plans.get((id(rule), obj, shared))
+        if plan is None:  # what depends on the rule alone, once per pool (``rule`` kept: ids stay unique)
+            targets = set(rule.targets(obj))
+            at = next((n for n, k in enumerate(rule.keys) if k.kind in _EXACT_ANCHORS), None)
+            if at is None:
+                at = next((n for n, k in enumerate(rule.keys) if k.kind in FUZZY_KINDS), None)
+            anchor = None if at is None else rule.keys[at]
+            ix = None if anchor is None else \
+                (rule.id, obj, anchor.kind, tuple(anchor.fields), anchor.plus_addressing, anchor.region, shared)
+            plan = self._plans[(id(rule), obj, shared)] = (rule, targets, at, anchor, ix)
+        _, targets, at, anchor, ix_key = plan
         fuzzy = anchor is None or anchor.kind in FUZZY_KINDS
         near = [c for c in self.batch if c.object in targets] if fuzzy else []
         if anchor is None:
             return [c for c in self.items if c.object in targets] + near
-        ix_key = (rule.id, obj, anchor.kind, tuple(anchor.fields), anchor.plus_addressing, anchor.region, shared)
         index = self._index.get(ix_key)
         if index is None:
             index = defaultdict(list)
@@ -202,7 +216,8 @@ class CandidatePool:
                     if v:
                         index[v[:1] if fuzzy else v].append(c)
             self._index[ix_key] = index
-        mine = key_value(anchor, anchor.fields, fields, shared)
+        mine = mine_of[at] if mine_of is not None and at in mine_of else \
+            key_value(anchor, anchor.fields, fields, shared)
         if not mine:
             return near  # an exact anchor the proposal lacks: rule_score matches nothing
         if not fuzzy:
@@ -212,10 +227,14 @@ class CandidatePool:
     def _batch_near(self, anchor: MatchKey, ix_key: tuple[Any, ...], targets: set[str], mine: str,
                     shared: frozenset[str]) -> list[Candidate]:
         """The batch creates whose exact ``anchor`` value equals ``mine``, in batch order."""
-        done, index = self._batch_index.setdefault(ix_key, ([0], defaultdict(list)))
+        found = self._batch_index.get(ix_key)
+        if found is None:
+            found = self._batch_index[ix_key] = ([0], defaultdict(list))
+        done, index = found
         for c in self.batch[done[0]:]:
             if c.object in targets:
-                v = self.value(anchor, c, shared)
+                # each batch create is indexed once: computed directly, not through value()'s cache
+                v = key_value(anchor, anchor.fields_on(c.object), c.fields, shared)
                 if v:
                     index[v].append(c)
         done[0] = len(self.batch)
@@ -228,15 +247,25 @@ def candidate_queries(obj: str, section: MatchingSection,
     proposals' ``fields`` (one query per object for a whole batch)."""
     equals: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    plans = section.plans.get(obj)
+    if plans is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
+        plans = section.plans[obj] = tuple(
+            (tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
+                                     for key in _anchors(rule)))
+            for rule in section.rules)
     for fields in proposals:
-        for rule in section.rules:
-            if any(key_value(k, k.fields, fields) is None for k in rule.keys):
-                continue  # a key the proposal lacks: this rule cannot match it, so nothing to ask
-            exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
-            anchors = exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
-            for target in rule.targets(obj):
-                for key in anchors:
-                    _ask(key, fields, key.fields_on(target), equals[target], starts[target])
+        for keys, asks in plans:
+            for k in keys:
+                if key_value(k, k.fields, fields) is None:
+                    break  # a key the proposal lacks: this rule cannot match it, so nothing to ask
+            else:
+                for key, targets in asks:
+                    exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
+                    for target, name in targets:
+                        if exact_values:
+                            equals[target][name].update(exact_values)
+                        if prefixes:
+                            starts[target][name].update(prefixes)
     out: dict[str, CandidateQuery] = {}
     for target in sorted(set(equals) | set(starts)):
         q = CandidateQuery({f: tuple(sorted(v)) for f, v in equals[target].items() if v},
@@ -246,27 +275,31 @@ def candidate_queries(obj: str, section: MatchingSection,
     return out
 
 
-def _ask(key: MatchKey, fields: Mapping[str, Any], target_fields: list[str],
-         equals: dict[str, set[str]], starts: dict[str, set[str]]) -> None:
-    value = fields.get(key.fields[-1])
-    target = target_fields[-1]
+def _anchors(rule: MatchRule) -> list[MatchKey]:
+    """The keys a rule asks the CRM by: its exact ones when it has some, else its fuzzy ones."""
+    exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
+    return exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
+
+
+def _asked(key: MatchKey, value: Any) -> tuple[list[str], list[str]]:
+    """The exact values and the prefixes that ``key`` asks for, given the proposal's ``value``."""
     if key.kind == "email":
         plain = norm.email(value)
-        if plain is not None:
-            equals[target].add(plain)
-            if key.plus_addressing:
-                base = norm.email(value, plus_addressing=True)
-                equals[target].add(base)  # type: ignore[arg-type]
-                local, _, domain = base.partition("@")  # type: ignore[union-attr]
-                starts[target].add(f"{local}+")
-    elif key.kind == "phone":
-        equals[target].update(norm.phone_forms(value, key.region))
-    elif key.kind == "website_domain":
+        if plain is None:
+            return [], []
+        if not key.plus_addressing:
+            return [plain], []
+        base = norm.email(value, plus_addressing=True)
+        local, _, domain = base.partition("@")  # type: ignore[union-attr]
+        return [plain, base], [f"{local}+"]  # type: ignore[list-item]
+    if key.kind == "phone":
+        return list(norm.phone_forms(value, key.region)), []
+    if key.kind == "website_domain":
         domain = norm.website_domain(value)
-        if domain is not None:
-            starts[target].update(norm.website_forms(domain))
-    elif key.kind in FUZZY_KINDS:
-        starts[target].update(norm.prefixes(value, company=key.kind == "company_name"))
+        return [], ([] if domain is None else list(norm.website_forms(domain)))
+    if key.kind in FUZZY_KINDS:
+        return [], list(norm.prefixes(value, company=key.kind == "company_name"))
+    return [], []
 
 
 def merge_fields(proposed: Mapping[str, Any], existing: Mapping[str, Any], *, overwrite: bool) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import Field
@@ -62,6 +63,17 @@ class MatchingSection(Model):
     rules: list[MatchRule] = Field(min_length=1)
     #: more domains that never match on email domain (your own, a parent group's shared one)
     shared_domains: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def plans(self) -> dict[str, Any]:
+        """Per proposal object, what :func:`crmgate.rules.matching.candidate_queries` asks of each
+        rule, worked out on first use (the section is frozen)."""
+        return {}
+
+    @cached_property
+    def shared_set(self) -> frozenset[str]:
+        """:attr:`shared_domains` case-folded, as a set: computed once, not per proposal."""
+        return frozenset(d.casefold() for d in self.shared_domains)
 
 
 def _unknown(kind: str, name: str, known: object) -> str:

@@ -43,11 +43,17 @@ class Proposal(BaseModel):
             raise ValueError(f"record_id is required for op '{self.op.value}'")
         if self.op is Op.DELETE and self.fields:
             raise ValueError("fields must be empty for op 'delete'")
-        for name in ("object", "record_id", "actor", "use_case", "idempotency_key", "fields", "inputs", "reasons"):
-            problem = _unrecordable(getattr(self, name), name)
+        for name in _CHECKED:
+            value = getattr(self, name)
+            if value is None or value.__class__ is str and value.isascii() and "\x00" not in value or not value:
+                continue  # the common cases, without a call each
+            problem = _unrecordable(value, name)
             if problem:
                 raise ValueError(problem)
         return self
+
+
+_CHECKED = ("object", "record_id", "actor", "use_case", "idempotency_key", "fields", "inputs", "reasons")
 
 
 MAX_DEPTH = 32  # nesting of fields and inputs; deeper is a bug in the caller, not CRM data
@@ -64,13 +70,22 @@ def _unrecordable(value: Any, path: str, depth: int = 0) -> str | None:
     if isinstance(value, (dict, list, tuple)):
         if depth >= MAX_DEPTH:
             return f"{path} is nested more than {MAX_DEPTH} levels deep"
-        items = value.items() if isinstance(value, dict) else enumerate(value)
+        is_dict = isinstance(value, dict)
+        items = value.items() if is_dict else enumerate(value)
         for k, v in items:
-            where = f"{path}.{k}" if isinstance(value, dict) else f"{path}[{k}]"
+            # plain text keys and plain scalar values need no path built: most items of a proposal
+            # (ASCII text without a NUL, isascii being O(1), is text _bad_text never refuses)
+            if (not is_dict or k.__class__ is str and k.isascii() and "\x00" not in k) and (
+                    v is None or v.__class__ in _PLAIN or v.__class__ is str and v.isascii() and "\x00" not in v):
+                continue
+            where = f"{path}.{k}" if is_dict else f"{path}[{k}]"
             found = (_bad_text(k, f"{path} key") if isinstance(k, str) else None) or _unrecordable(v, where, depth + 1)
             if found:
                 return found
     return None
+
+
+_PLAIN = frozenset({int, bool})
 
 
 def _bad_text(text: str, path: str) -> str | None:

@@ -13,8 +13,9 @@ counts as over (an unmeasurable change is treated as a big one).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from crmgate.rules.conditions import is_number, values_equal
@@ -22,6 +23,7 @@ from crmgate.rules.proposal import Op, Proposal
 from crmgate.rules.schema import TIER_RANK, RiskRule, Rulebook
 
 DEFAULT_RULE = "risk.default"
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,8 @@ class RiskMatch:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # what asdict gave (every field is a str or None), without its recursive copy
+        return {"rule": self.rule, "tier": self.tier, "field": self.field, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +70,19 @@ def assess_risk(proposal: Proposal, current: Mapping[str, Any] | None, rulebook:
     ``rule`` is the first matching rule (file order) with the winning tier, or ``"risk.default"``
     when nothing matched. Pure.
     """
-    changed = changed_fields(proposal, current)
-    before = {} if proposal.op is Op.CREATE else dict(current or {})
+    op = proposal.op
+    # read only below, so a create's fields and the current record are used without a copy
+    changed = proposal.fields if op is Op.CREATE else changed_fields(proposal, current)
+    before = _EMPTY if op is Op.CREATE else (current or _EMPTY)
     found: list[RiskMatch] = []
-    for index, rule in enumerate(rulebook.risk.rules):
-        match = _match(rule, rule_id(rule, index), proposal, changed, before)
+    obj, op_name = proposal.object, op.value
+    for rid, rule, names in rulebook.risk.compiled:
+        # the object and op criteria first, inline: most rules name another object or op
+        if (rule.object is not None and rule.object != obj) or (rule.op is not None and rule.op != op_name):
+            continue
+        if names and changed.keys().isdisjoint(names):
+            continue
+        match = _match(rule, rid, proposal, changed, before)
         if match is not None:
             found.append(match)
     if not found:

@@ -76,12 +76,22 @@ class RiskPolicy(_Model):
     #: not listed here falls back to the use case's ``approvers``, then to anyone who is not an AI
     approvers: dict[Tier, list[str]] = Field(default_factory=dict)
 
+    @cached_property
+    def compiled(self) -> tuple[tuple[str, RiskRule, tuple[str, ...]], ...]:
+        """Each rule with its id and :attr:`~RiskRule.field_list`, computed once rather than per proposal."""
+        return tuple((rule.id or f"risk.rules[{i}]", rule, rule.field_list) for i, rule in enumerate(self.rules))
+
 
 class ObjectGrant(_Model):
     """What a use case may do to one object."""
 
     ops: list[OpName] = Field(min_length=1)
     fields: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def field_set(self) -> frozenset[str]:
+        """:attr:`fields` as a set, for the per-proposal membership tests."""
+        return frozenset(self.fields)
 
 
 class UseCase(_Model):
@@ -116,6 +126,12 @@ class Rulebook(_Model):
             raise PydanticCustomError(SEMANTIC_ERROR, "{summary}",
                                       {"summary": summary, "problems": tuple(problems)})
         return self
+
+    @cached_property
+    def memo(self) -> dict[Any, Any]:
+        """Answers of pure look-ups on this (frozen) rulebook, kept as they are first asked for:
+        which use case an actor's proposal runs under is the same for its thousandth proposal."""
+        return {}
 
     @cached_property
     def version_hash(self) -> str:

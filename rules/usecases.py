@@ -31,6 +31,20 @@ def resolve_use_case(proposal: Proposal, rulebook: Rulebook) -> tuple[str | None
       ``allow`` covers the proposal's object and op, else the first candidate (whose ``allow``
       checks will then reject the proposal with a precise violation).
     """
+    key = (proposal.actor, proposal.object, proposal.op, proposal.use_case)  # all the answer reads
+    memo = rulebook.memo
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        found = memo[key] = _resolve(proposal, rulebook)
+    return found
+
+
+_MEMO_SIZE = 4096  # distinct (actor, object, op, use case) combinations kept per rulebook
+
+
+def _resolve(proposal: Proposal, rulebook: Rulebook) -> tuple[str | None, Violation | None]:
     actor, obj = proposal.actor, proposal.object
     if proposal.use_case is not None:
         use_case = rulebook.use_cases.get(proposal.use_case)

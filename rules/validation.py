@@ -49,17 +49,27 @@ def validate(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Ru
     out = _allow_violations(proposal, rulebook, use_case)
     if proposal.op is Op.DELETE:
         return out
-    for name in sorted(proposal.fields):
-        spec = obj.fields.get(name)
+    fields, specs = proposal.fields, obj.fields
+    found: list[tuple[str, Violation]] = []  # at most one per field: sorted by name below
+    for name, value in fields.items():
+        spec = specs.get(name)
         if spec is None:
-            out.append(Violation(Code.UNKNOWN_FIELD.value, obj_name, name,
-                                 f"{obj_name}.{name} is not a field in the rulebook"))
-        elif proposal.fields[name] is not None:
-            violation = check_value(obj_name, name, spec, proposal.fields[name])
+            found.append((name, Violation(Code.UNKNOWN_FIELD.value, obj_name, name,
+                                          f"{obj_name}.{name} is not a field in the rulebook")))
+        elif value is not None:
+            violation = check_value(obj_name, name, spec, value)
             if violation is not None:
-                out.append(violation)
-    after = dict(proposal.fields) if proposal.op is Op.CREATE else {**(current or {}), **proposal.fields}
+                found.append((name, violation))
+    if found:
+        found.sort(key=_first)
+        out += [v for _, v in found]
+    # read only, so a create's own fields serve as the record after it
+    after = fields if proposal.op is Op.CREATE else {**(current or {}), **fields}
     return out + _required_violations(obj_name, obj, after)
+
+
+def _first(item: tuple[str, Violation]) -> str:
+    return item[0]
 
 
 def _allow_violations(proposal: Proposal, rulebook: Rulebook, use_case: str | None) -> list[Violation]:
@@ -79,17 +89,19 @@ def _allow_violations(proposal: Proposal, rulebook: Rulebook, use_case: str | No
         out.append(Violation(Code.OPERATION_NOT_ALLOWED.value, obj_name, None,
                              f"use case {use_case!r} may not {op} {obj_name} records "
                              f"(allowed: {', '.join(grant.ops)})"))
-    out += [Violation(Code.FIELD_NOT_ALLOWED.value, obj_name, name,
-                      f"use case {use_case!r} may not set {obj_name}.{name}")
-            for name in sorted(proposal.fields) if name not in grant.fields]
+    allowed = grant.field_set
+    if not allowed.issuperset(proposal.fields):
+        out += [Violation(Code.FIELD_NOT_ALLOWED.value, obj_name, name,
+                          f"use case {use_case!r} may not set {obj_name}.{name}")
+                for name in sorted(proposal.fields) if name not in allowed]
     return out
 
 
 def _required_violations(obj_name: str, obj: ObjectSchema, after: Mapping[str, Any]) -> list[Violation]:
     out: list[Violation] = []
     seen: set[str] = set()
-    for name in sorted(obj.fields):
-        if obj.fields[name].required and is_blank(after.get(name)):
+    for name in obj.required_names:
+        if is_blank(after.get(name)):
             seen.add(name)
             out.append(Violation(Code.REQUIRED_FIELD_MISSING.value, obj_name, name,
                                  f"{obj_name}.{name} is required"))

@@ -5,7 +5,7 @@ human-readable message. Callers branch on ``code``; the message is for people.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -42,4 +42,5 @@ class Violation:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # what asdict gave (every field is a str or None), without its recursive copy
+        return {"code": self.code, "object": self.object, "field": self.field, "message": self.message}

@@ -53,7 +53,7 @@ class Governed:
 
 
 def route_sections(rulebook: Rulebook, proposal: Proposal):
-    if proposal.op is Op.DELETE or proposal.object not in rulebook.objects:
+    if not rulebook.routing or proposal.op is Op.DELETE or proposal.object not in rulebook.objects:
         return None, []
     found = [(n, s) for n, s in sections_for(rulebook.routing, proposal.object) if applies(s, proposal.op.value)]
     live = next(((n, s) for n, s in found if not s.shadow), None)
@@ -72,9 +72,9 @@ def pool_keys(rulebook: Rulebook, proposals: list[Proposal]) -> set[Key]:
 def govern(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rulebook,
            enrichment: EnrichmentResult | None, states: Mapping[Key, PoolState],
            duplicate: duplicates.DuplicateCheck | None = None) -> Governed:
-    fields = dict(proposal.fields)
+    fields = proposal.fields  # read only below: copied only to add enriched values
     if enrichment is not None:
-        fields.update(enrichment.values)
+        fields = {**fields, **enrichment.values}
     live, shadow_sections = route_sections(rulebook, proposal)
     routing = routing_input = None
     decide_fields = fields
@@ -96,7 +96,8 @@ def govern(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rule
         routing, routing_input = result, record
         if not result.by_ai:
             decide_fields = {k: v for k, v in fields.items() if k != section.field}
-    effective = proposal if decide_fields == proposal.fields else proposal.model_copy(update={"fields": decide_fields})
+    effective = proposal if decide_fields is proposal.fields or decide_fields == proposal.fields \
+        else proposal.model_copy(update={"fields": decide_fields})
     d = decide(effective, current, rulebook)
     d = duplicates.fold(_apply_enrichment_policy(d, proposal, enrichment), duplicate)
     pool_changes: dict[Key, PoolState] = {}

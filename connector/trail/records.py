@@ -42,6 +42,13 @@ class NewEntry:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:
             raise ValueError("NewEntry.kind must be a non-empty string")
+        if self.data.__class__ is dict:  # the common case, without a getattr per field
+            for value in (self.proposal_id, self.batch_id, self.change_id, self.actor, self.use_case,
+                          self.object, self.record_id, self.op):
+                if value is not None and value.__class__ is not str:
+                    break
+            else:
+                return
         for name in ID_FIELDS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):

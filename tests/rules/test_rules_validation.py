@@ -293,3 +293,27 @@ def test_unrecordable_text_and_deep_nesting_are_malformed_proposals():
             Proposal.model_validate({"object": "Lead", "op": "create", "actor": "ai:x", **bad})
     ok = {"inputs": {"a": [{"b": "가나다 🙂"}]}, "fields": {"Company": "Ünïcode"}}
     assert Proposal.model_validate({"object": "Lead", "op": "create", "actor": "ai:x", **ok})
+
+
+def test_unrecordable_values_are_named_by_their_exact_path_first_in_order():
+    """The message names the first bad value in field order by its full path, after plain items."""
+    import re
+
+    import pydantic
+    import pytest as _pytest
+
+    from crmgate.rules.proposal import Proposal
+
+    cases = [
+        ({"fields": {"A": "ok", "B": 1, "C": True, "D": None, "E": "a\x00"}}, "fields.E holds a NUL character"),
+        ({"fields": {"A": "x\x00", "B": "\ud800"}}, "fields.A holds a NUL character"),
+        ({"fields": {"A": "é", "N": float("nan")}},
+         "fields.N is not a finite number (NaN and infinities cannot be recorded or written)"),
+        ({"fields": {"é\ud800": 1}}, "fields key is not valid Unicode text (it holds a lone surrogate)"),
+        ({"reasons": ["ok", "b\x00"]}, "reasons[1] holds a NUL character"),
+        ({"inputs": {"a": [1, {"b": "ü\x00"}]}}, "inputs.a[1].b holds a NUL character"),
+        ({"use_case": "u\x00"}, "use_case holds a NUL character"),
+    ]
+    for bad, message in cases:
+        with _pytest.raises(pydantic.ValidationError, match=re.escape(f"Value error, {message} [")):
+            Proposal.model_validate({"object": "Lead", "op": "create", "actor": "ai:x", **bad})
