@@ -8,9 +8,11 @@
 """
 from __future__ import annotations
 
+import gc
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,24 @@ from crmgate.writes.pipeline import WritePath
 from crmgate.writes.reconcile import ReconcileReport, Reconciler, older
 
 log = structlog.get_logger("crmgate.gate")
+
+#: batches at least this long run with the cyclic garbage collector paused (see _gc_paused)
+_PAUSE_GC_FROM = 100
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic collector off for one batch. Everything a batch makes lives until its end, so
+    each collection during it walked live objects only (a sixth of a batch's CPU); memory is freed by
+    reference counting as usual. Left alone when the caller already turned the collector off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def make_adapter(config: Config, *, clock: Clock | None = None,
@@ -170,7 +190,11 @@ class Gate:
         """
         if isinstance(proposals, (Proposal, Mapping)):
             proposals = [proposals]
-        return self._path.run(coerce(list(proposals)))
+        items = coerce(list(proposals))
+        if len(items) < _PAUSE_GC_FROM:
+            return self._path.run(items)
+        with _gc_paused():
+            return self._path.run(items)
 
     def check(self, proposals: Proposal | Mapping[str, Any] | Iterable[Proposal | Mapping[str, Any]]
               ) -> list[Check]:
