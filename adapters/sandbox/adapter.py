@@ -32,8 +32,8 @@ from typing import Any, TypeVar
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
 from crmgate.adapters.errors import CRMError, CRMValidationError, NotFoundError, RecordError
 from crmgate.adapters.sandbox.faults import Fault, translated
-from crmgate.adapters.sandbox.rows import (bad_values, fetch_row, gone_error, required_error, to_record,
-                                           write_fields, written)
+from crmgate.adapters.sandbox.rows import (bad_values, create_chunk, fetch_row, gone_error, required_error,
+                                           to_record, write_fields, written)
 from crmgate.adapters.sandbox.schema import (  # noqa: F401 (re-exported: the sandbox's public constants)
     _SCHEMA,
     KEY_PREFIXES,
@@ -291,7 +291,10 @@ class SandboxAdapter(Adapter):
                 start = len(results)
                 with self._transaction() as conn:
                     now = self._clock()
-                    results.extend([one(conn, object, request, now) for request in chunk])
+                    done = create_chunk(conn, object, chunk, now, self.user) \
+                        if one == self._create_one and not self._faults else None  # faults: one at a time
+                    results.extend(done if done is not None else
+                                   [one(conn, object, request, now) for request in chunk])
         except CRMError as exc:
             # earlier chunks stand; a chunk whose answer was lost is ambiguous, unsent ones are not
             known = start if exc.ambiguous else len(results)

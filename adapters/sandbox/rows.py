@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from crmgate.adapters.base import Record
+from crmgate.adapters.base import CreateRequest, Record, WriteResult
 from crmgate.adapters.errors import (
     RecordError,
 )
-from crmgate.adapters.sandbox.schema import REQUIRED_ON_CREATE, SYSTEM_FIELDS, next_stamp
+from crmgate.adapters.sandbox.schema import KEY_PREFIXES, REQUIRED_ON_CREATE, SYSTEM_FIELDS, next_stamp, salesforce_id
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
@@ -105,3 +105,52 @@ def to_record(row: Any) -> Record:
         "SystemModstamp": row["system_modstamp"],
     }
     return Record(row["object"], row["id"], json.loads(row["fields"]), row["system_modstamp"], meta)
+
+
+def create_chunk(conn: sqlite3.Connection, object: str, chunk: Sequence[CreateRequest], now: datetime,
+                 user: str) -> list[WriteResult] | None:
+    """The creates of one chunk, each as the one-at-a-time path would make it, in four statements
+    rather than four a record: one look-up of the idempotency keys, one counter update for every
+    new id, two multi-row inserts. None when a key repeats within the chunk (a later one replays
+    the earlier: the one-at-a-time path does that); the caller also keeps that path for faults."""
+    keys = [r.idempotency_key for r in chunk if r.idempotency_key is not None]
+    if len(set(keys)) != len(keys):
+        return None
+    seen: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        seen.update(conn.execute(f"SELECT key, id FROM sandbox_idempotency WHERE object = ? AND key IN "
+                                 f"({','.join('?' * len(part))})", [object, *part]).fetchall())
+    results: list[WriteResult | None] = [None] * len(chunk)
+    todo: list[int] = []
+    for i, req in enumerate(chunk):
+        if req.idempotency_key in seen:
+            row = fetch_row(conn, object, seen[req.idempotency_key])
+            record = None if row is None or row["is_deleted"] else to_record(row)
+            results[i] = WriteResult("ok", seen[req.idempotency_key], record, info={"idempotent_replay": True})
+            continue
+        error = bad_values(req.fields) or required_error(object, req.fields, creating=True)
+        if error is not None:
+            results[i] = WriteResult("failed", error=error)
+        else:
+            todo.append(i)
+    if todo:
+        # the counters the one-at-a-time path would have taken, in request order
+        (last,) = conn.execute(
+            "INSERT INTO sandbox_counters (object, next) VALUES (?, ?)"
+            " ON CONFLICT (object) DO UPDATE SET next = next + ? RETURNING next",
+            (object, len(todo), len(todo)),
+        ).fetchone()
+        stamp = next_stamp(now, None)
+        rows, claimed = [], []
+        for n, i in enumerate(todo, start=last - len(todo) + 1):
+            req = chunk[i]
+            new_id = salesforce_id(KEY_PREFIXES[object], n)
+            fields = {name: value for name, value in req.fields.items() if value is not None}
+            rows.append((new_id, object, json.dumps(fields), stamp, user, stamp, user, stamp))
+            if req.idempotency_key is not None:
+                claimed.append((object, req.idempotency_key, new_id))
+            results[i] = WriteResult("ok", new_id, written(object, new_id, fields, stamp, user, stamp, user))
+        conn.executemany("INSERT INTO sandbox_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)", rows)
+        conn.executemany("INSERT INTO sandbox_idempotency VALUES (?, ?, ?)", claimed)
+    return results  # type: ignore[return-value]
