@@ -3,7 +3,9 @@
 A rollback the CRM refused did not undo anything, so the change can still be rolled back; an
 attempt to undo a rollback that the CRM refused leaves that rollback standing. A window whose
 start is its end selects nothing and is refused. A change loaded by id says whether it is a
-governed write or a rollback.
+governed write or a rollback. The changes a bulk rollback cannot judge (no result, an unknown
+one, a re-driven write) follow the selector and its window; earlier rollbacks count only for
+the changes asked about.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import dataclasses
 import pytest
 
 from crmgate.errors import RollbackError
-from crmgate.rollback.selection import Selector, select_changes
+from crmgate.rollback.selection import Selector, done_fields, select_changes, unjudged
 from crmgate.trail import NewEntry
 from tests.connector.conftest import hygiene, opp
 
@@ -124,3 +126,88 @@ def test_an_intent_without_a_result_is_unresolved(gate, deal):
     with pytest.raises(RollbackError) as exc:
         gate.rollback(ch.change_id)
     assert exc.value.code == "unresolved_change"
+
+
+# -- unjudged: which selected changes a rollback cannot judge ---------------------------------------
+
+def _intent(cid: str, *, actor: str = "ai:a", use_case: str = "u", batch: str = "bat_1") -> NewEntry:
+    return NewEntry("write.intent", change_id=cid, actor=actor, use_case=use_case, batch_id=batch,
+                    object="Opportunity", record_id="006x", op="update", data={"changes": []})
+
+
+def _result(cid: str, status: str, kind: str = "write.result") -> NewEntry:
+    return NewEntry(kind, change_id=cid, object="Opportunity", record_id="006x", op="update",
+                    data={"status": status})
+
+
+def test_unjudged_takes_only_what_the_selector_names(gate):
+    """Open intents of other actors, use cases and batches are not the selection's: each selector
+    lists only its own unanswered changes."""
+    gate.store.append([_intent("c_a", actor="ai:a", use_case="u", batch="bat_1"),
+                       _intent("c_b", actor="ai:b", use_case="v", batch="bat_2"),
+                       _intent("c_c", actor="ai:c", use_case="w", batch="bat_3")])
+    assert unjudged(gate.store, Selector(actor="ai:b").checked()) == ["c_b"]
+    assert unjudged(gate.store, Selector(use_case="w").checked()) == ["c_c"]
+    assert unjudged(gate.store, Selector(batch="bat_1").checked()) == ["c_a"]
+
+
+def test_unjudged_window_includes_since_and_excludes_until(gate, clock):
+    """The window is judged on the intent's time: an intent at --since counts, one at --until does not."""
+    for cid in ("c_0", "c_1", "c_2"):
+        gate.store.append([_intent(cid)])
+        clock.advance(60)
+    sel = Selector(actor="ai:a", since="2026-11-22T09:01:00Z", until="2026-11-22T09:02:00Z").checked()
+    assert unjudged(gate.store, sel) == ["c_1"]
+    assert unjudged(gate.store, Selector(actor="ai:a", since="2026-11-22T09:01:00Z").checked()) == ["c_1", "c_2"]
+    assert unjudged(gate.store, Selector(actor="ai:a", until="2026-11-22T09:01:00Z").checked()) == ["c_0"]
+
+
+def test_unjudged_is_what_has_no_known_effect_oldest_first(gate):
+    """Listed: no result, an unknown result, a result older than a re-driven intent; not listed: a
+    result ok or failed, an unknown one later reconciled. Oldest intent first."""
+    gate.store.append([_intent("c_open"), _intent("c_ok"), _intent("c_failed"), _intent("c_unknown"),
+                       _intent("c_settled"), _intent("c_redriven")])
+    gate.store.append([_result("c_ok", "ok"), _result("c_failed", "failed"), _result("c_unknown", "unknown"),
+                       _result("c_settled", "unknown"), _result("c_redriven", "ok")])
+    gate.store.append([_result("c_settled", "ok", kind="write.reconciled"), _intent("c_redriven")])
+    assert unjudged(gate.store, Selector(actor="ai:a").checked()) == ["c_open", "c_unknown", "c_redriven"]
+
+
+def test_a_change_named_by_id_is_never_unjudged(gate):
+    """--change is judged by load_change itself (which refuses an open change): unjudged lists nothing."""
+    gate.store.append([_intent("c_open")])
+    assert unjudged(gate.store, Selector(change="c_open").checked()) == []
+
+
+def test_a_result_without_a_record_id_falls_back_to_the_intents(gate):
+    """An ok result that does not name its record (a trail written before results carried it) is
+    undone on the record its intent named, never on an empty id."""
+    gate.store.append([_intent("c_old"), _result("c_old", "ok")])
+    [change] = select_changes(gate.store, Selector(change="c_old"))
+    assert change.record_id == "006x"
+
+
+def test_done_fields_answer_only_for_the_changes_asked_about(gate):
+    """Two changes of one proposal, the second already rolled back: asked about the first, nothing is
+    done; asked about the second, its restored field is, and the field the rollback left as a
+    conflict is not."""
+    ok = {"status": "ok", "record_id": "006x"}
+    gate.store.append([
+        NewEntry("write.intent", proposal_id="p_1", change_id="c_a", object="Opportunity", record_id="006x",
+                 op="update", data={"changes": []}),
+        NewEntry("write.result", proposal_id="p_1", change_id="c_a", object="Opportunity", record_id="006x",
+                 op="update", data=ok),
+        NewEntry("write.intent", proposal_id="p_1", change_id="c_b", object="Opportunity", record_id="006x",
+                 op="update", data={"changes": []}),
+        NewEntry("write.result", proposal_id="p_1", change_id="c_b", object="Opportunity", record_id="006x",
+                 op="update", data=ok)])
+    gate.store.append([
+        NewEntry("rollback.intent", proposal_id="p_1", change_id="rb_b", object="Opportunity", record_id="006x",
+                 op="update", data={"reverts": "c_b", "plan": [{"field": "NextStep", "action": "restore"},
+                                                               {"field": "Amount", "action": "conflict"}]}),
+        NewEntry("rollback.result", proposal_id="p_1", change_id="rb_b", object="Opportunity", record_id="006x",
+                 op="update", data={"reverts": "c_b", **ok})])
+    [a] = select_changes(gate.store, Selector(change="c_a"))
+    [b] = select_changes(gate.store, Selector(change="c_b"))
+    assert done_fields(gate.store, [a]) == {}
+    assert done_fields(gate.store, [b]) == {"c_b": {"NextStep"}}

@@ -1,4 +1,5 @@
-"""Routing's schema limits and defaults, and its explanations (found by mutation testing)."""
+"""Routing's schema limits and defaults, and its explanations (found by mutation testing): the
+routed object, what each candidate assigns, sections on one operation."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +7,7 @@ import dataclasses
 import pytest
 from pydantic import ValidationError
 
-from crmgate.rules.routing import Pool, PoolState, RoutingSection, has_room, pick_member, route, sequence
+from crmgate.rules.routing import Pool, PoolState, RoutingSection, applies, has_room, pick_member, route, sequence
 
 
 def section(**extra) -> RoutingSection:
@@ -47,6 +48,7 @@ def test_a_member_with_capacity_zero_is_valid_and_skipped():
 
 
 def test_candidates_are_frozen():
+    """The candidates an explanation lists cannot be altered afterwards."""
     s = section(rules=[{"id": "r", "when": {"Country": "DE"}, "assign": {"owner": "X"}}])
     [cand] = route("Lead", s, {"Country": "DE"}, None, {}).candidates
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -98,6 +100,7 @@ def test_an_assignment_names_exactly_one_of_owner_or_pool(assign):
 
 
 def test_a_stored_pool_state_without_cursor_starts_at_zero():
+    """A stored pool state without a cursor starts at position 0 and keeps its counts."""
     assert PoolState.from_dict({"counts": {"A": 2}}) == PoolState(0, (("A", 2),))
 
 
@@ -105,3 +108,29 @@ def test_weights_three_to_one_follow_the_smooth_order():
     """Weights 3:1 give A A B A (each step adds every weight before picking the largest)."""
     pool = Pool.model_validate({"strategy": "weighted", "members": [{"id": "A", "weight": 3}, {"id": "B"}]})
     assert sequence(pool) == ("A", "A", "B", "A")
+
+
+def test_the_result_names_the_routed_object_not_the_section():
+    """A section named apart from its object routes that object; without ``object`` the name is the object."""
+    named = section(object="Lead")
+    assert route("Lead-next", named, {}, None, {}).object == "Lead"
+    assert route("Lead", section(), {}, None, {}).object == "Lead"
+
+
+def test_candidates_show_what_each_match_assigns():
+    """The explanation's candidates say what each assigns: an owner, a pool, or 'keep' for a guardrail."""
+    s = section(rules=[{"id": "fixed", "priority": 1, "when": {"Country": "DE"}, "assign": {"owner": "X"}},
+                       {"id": "pooled", "when": {"Country": "DE"}, "assign": {"pool": "p"}}],
+                pools={"p": {"members": [{"id": "A"}]}})
+    r = route("Lead", s, {"Country": "DE"}, None, {})
+    assert [c.assign for c in r.candidates] == [{"owner": "X"}, {"pool": "p"}]
+    assert r.to_dict()["candidates"][1] == {"kind": "rule", "id": "pooled", "priority": 0, "specificity": 1,
+                                            "assign": {"pool": "p"}}
+    kept = section(guardrails=[{"id": "g", "when": {"Country": "US"}, "assign": "keep"}])
+    assert [c.assign for c in route("Lead", kept, {"Country": "US"}, None, {}).candidates] == ["keep"]
+
+
+def test_a_section_may_route_on_one_operation_only():
+    """``on: [update]`` is a valid section (one operation is enough); it routes updates, not creates."""
+    s = section(on=["update"])
+    assert applies(s, "update") and not applies(s, "create")

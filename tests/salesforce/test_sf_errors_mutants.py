@@ -1,6 +1,7 @@
 """Salesforce answers mapped to crmgate's errors and results, pinned value by value where the
 mutation campaign found the table tests silent: error bodies of every documented shape, the
-fallback codes per status, Retry-After, the API usage header, and Collections results."""
+fallback codes per status, Retry-After, the API usage header, Collections results, and the org's
+spent API allowance shared by workers through the budget."""
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,8 @@ from simple_salesforce.exceptions import (
 
 from crmgate.adapters import errors as E
 from crmgate.adapters.base import WriteResult
-from crmgate.adapters.salesforce.errors import error_items, parse_limit_info, record_error, translate
+from crmgate.adapters.budget import WindowBudget
+from crmgate.adapters.salesforce.errors import Allowance, error_items, parse_limit_info, record_error, translate
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
 
 U = "https://acme.my.salesforce.com/services/data/v59.0/x"
@@ -218,3 +220,50 @@ def test_keys_longer_than_the_external_id_field_are_hashed():
     assert key_value("k" * 80) == "k" * 80
     assert key_value("k" * 81) == "h-" + hashlib.sha256(b"k" * 81).hexdigest()
     assert key_value(None) == "" and key_value("") == ""
+
+
+# -- the org's API allowance, shared by workers through the budget ----------------------------------
+
+def _spent() -> E.QuotaExhaustedError:
+    return E.QuotaExhaustedError("Salesforce REQUEST_LIMIT_EXCEEDED: spent", code="REQUEST_LIMIT_EXCEEDED", status=403)
+
+
+def test_a_spent_allowance_stops_this_worker_and_others_for_an_hour():
+    """Told REQUEST_LIMIT_EXCEEDED, the worker raises that very error from then on; another worker on
+    the budget is stopped for the default hour (403, REQUEST_LIMIT_EXCEEDED), a new one after it is not."""
+    now = [1000.0]
+    budget = WindowBudget.memory(lambda: now[0])
+    one, two = Allowance(budget, "https://org"), Allowance(budget, "https://org")
+    one.check()
+    err = _spent()
+    one.spent(err)
+    with pytest.raises(E.QuotaExhaustedError) as mine:
+        one.check()
+    assert mine.value is err
+    now[0] += 3599.9
+    with pytest.raises(E.QuotaExhaustedError) as theirs:
+        two.check()
+    assert (theirs.value.code, theirs.value.status) == ("REQUEST_LIMIT_EXCEEDED", 403)
+    now[0] += 0.6
+    Allowance(budget, "https://org").check()
+    with pytest.raises(E.QuotaExhaustedError):
+        two.check()  # a worker that met the stop keeps it
+
+
+def test_other_errors_do_not_spend_the_allowance():
+    """A rate limit or an outage is not the spent allowance: no stop for anyone."""
+    budget = WindowBudget.memory(lambda: 1000.0)
+    one = Allowance(budget, "https://org")
+    one.spent(E.RateLimitError("slow down", code="rate_limited", status=429))
+    one.spent(E.UnavailableError("down", code="SERVER_UNAVAILABLE", status=503))
+    one.check()
+    Allowance(budget, "https://org").check()
+
+
+def test_without_a_budget_the_stop_is_this_workers_own():
+    """No shared budget: the worker still stops itself once told, and checks nothing else before."""
+    alone = Allowance(None, "https://org")
+    alone.check()
+    alone.spent(_spent())
+    with pytest.raises(E.QuotaExhaustedError):
+        alone.check()
