@@ -5,12 +5,21 @@
   so two appenders can never read the same head) and waits up to ``busy_timeout`` seconds for it.
   A connection whose execution options carry ``trail_sqlite_begin="DEFERRED"`` starts a plain
   read transaction instead. File databases use WAL so readers do not block the writer.
+* A commit on a SQLite file returns once it is on disk, as with ``synchronous = FULL``, but the
+  write lock is not held across the disk flush: the commit itself only appends to the WAL
+  (``synchronous = NORMAL``), then the connection flushes the WAL (``fdatasync``) after releasing
+  the lock, so the next writer goes in while this one waits for the disk, and flushes that overlap
+  share the disk's work. Durability is kept: the flush covers every WAL write made before it, this
+  commit's included, and nothing acts on the commit before ``commit()`` returns. (PostgreSQL does
+  the same with ``synchronous_commit = off`` and a flush, see :mod:`crmgate.trail.store`.) A store
+  made with ``durable=False`` (the budget file) skips the flush and the fsyncs altogether.
 * ``sqlite://`` (memory) shares one connection across the engine; it is for tests only.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import monotonic, sleep
 from typing import Any
@@ -35,19 +44,49 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _enable_wal(cursor: Any, busy_timeout: float) -> None:
-    """Switch a SQLite file to WAL. The switch can fail with "locked" without waiting on the busy
-    handler while other connections are opening the same new file, so retry until the timeout."""
+def _enable_wal(cursor: Any, busy_timeout: float) -> bool:
+    """Switch a SQLite file to WAL; whether it is in WAL now (a file system without shared memory
+    keeps the rollback journal, and its commits stay fully synchronous). The switch can fail with
+    "locked" without waiting on the busy handler while other connections are opening the same new
+    file, so retry until the timeout."""
     deadline = monotonic() + busy_timeout
     while True:
         try:
             if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
-            return
+                return str(cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower() == "wal"
+            return True
         except sqlite3.OperationalError:
             if monotonic() > deadline:
                 raise
             sleep(0.01)
+
+
+class FlushedCommits(sqlite3.Connection):
+    """A SQLite connection whose ``commit`` flushes the WAL at ``wal_path`` (when set) after the
+    COMMIT has released the write lock (see the module docstring)."""
+
+    wal_path = ""
+    flush: Callable[[str], None] = staticmethod(lambda path: flush_file(path))
+
+    def commit(self) -> None:
+        open_before = self.in_transaction
+        super().commit()
+        if open_before and self.wal_path:
+            self.flush(self.wal_path)
+
+
+def flush_file(path: str) -> None:
+    """``fdatasync`` the file at ``path``: every write made to it before this call, by any process,
+    is then on disk. A missing WAL has nothing left to flush: the last connection to close a
+    database checkpoints its WAL into it (synced) before removing the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 SCHEMA_LOCK_KEY = 0x7472_6169_6C00  # one advisory lock for every crmgate table creation on PostgreSQL
@@ -64,15 +103,22 @@ def schema_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> Engine:
-    """Create the engine for ``url`` with the locking behaviour described in the module docstring."""
+def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, durable: bool = True,
+                flush: Callable[[str], None] | None = None) -> Engine:
+    """Create the engine for ``url`` with the locking and flushing described in the module docstring;
+    ``durable=False``: commits to a SQLite file are never flushed (for data a crash may lose).
+    ``flush(wal_path)`` replaces :func:`flush_file` (tests watch it)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, echo=echo, pool_pre_ping=True)
     memory = parsed.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout, "check_same_thread": False}}
+    connect_args: dict[str, Any] = {"timeout": busy_timeout, "check_same_thread": False}
+    kwargs: dict[str, Any] = {"connect_args": connect_args}
     if memory:
         kwargs["poolclass"] = StaticPool
+    else:
+        connect_args["factory"] = FlushedCommits
+    wal = "" if memory else os.path.abspath(str(parsed.database)) + "-wal"
     engine = create_engine(parsed, echo=echo, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -81,8 +127,13 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> 
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            if not memory:
-                _enable_wal(cursor, busy_timeout)
+            if not memory and _enable_wal(cursor, busy_timeout):
+                # the commit appends to the WAL; FlushedCommits flushes it once the lock is released
+                cursor.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
+                if durable:
+                    dbapi_connection.wal_path = wal
+                    if flush is not None:
+                        dbapi_connection.flush = flush
         finally:
             cursor.close()
 
