@@ -117,20 +117,18 @@ class Service:
         429, so tokens cannot be guessed at speed. A VALID token is never refused for what other
         tokens did from the same address (a NAT, a proxy): it is only held to its own limit. A
         token that is not even well-formed is refused without a lookup while the address is throttled."""
-        guard = f"unauthenticated:{client or '-'}"
-        wait = self.limiter.peek(guard, self.failed_auth_limit)
         try:
-            if not wait.allowed and credential_id_of(token) is None:
-                raise AccessError("unknown token", code="invalid_token", status=401)
-            cred = self.credentials.authenticate(token)
+            cred = self.credentials.authenticate(token)  # no lookup for a token that is not well-formed
         except AccessError as exc:
+            # only failures touch the client's window (a valid token costs one budget call: its own);
+            # a failure past the limit is refused with 429 and spends nothing
+            wait = self.limiter.take(f"unauthenticated:{client or '-'}", self.failed_auth_limit)
             if not wait.allowed:
                 log.warning("access.refused", code="rate_limited", action=action, client=client,
                             reason="failed_auth", credential_id=credential_id_of(token))
                 raise AccessError(f"too many requests with unknown tokens from {client or 'this client'}; "
                                   f"retry in {wait.retry_after:.1f} s", code="rate_limited", status=429,
                                   details={"retry_after": wait.retry_after}, headers=wait.headers()) from None
-            self.limiter.take(guard, self.failed_auth_limit)
             log.warning("access.refused", code=exc.code, action=action, client=client,
                         credential_id=credential_id_of(token))
             raise
