@@ -2,7 +2,10 @@
 
 * ``postgresql://`` and ``postgres://`` URLs use the psycopg 3 driver (``postgresql+psycopg://``).
 * On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front,
-  so two appenders can never read the same head) and waits up to ``busy_timeout`` seconds for it.
+  so two appenders can never read the same head) and waits up to ``busy_timeout`` seconds for it:
+  behind the file's other writers in this process on a lock that wakes the next one at once (held
+  from BEGIN to COMMIT or ROLLBACK, never across the flush below), then on SQLite's own lock for
+  writers in other processes.
   A connection whose execution options carry ``trail_sqlite_begin="DEFERRED"`` starts a plain
   read transaction instead. File databases use WAL so readers do not block the writer.
 * A commit on a SQLite file returns once it is on disk, as with ``synchronous = FULL``, but the
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import monotonic, sleep
@@ -61,18 +65,66 @@ def _enable_wal(cursor: Any, busy_timeout: float) -> bool:
             sleep(0.01)
 
 
+_WRITERS: dict[str, threading.Lock] = {}  # per database file: this process's writers queue here
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writers(path: str) -> threading.Lock:
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(path, threading.Lock())
+
+
 class FlushedCommits(sqlite3.Connection):
-    """A SQLite connection whose ``commit`` flushes the WAL at ``wal_path`` (when set) after the
-    COMMIT has released the write lock (see the module docstring)."""
+    """A SQLite connection to a file whose write transactions queue on the file's in-process lock
+    (``writers``) and whose ``commit`` flushes the WAL at ``wal_path`` (when set) after the COMMIT
+    has released the write lock (see the module docstring)."""
 
     wal_path = ""
     flush: Callable[[str], None] = staticmethod(lambda path: flush_file(path))
+    writers: threading.Lock | None = None
+    _holding = False
+
+    def begin_immediate(self, timeout: float) -> None:
+        """``BEGIN IMMEDIATE`` once this process's other writers of the file are done: they wait
+        here, woken as soon as it is free, instead of in SQLite's busy handler, which polls with
+        sleeps of 1 to 100 ms. Other processes still meet SQLite's own lock and busy handler."""
+        if self.writers is not None:
+            if not self.writers.acquire(timeout=timeout):
+                raise sqlite3.OperationalError("database is locked (by another writer of this process)")
+            self._holding = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._holding and not self.in_transaction:
+            self._holding = False
+            self.writers.release()  # type: ignore[union-attr]
 
     def commit(self) -> None:
         open_before = self.in_transaction
-        super().commit()
+        try:
+            super().commit()
+        finally:
+            self._release()
         if open_before and self.wal_path:
             self.flush(self.wal_path)
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._holding:
+                self._holding = False
+                self.writers.release()  # type: ignore[union-attr]
 
 
 def flush_file(path: str) -> None:
@@ -118,7 +170,7 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, dur
         kwargs["poolclass"] = StaticPool
     else:
         connect_args["factory"] = FlushedCommits
-    wal = "" if memory else os.path.abspath(str(parsed.database)) + "-wal"
+    path = "" if memory else os.path.abspath(str(parsed.database))
     engine = create_engine(parsed, echo=echo, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -131,15 +183,21 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, dur
                 # the commit appends to the WAL; FlushedCommits flushes it once the lock is released
                 cursor.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
                 if durable:
-                    dbapi_connection.wal_path = wal
+                    dbapi_connection.wal_path = path + "-wal"
                     if flush is not None:
                         dbapi_connection.flush = flush
         finally:
             cursor.close()
+        if not memory:
+            dbapi_connection.writers = _writers(path)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
-        conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE") == "DEFERRED":
+            conn.exec_driver_sql("BEGIN DEFERRED")
+        elif memory:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.connection.dbapi_connection.begin_immediate(busy_timeout)  # type: ignore[union-attr]
 
     return engine
