@@ -38,10 +38,10 @@ _WINDOW = "SELECT min(at), count(*) FROM crmgate_budget_hits WHERE key = ? AND a
 _ADD = "INSERT INTO crmgate_budget_hits (key, at) VALUES (?, ?)"
 # PostgreSQL: the same in one round trip (the CTEs share one snapshot: w does not see the insert)
 _PG_ACQUIRE = (
-    "WITH gone AS (DELETE FROM crmgate_budget_hits WHERE key = %(k)s AND at <= %(floor)s), "
-    "w AS (SELECT min(at) AS oldest, count(*) AS n FROM crmgate_budget_hits WHERE key = %(k)s AND at > %(floor)s), "
-    "ins AS (INSERT INTO crmgate_budget_hits (key, at) SELECT %(k)s, %(now)s FROM generate_series(1, %(amount)s), w "
-    "WHERE w.n <= %(room)s RETURNING 1) "
+    "WITH gone AS (DELETE FROM crmgate_budget_hits WHERE key = {k} AND at <= {floor}), "
+    "w AS (SELECT min(at) AS oldest, count(*) AS n FROM crmgate_budget_hits WHERE key = {k} AND at > {floor}), "
+    "ins AS (INSERT INTO crmgate_budget_hits (key, at) SELECT {k}, {now} FROM generate_series(1, {amount}), w "
+    "WHERE w.n <= {room} RETURNING 1) "
     "SELECT w.oldest, w.n, (SELECT count(*) FROM ins) FROM w")
 
 
@@ -95,15 +95,25 @@ class SqlWindows(MovingWindowStorage):
         return taken, (oldest if hits else now), hits + amount * taken
 
     def _acquire_pg(self, key: str, limit: int, expiry: int, amount: int) -> tuple[bool, float, int]:
-        """PostgreSQL in three round trips: a transaction-scoped advisory lock on the key (takers of
-        one key queue there), one statement, the commit. No WAL flush is awaited: a hit need not
-        survive a crash."""
+        """PostgreSQL in one round trip: one simple-protocol message whose statements run as one
+        implicit transaction: a transaction-scoped advisory lock on the key (takers of one key queue
+        there), then the statement, which reads the window only once the lock is held. No WAL flush
+        is awaited: a hit need not survive a crash."""
+        from psycopg import sql
+
+        now = self.clock()
         lock = zlib.crc32(key.encode()) - 2**31  # a signed 32-bit key for pg_advisory_xact_lock
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({lock})")
-            now = self.clock()
-            oldest, hits, added = conn.exec_driver_sql(_PG_ACQUIRE, {
-                "k": key, "now": now, "floor": now - expiry, "amount": amount, "room": limit - amount}).one()
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN round trip: the message is one
+            raw: Any = conn.connection.driver_connection
+            with raw.cursor() as cur:
+                args = {"k": key, "now": now, "floor": now - expiry, "amount": amount, "room": limit - amount}
+                body = sql.SQL(_PG_ACQUIRE).format(**{k: sql.Literal(v) for k, v in args.items()})
+                cur.execute(sql.SQL("SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({}); {}")
+                            .format(sql.Literal(lock), body))
+                while cur.nextset():  # the results of SET and of the lock come first
+                    pass
+                oldest, hits, added = cur.fetchone()
         return bool(added), (float(oldest) if hits else now), int(hits) + int(added)
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:

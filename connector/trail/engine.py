@@ -1,6 +1,10 @@
 """Engine construction for the trail: URL normalisation and SQLite locking behaviour.
 
 * ``postgresql://`` and ``postgres://`` URLs use the psycopg 3 driver (``postgresql+psycopg://``).
+  A pooled connection that sat idle longer than ``ping_after_idle`` seconds is pinged before use
+  (and replaced if the server dropped it, e.g. across a restart); a busy connection is not: a ping
+  on every checkout (``pool_pre_ping``) was one extra round trip per transaction, six per HTTP
+  proposal. A connection that dies while in use fails that call, and the pool reconnects.
 * On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front,
   so two appenders can never read the same head) and waits up to ``busy_timeout`` seconds for it:
   behind the file's other writers in this process on a lock that wakes the next one at once (held
@@ -30,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 BEGIN_OPTION = "trail_sqlite_begin"
@@ -141,6 +146,26 @@ def flush_file(path: str) -> None:
         os.close(fd)
 
 
+def _pinged_when_idle(engine: Engine, after: float) -> Engine:
+    """Ping a pooled connection idle for more than ``after`` seconds before handing it out."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info["crmgate_idle_since"] = monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("crmgate_idle_since", None)
+        if since is None or monotonic() - since <= after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection idle for {monotonic() - since:.0f} s is gone") from exc
+
+    return engine
+
+
 SCHEMA_LOCK_KEY = 0x7472_6169_6C00  # one advisory lock for every crmgate table creation on PostgreSQL
 
 
@@ -155,14 +180,17 @@ def schema_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+PING_AFTER_IDLE = 1.0  # seconds
+
+
 def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, durable: bool = True,
-                flush: Callable[[str], None] | None = None) -> Engine:
+                flush: Callable[[str], None] | None = None, ping_after_idle: float = PING_AFTER_IDLE) -> Engine:
     """Create the engine for ``url`` with the locking and flushing described in the module docstring;
     ``durable=False``: commits to a SQLite file are never flushed (for data a crash may lose).
     ``flush(wal_path)`` replaces :func:`flush_file` (tests watch it)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        return _pinged_when_idle(create_engine(parsed, echo=echo), ping_after_idle)
     memory = parsed.database in (None, "", ":memory:")
     connect_args: dict[str, Any] = {"timeout": busy_timeout, "check_same_thread": False}
     kwargs: dict[str, Any] = {"connect_args": connect_args}
