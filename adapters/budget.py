@@ -9,6 +9,10 @@ where the hits are kept is a ``limits`` storage, so workers that share a storage
 * :class:`RedisWindows`: a Redis server (``budget.storage: redis://...``);
 * ``crmgate.budget.SqlWindows``: the trail store's own PostgreSQL database (wired by the connector).
 
+A storage may also offer ``acquire_counted(key, limit, expiry, amount)`` -> ``(taken, start, hits)``:
+the hit and the window it leaves (its oldest hit, how many) in one step, so :meth:`Budget.spend`
+costs one round trip (one transaction on SQL) where ``limits`` takes two.
+
 A *trip* is a shared stop sign with an expiry (a spent daily allowance): :meth:`Budget.trip` sets it
 for every worker on the storage, :meth:`Budget.tripped` reads it.
 
@@ -39,6 +43,10 @@ class Budget(Protocol):
 
     def take(self, key: str, limit: int, per_seconds: float) -> float:
         """Spend one hit of ``key`` if it fits: 0.0; else the seconds until one fits (nothing spent)."""
+        ...
+
+    def spend(self, key: str, limit: int, per_seconds: float) -> tuple[float, int]:
+        """:meth:`take`, with the hits left once it is spent: ``(0.0, left)``, or ``(wait, 0)``."""
         ...
 
     def peek(self, key: str, limit: int, per_seconds: float) -> tuple[int, float]:
@@ -82,13 +90,18 @@ class MemoryWindows(MovingWindowStorage):
         return RuntimeError
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        return self.acquire_counted(key, limit, expiry, amount)[0]
+
+    def acquire_counted(self, key: str, limit: int, expiry: int, amount: int = 1) -> tuple[bool, float, int]:
         with self._lock:
             now = self.clock()
             events = self._events.setdefault(key, deque(maxlen=limit))
-            if amount > limit or (len(events) > limit - amount and events[limit - amount] > now - expiry):
-                return False
-            events.extendleft([now] * amount)  # newest first, as limits keeps them; maxlen drops the oldest
-            return True
+            while events and events[-1] <= now - expiry:  # oldest last: drop what left the window
+                events.pop()
+            taken = amount <= limit and len(events) <= limit - amount
+            if taken:
+                events.extendleft([now] * amount)  # newest first, as limits keeps them
+            return taken, (events[-1] if events else now), len(events)
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         with self._lock:
@@ -158,10 +171,19 @@ class WindowBudget:
         return item
 
     def take(self, key: str, limit: int, per_seconds: float) -> float:
+        return self.spend(key, limit, per_seconds)[0]
+
+    def spend(self, key: str, limit: int, per_seconds: float) -> tuple[float, int]:
         item = self._item(limit, per_seconds)
-        if self._limiter.hit(item, key):
-            return 0.0
-        return self._wait(item, key)
+        counted = getattr(self.storage, "acquire_counted", None)
+        if counted is None:  # limits' own storages: the hit, then the window
+            if self._limiter.hit(item, key):
+                return 0.0, self.peek(key, limit, per_seconds)[0]
+            return self._wait(item, key), 0
+        taken, start, hits = counted(item.key_for(key), item.amount, item.get_expiry())
+        if taken:
+            return 0.0, max(0, limit - hits)
+        return self._until(start, item), 0
 
     def peek(self, key: str, limit: int, per_seconds: float) -> tuple[int, float]:
         item = self._item(limit, per_seconds)
@@ -170,7 +192,10 @@ class WindowBudget:
 
     def _wait(self, item: RateLimitItemPerSecond, key: str) -> float:
         start, _n = self.storage.get_moving_window(item.key_for(key), item.amount, item.get_expiry())
-        # the oldest hit in the window leaves it at start + expiry (in ticks)
+        return self._until(start, item)
+
+    def _until(self, start: float, item: RateLimitItemPerSecond) -> float:
+        """Seconds until the window's oldest hit, at ``start`` (ticks), leaves it at start + expiry."""
         return max(TICK, (start + item.get_expiry()) * TICK - self.clock())
 
     def trip(self, key: str, seconds: float) -> None:

@@ -1,6 +1,6 @@
 """HTTP, one proposal per request, several clients, ``crmgate serve --workers N``, beside today's code.
 
-    .venv/bin/python benchmarks/bench_http_workers.py [--workers 2] [--clients 4] [--seconds 15]
+    .venv/bin/python benchmarks/bench_http_workers.py [--workers 2] [--clients 4] [--seconds 15] [--rounds 5]
         [--store sqlite|postgresql://...] [--crm sandbox|hubspot] [--latency 0.1]
 
 With ``--crm hubspot`` each request is a deal update against the fake HubSpot of
@@ -9,9 +9,11 @@ lock held across the CRM call would let one request per process through at a tim
 
 Prints ``baseline.row`` lines; asserts nothing about speed. For each tree (this one, and the
 baseline commit laid out by :mod:`baseline`), a fresh ``crmgate init`` project on the embedded
-sandbox is served by ``crmgate serve --workers N`` on a free loopback port; ``--clients`` threads,
-each on its own keep-alive connection, post one Lead create per request for ``--seconds``. The figure
-is requests answered 200 per second, all clients together. A last check sends a burst past a
+sandbox is served by ``crmgate serve --workers N`` on a free loopback port, both at once. They take
+turns (``--rounds`` each, alternating which goes first, ``--seconds`` in all per tree): ``--clients``
+threads, each on its own keep-alive connection, post one Lead create per request. The figure is
+requests answered 200 per second, all clients together, over a tree's turns: taking turns keeps a
+change in the shared machine's load from landing on one tree only. A last check sends a burst past a
 credential's limit through both workers: the 429s must add up to what one limit allows.
 """
 from __future__ import annotations
@@ -25,6 +27,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -90,7 +94,11 @@ def fresh_schema(url: str) -> str:
     return f"{url}?options=-csearch_path%3D{schema}"
 
 
-def measure(env: dict[str, str], args: argparse.Namespace, store: str) -> dict:
+@contextmanager
+def served(env: dict[str, str], args: argparse.Namespace, store: str) -> Iterator[dict]:
+    """A fresh project served by ``crmgate serve --workers N`` from the tree ``env`` imports:
+    yields ``{"url", "tokens", "ids"}``; on leaving, the limit check runs (keys ``admitted`` and
+    ``refused`` are added) and everything stops."""
     if store.startswith("postgresql://"):
         store = fresh_schema(store)
     with tempfile.TemporaryDirectory(prefix="bench-httpw-") as tmp:
@@ -121,45 +129,53 @@ def measure(env: dict[str, str], args: argparse.Namespace, store: str) -> dict:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             time.sleep(1.0)  # let every worker finish starting
-            ok = [0] * args.clients
-            stop_at = time.perf_counter() + args.seconds
-
-            def client(k: int) -> None:
-                with httpx.Client(base_url=url, timeout=60) as http:
-                    i = 0
-                    while time.perf_counter() < stop_at:
-                        one = deal(k * 10**6 + i, ids) if ids else lead(k * 10**6 + i)
-                        r = http.post("/v1/proposals", json={"proposals": [one]},
-                                      headers={"Authorization": f"Bearer {tokens['fast']}"})
-                        ok[k] += r.status_code == 200
-                        i += 1
-
-            t0 = time.perf_counter()
-            threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
+            server = {"url": url, "tokens": tokens, "ids": ids, "ok": 0, "wall": 0.0}
+            yield server
             # the shared limit: `limit` requests per minute for one credential, across every worker
             codes = []
             for _ in range(2 * args.limit):
                 with httpx.Client(base_url=url, timeout=60) as http:  # new connections: both workers serve
                     codes.append(http.post("/v1/proposals", json={"proposals": [deal(0, ids) if ids else lead(0)]},
                                            headers={"Authorization": f"Bearer {tokens['slow']}"}).status_code)
+            server.update(admitted=sum(c != 429 for c in codes), refused=codes.count(429))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
             if fake is not None:
                 fake.communicate("stop\n")
-    return {"rps": sum(ok) / wall, "admitted": sum(c != 429 for c in codes), "refused": codes.count(429)}
+
+
+def load(server: dict, clients: int, seconds: float, first: int) -> None:
+    """``clients`` threads, each on its own keep-alive connection, post one proposal per request for
+    ``seconds``; adds the 200 answers and the time taken to ``server``."""
+    ok = [0] * clients
+    stop_at = time.perf_counter() + seconds
+    ids, headers = server["ids"], {"Authorization": f"Bearer {server['tokens']['fast']}"}
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=server["url"], timeout=60) as http:
+            i = first
+            while time.perf_counter() < stop_at:
+                one = deal(k * 10**6 + i, ids) if ids else lead(k * 10**6 + i)
+                ok[k] += http.post("/v1/proposals", json={"proposals": [one]}, headers=headers).status_code == 200
+                i += 1
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    server["ok"] += sum(ok)
+    server["wall"] += time.perf_counter() - t0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=15, help="of load on each tree, in --rounds turns")
+    parser.add_argument("--rounds", type=int, default=5, help="turns each tree takes, alternating")
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--store", default="sqlite")
     parser.add_argument("--setup")
@@ -171,9 +187,16 @@ def main() -> None:
     if args.setup:
         return setup(args.setup, args.store, args.limit, args.hubspot)
     with baseline.baseline_tree() as old:
-        new = measure(baseline.current_env(), args, args.store)
-        base = measure(baseline.baseline_env(old), args, args.store)
+        with served(baseline.current_env(), args, args.store) as new, \
+                served(baseline.baseline_env(old), args, args.store) as base:
+            # both trees serve at once and take turns, so a change of the machine's load between
+            # the two measurements does not decide the ratio
+            window = args.seconds / args.rounds
+            for r in range(args.rounds):
+                for server in ((new, base) if r % 2 == 0 else (base, new)):
+                    load(server, args.clients, window, first=r * 10**5)
     for name, r in (("new", new), ("old", base)):
+        r["rps"] = r["ok"] / r["wall"]
         print(f"  {name}: {r['rps']:.0f} requests/s; a {args.limit}-per-minute credential sent {2 * args.limit}: "
               f"{r['admitted']} admitted, {r['refused']} x 429", flush=True)
     baseline.row(f"HTTP, one proposal per request, {args.clients} clients, --workers {args.workers} "

@@ -9,10 +9,12 @@ picks where the hits are kept, from ``budget.storage``:
 * ``memory``: this process only (one worker);
 * ``redis://host:port/db``: a Redis server, through ``limits``' Redis storage.
 
-:class:`SqlWindows` is a ``limits`` storage: each hit is a row ``(key, at)``. Taking one first
-takes, on PostgreSQL, a transaction-scoped advisory lock on the key, and on SQLite updates the key's
-row in ``crmgate_budget_keys`` (the write lock of ``BEGIN IMMEDIATE``): either serialises the takers
-of one key, so workers cannot overrun a window together; on PostgreSQL other keys do not wait.
+:class:`SqlWindows` is a ``limits`` storage: each hit is a row ``(key, at)``. Taking one is one
+transaction that drops the key's expired hits, counts the rest and adds the hit if it fits. On
+SQLite the transaction's ``BEGIN IMMEDIATE`` (the file's write lock) serialises the takers, and the
+statements go straight to the driver; on PostgreSQL a transaction-scoped advisory lock on the key
+does, and other keys do not wait. Either way workers cannot overrun a window together. Reads
+(:meth:`SqlWindows.get_moving_window`) take no lock.
 """
 from __future__ import annotations
 
@@ -21,20 +23,26 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, Float, Index, MetaData, String, Table, delete, event, func, insert
-from sqlalchemy import select
-from sqlalchemy import update
+from sqlalchemy import Column, Engine, Float, Index, MetaData, String, Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from crmgate.adapters.budget import TICK, Budget, MovingWindowStorage, WindowBudget
 from crmgate.config import Config
-from crmgate.trail.engine import make_engine
+from crmgate.trail.engine import BEGIN_OPTION, make_engine
 
 _md = MetaData()
-KEYS = Table("crmgate_budget_keys", _md, Column("key", String(250), primary_key=True),
-             Column("hits", BigInteger, nullable=False, default=0))
 HITS = Table("crmgate_budget_hits", _md, Column("key", String(250), nullable=False),
              Column("at", Float, nullable=False), Index("ix_crmgate_budget_hits", "key", "at"))
+_DROP = "DELETE FROM crmgate_budget_hits WHERE key = ? AND at <= ?"
+_WINDOW = "SELECT min(at), count(*) FROM crmgate_budget_hits WHERE key = ? AND at > ?"
+_ADD = "INSERT INTO crmgate_budget_hits (key, at) VALUES (?, ?)"
+# PostgreSQL: the same in one round trip (the CTEs share one snapshot: w does not see the insert)
+_PG_ACQUIRE = (
+    "WITH gone AS (DELETE FROM crmgate_budget_hits WHERE key = {k} AND at <= {floor}), "
+    "w AS (SELECT min(at) AS oldest, count(*) AS n FROM crmgate_budget_hits WHERE key = {k} AND at > {floor}), "
+    "ins AS (INSERT INTO crmgate_budget_hits (key, at) SELECT {k}, {now} FROM generate_series(1, {amount}), w "
+    "WHERE w.n <= {room} RETURNING 1) "
+    "SELECT w.oldest, w.n, (SELECT count(*) FROM ins) FROM w")
 
 
 class SqlWindows(MovingWindowStorage):
@@ -44,7 +52,6 @@ class SqlWindows(MovingWindowStorage):
         super().__init__()
         self.engine, self.clock = engine, clock
         self._made = False  # the tables are made on first use: a setup refused later leaves no file
-        self._insert_key = _insert_ignoring(engine)
         self._pg = engine.dialect.name == "postgresql"
 
     @property
@@ -63,75 +70,76 @@ class SqlWindows(MovingWindowStorage):
                     raise
         self._made = True
 
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self._pg else statement
+
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        if amount > limit:
-            return False
+        return self.acquire_counted(key, limit, expiry, amount)[0]
+
+    def acquire_counted(self, key: str, limit: int, expiry: int, amount: int = 1) -> tuple[bool, float, int]:
+        """Add ``amount`` hits of ``key`` if they fit in ``limit`` per ``expiry`` ticks; (whether
+        they were added, the window's oldest hit, the hits in it now): see the module docstring."""
         self._tables()
+        if amount > limit:
+            return (False, *self.get_moving_window(key, limit, expiry))
         if self._pg:
             return self._acquire_pg(key, limit, expiry, amount)
-        with self.engine.begin() as conn:
-            # the key's row lock first: takers of one key queue here, then count what is committed
-            if not conn.execute(update(KEYS).where(KEYS.c.key == key).values(hits=KEYS.c.hits + amount)).rowcount:
-                conn.execute(self._insert_key, {"key": key, "hits": 0})
-                conn.execute(update(KEYS).where(KEYS.c.key == key).values(hits=KEYS.c.hits + amount))
+        with self.engine.begin() as conn:  # BEGIN IMMEDIATE: the takers of every key queue here
+            raw: Any = conn.connection.driver_connection  # SQLAlchemy's statement machinery costs more
             now = self.clock()
-            nth = conn.execute(select(HITS.c.at).where(HITS.c.key == key).order_by(HITS.c.at.desc())
-                               .offset(limit - amount).limit(1)).scalar()
-            if nth is not None and nth > now - expiry:
-                return False
-            conn.execute(insert(HITS), [{"key": key, "at": now}] * amount)
-            conn.execute(delete(HITS).where(HITS.c.key == key, HITS.c.at <= now - expiry))
-            return True
+            raw.execute(_DROP, (key, now - expiry))
+            oldest, hits = raw.execute(_WINDOW, (key, now - expiry)).fetchone()
+            taken = hits <= limit - amount
+            if taken:
+                raw.executemany(_ADD, [(key, now)] * amount)
+        return taken, (oldest if hits else now), hits + amount * taken
 
-    def _acquire_pg(self, key: str, limit: int, expiry: int, amount: int) -> bool:
-        """PostgreSQL in three round trips: a transaction-scoped advisory lock on the key (takers of
-        one key queue there), then one statement that drops expired hits and inserts ``amount`` new
-        ones unless the window is full. No WAL flush is awaited: a hit need not survive a crash."""
+    def _acquire_pg(self, key: str, limit: int, expiry: int, amount: int) -> tuple[bool, float, int]:
+        """PostgreSQL in one round trip: one simple-protocol message whose statements run as one
+        implicit transaction: a transaction-scoped advisory lock on the key (takers of one key queue
+        there), then the statement, which reads the window only once the lock is held. No WAL flush
+        is awaited: a hit need not survive a crash."""
+        from psycopg import sql
+
+        now = self.clock()
         lock = zlib.crc32(key.encode()) - 2**31  # a signed 32-bit key for pg_advisory_xact_lock
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({lock})")
-            now = self.clock()
-            done = conn.exec_driver_sql(
-                "WITH gone AS (DELETE FROM crmgate_budget_hits WHERE key = %(k)s AND at <= %(floor)s) "
-                "INSERT INTO crmgate_budget_hits (key, at) SELECT %(k)s, %(now)s FROM generate_series(1, %(n)s) "
-                "WHERE NOT EXISTS (SELECT 1 FROM (SELECT at FROM crmgate_budget_hits WHERE key = %(k)s "
-                "ORDER BY at DESC OFFSET %(off)s LIMIT 1) nth WHERE nth.at > %(floor)s) RETURNING 1",
-                {"k": key, "now": now, "floor": now - expiry, "n": amount, "off": limit - amount}).first()
-            return done is not None
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN round trip: the message is one
+            raw: Any = conn.connection.driver_connection
+            with raw.cursor() as cur:
+                args = {"k": key, "now": now, "floor": now - expiry, "amount": amount, "room": limit - amount}
+                body = sql.SQL(_PG_ACQUIRE).format(**{k: sql.Literal(v) for k, v in args.items()})
+                cur.execute(sql.SQL("SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({}); {}")
+                            .format(sql.Literal(lock), body))
+                while cur.nextset():  # the results of SET and of the lock come first
+                    pass
+                oldest, hits, added = cur.fetchone()
+        return bool(added), (float(oldest) if hits else now), int(hits) + int(added)
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         self._tables()
         now = self.clock()
         with self.engine.connect() as conn:
-            oldest, n = conn.execute(select(func.min(HITS.c.at), func.count())
-                                     .where(HITS.c.key == key, HITS.c.at > now - expiry)).one()
-        return (float(oldest), int(n)) if n else (now, 0)
+            conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})  # a read: no write lock on SQLite
+            oldest, hits = conn.exec_driver_sql(self._sql(_WINDOW), (key, now - expiry)).one()
+        return (float(oldest), int(hits)) if hits else (now, 0)
 
     def check(self) -> bool:
         with self.engine.connect() as conn:
-            conn.execute(select(1))
+            conn.exec_driver_sql("SELECT 1")
         return True
 
     def reset(self) -> int | None:
         self._tables()
         with self.engine.begin() as conn:
-            conn.execute(delete(HITS))
-            return conn.execute(delete(KEYS)).rowcount
+            keys = conn.exec_driver_sql("SELECT count(DISTINCT key) FROM crmgate_budget_hits").scalar()
+            conn.exec_driver_sql("DELETE FROM crmgate_budget_hits")
+        return int(keys or 0)
 
     def clear(self, key: str) -> None:
         self._tables()
         with self.engine.begin() as conn:
-            conn.execute(delete(HITS).where(HITS.c.key == key))
-
-
-def _insert_ignoring(engine: Engine):  # noqa: ANN202 - a dialect's Insert
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(KEYS).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(KEYS).on_conflict_do_nothing()
+            conn.exec_driver_sql(self._sql("DELETE FROM crmgate_budget_hits WHERE key = ?"), (key,))
 
 
 def budget_for(config: Config, *, clock: Callable[[], float] = time.time) -> Budget:
@@ -143,18 +151,9 @@ def budget_for(config: Config, *, clock: Callable[[], float] = time.time) -> Bud
     if where == "memory" or store in ("sqlite://", "sqlite:///:memory:") or store.endswith(":memory:"):
         return WindowBudget.memory(clock)
     if store.startswith("sqlite:///"):
-        # beside the trail, not in it: a budget write must not queue behind (or hold up) trail appends
-        engine = make_engine(store + ".budget")
-        event.listen(engine, "connect", _no_fsync)
+        # beside the trail, not in it: a budget write must not queue behind (or hold up) trail appends.
+        # Not durable: after a crash, an emptier window only lets calls wait less.
+        engine = make_engine(store + ".budget", durable=False)
     else:
         engine = make_engine(store)
     return WindowBudget(SqlWindows(engine, lambda: clock() / TICK), clock=clock)
-
-
-def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
-    """Rate-limit hits need no durability: after a crash, an emptier window only lets calls wait less."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA synchronous = OFF")
-    finally:
-        cursor.close()

@@ -15,11 +15,13 @@ from crmgate.doors.mcp.server import streamable_http_app
 from crmgate.doors.wiring import CONFIG_ENV, build_service
 
 
-def app_from_env() -> Any:
-    """The ASGI app for the config named by ``$CRMGATE_CONFIG`` (uvicorn ``--factory``, several workers)."""
+def app_from_env(*, shared_quotas: bool = True) -> Any:
+    """The ASGI app for the config named by ``$CRMGATE_CONFIG`` (uvicorn ``--factory``, several
+    workers). ``shared_quotas=False`` (one worker serves everything): the request quotas are kept in
+    this process, with no call to the store's budget per request."""
     if os.environ.get(FORMAT_ENV):  # a `crmgate serve` worker: log as the parent process was told to
         configure_logging()
     config = load_config(os.environ.get(CONFIG_ENV))
-    service = build_service(config)
+    service = build_service(config, shared_quotas=shared_quotas)
     return create_app(service, mcp_app=streamable_http_app(service), console=console_from_config(service, config),
                       max_body_bytes=int(config.server.max_body_mb * 1024 * 1024))

@@ -44,11 +44,8 @@ class RequestLimiter:
     def take(self, key: str, limit: int | None = None) -> Admission:
         """Spend one request of ``key``'s window (``limit`` per window; the default when None)."""
         limit = limit or self.default_limit
-        wait = self.budget.take(f"quota:{key}", limit, self.per_seconds)
-        if wait:
-            return Admission(False, limit, 0, wait)
-        left, _ = self.budget.peek(f"quota:{key}", limit, self.per_seconds)
-        return Admission(True, limit, left, 0.0)
+        wait, left = self.budget.spend(f"quota:{key}", limit, self.per_seconds)  # one round trip
+        return Admission(not wait, limit, left, wait)
 
     def peek(self, key: str, limit: int | None = None) -> Admission:
         """Whether one more request of ``key`` would fit now, spending nothing."""

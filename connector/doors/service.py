@@ -20,21 +20,19 @@ After a change is queued, approved, rejected or rolled back, :attr:`Service.even
 (``events(kind, change)``), so the console's webhooks fire whichever door made the change; a
 failing sink is logged and never fails the call.
 
-On PostgreSQL no lock of this process serialises calls: the trail store, the write path and the
-adapters are safe for concurrent callers (threads here, or the worker processes of ``crmgate serve
---workers N``, which share the request quotas through the gate's budget), and unrelated proposals do
-not wait for each other. On SQLite, which lets one writer in at a time whatever we do, this
-process's writing calls queue on one lock: waiting there is cheaper than SQLite's busy handler,
-which sleeps up to 100 ms between tries.
+No lock of this process serialises calls: the trail store, the write path and the adapters are
+safe for concurrent callers (threads here, or the worker processes of ``crmgate serve --workers N``,
+which share the request quotas through the gate's budget), and on PostgreSQL unrelated proposals do
+not wait for each other. SQLite lets one writer in at a time whatever we do; its engine queues this
+process's writers for the length of a write transaction only (see :mod:`crmgate.trail.engine`).
 """
 from __future__ import annotations
 
 import io
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,7 +53,6 @@ from crmgate.errors import ApprovalError, CrmgateError, ProposalError
 from crmgate.gate import Gate
 from crmgate.rollback.run import BulkRollbackReport, Progress
 from crmgate.trail import Entry, TrailSigner
-from crmgate.trail.engine import is_sqlite
 from crmgate.writes.check import Check
 from crmgate.writes.intake import coerce
 from crmgate.writes.outcome import Outcome
@@ -97,7 +94,6 @@ class Service:
         self.events = events
         #: hosts a proposal's callback_url may name (``notify.callback_hosts``; set with the notifier)
         self.callback_hosts: frozenset[str] = frozenset()
-        self._lock: Any = threading.RLock() if is_sqlite(gate.store.engine) else nullcontext()
 
     def _emit(self, kind: str, change: Mapping[str, Any] | Callable[[], Mapping[str, Any]]) -> None:
         """Tell ``events`` (if set); ``change`` may be a callable, so nothing is read without a sink."""
@@ -117,20 +113,18 @@ class Service:
         429, so tokens cannot be guessed at speed. A VALID token is never refused for what other
         tokens did from the same address (a NAT, a proxy): it is only held to its own limit. A
         token that is not even well-formed is refused without a lookup while the address is throttled."""
-        guard = f"unauthenticated:{client or '-'}"
-        wait = self.limiter.peek(guard, self.failed_auth_limit)
         try:
-            if not wait.allowed and credential_id_of(token) is None:
-                raise AccessError("unknown token", code="invalid_token", status=401)
-            cred = self.credentials.authenticate(token)
+            cred = self.credentials.authenticate(token)  # no lookup for a token that is not well-formed
         except AccessError as exc:
+            # only failures touch the client's window (a valid token costs one budget call: its own);
+            # a failure past the limit is refused with 429 and spends nothing
+            wait = self.limiter.take(f"unauthenticated:{client or '-'}", self.failed_auth_limit)
             if not wait.allowed:
                 log.warning("access.refused", code="rate_limited", action=action, client=client,
                             reason="failed_auth", credential_id=credential_id_of(token))
                 raise AccessError(f"too many requests with unknown tokens from {client or 'this client'}; "
                                   f"retry in {wait.retry_after:.1f} s", code="rate_limited", status=429,
                                   details={"retry_after": wait.retry_after}, headers=wait.headers()) from None
-            self.limiter.take(guard, self.failed_auth_limit)
             log.warning("access.refused", code=exc.code, action=action, client=client,
                         credential_id=credential_id_of(token))
             raise
@@ -162,9 +156,8 @@ class Service:
         if callback_url is not None:
             self._check_callback(cred, callback_url)
         proposals = self._as_actor(cred, items, action="propose changes")
-        with self._lock:
-            self._check_keys(cred, proposals)
-            outcomes = self.gate.propose(proposals)
+        self._check_keys(cred, proposals)
+        outcomes = self.gate.propose(proposals)
         for o in outcomes if self.events is not None else ():
             if o.status == "queued" and not o.replayed:
                 self._emit("queued", {**{k: getattr(o, k) for k in _EVENT_KEYS}, "callback_url": callback_url})
@@ -191,9 +184,8 @@ class Service:
         """What proposing would do now, writing nothing; see :meth:`Gate.check`."""
         self.require(cred, "propose", action="check changes")
         proposals = self._as_actor(cred, items, action="check changes")
-        with self._lock:
-            self._check_keys(cred, proposals)
-            return self.gate.check(proposals)
+        self._check_keys(cred, proposals)
+        return self.gate.check(proposals)
 
     def _as_actor(self, cred: Credential, items: Sequence[Mapping[str, Any]], *, action: str) -> list[Any]:
         if not items:
@@ -275,7 +267,7 @@ class Service:
     def approve(self, cred: Credential, change_id: str, *, note: str | None = None,
                 edits: Mapping[str, Any] | None = None) -> ApprovalResult:
         self.require(cred, "approve", action="approve changes")
-        with self._lock, _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
+        with _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
             result = self.gate.approve(change_id, by=cred.actor, note=note, edits=edits)
         if result.status in ("applied", "conflict", "stale"):
             self._emit("approved" if result.status == "applied" else "conflict", lambda: self._resolved(result))
@@ -284,12 +276,12 @@ class Service:
     def requeue(self, cred: Credential, change_id: str, *, note: str | None = None) -> dict[str, Any]:
         """Decide a stale change again on the record now, as a new queued change (scope ``approve``)."""
         self.require(cred, "approve", action="requeue changes")
-        with self._lock, _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
+        with _logging_refusal(cred), fixes_on_refusal(self.gate.rulebook):
             return self.gate.requeue(change_id, by=cred.actor, note=note)
 
     def reject(self, cred: Credential, change_id: str, *, reason: str) -> ApprovalResult:
         self.require(cred, "approve", action="reject changes")
-        with self._lock, _logging_refusal(cred):
+        with _logging_refusal(cred):
             result = self.gate.reject(change_id, by=cred.actor, reason=reason)
         self._emit("rejected", lambda: self._resolved(result))
         return result
@@ -307,10 +299,9 @@ class Service:
                  until: str | None = None, dry_run: bool = False, force: bool = False,
                  progress: Progress | None = None, reconcile_first: bool = False) -> BulkRollbackReport:
         self.require(cred, "rollback", action="roll changes back")
-        with self._lock:
-            report = self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
-                                             since=since, until=until, dry_run=dry_run, force=force,
-                                             by=cred.actor, progress=progress, reconcile_first=reconcile_first)
+        report = self.gate.rollback_many(change=change, batch=batch, actor=actor, use_case=use_case,
+                                         since=since, until=until, dry_run=dry_run, force=force,
+                                         by=cred.actor, progress=progress, reconcile_first=reconcile_first)
         for r in report.changes if self.events is not None else ():
             if r.status in ("reverted", "partial"):
                 self._emit("rolled_back", {"change_id": r.change_id, "object": r.object, "op": r.op,
@@ -320,8 +311,7 @@ class Service:
 
     def reconcile(self, cred: Credential, *, older_than: float = 0.0, dry_run: bool = False) -> ReconcileReport:
         self.require(cred, "rollback", action="reconcile writes")  # the admin scope of rollback
-        with self._lock:
-            return self.gate.reconcile(older_than=older_than, dry_run=dry_run)
+        return self.gate.reconcile(older_than=older_than, dry_run=dry_run)
 
     def export(self, cred: Credential, *, fmt: str = "jsonl", since: str | None = None,
                until: str | None = None, actor: str | None = None, use_case: str | None = None,

@@ -1,22 +1,40 @@
 """Engine construction for the trail: URL normalisation and SQLite locking behaviour.
 
 * ``postgresql://`` and ``postgres://`` URLs use the psycopg 3 driver (``postgresql+psycopg://``).
+  A pooled connection that sat idle longer than ``ping_after_idle`` seconds is pinged before use
+  (and replaced if the server dropped it, e.g. across a restart); a busy connection is not: a ping
+  on every checkout (``pool_pre_ping``) was one extra round trip per transaction, six per HTTP
+  proposal. A connection that dies while in use fails that call, and the pool reconnects.
 * On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front,
-  so two appenders can never read the same head) and waits up to ``busy_timeout`` seconds for it.
+  so two appenders can never read the same head) and waits up to ``busy_timeout`` seconds for it:
+  behind the file's other writers in this process on a lock that wakes the next one at once (held
+  from BEGIN to COMMIT or ROLLBACK, never across the flush below), then on SQLite's own lock for
+  writers in other processes.
   A connection whose execution options carry ``trail_sqlite_begin="DEFERRED"`` starts a plain
   read transaction instead. File databases use WAL so readers do not block the writer.
+* A commit on a SQLite file returns once it is on disk, as with ``synchronous = FULL``, but the
+  write lock is not held across the disk flush: the commit itself only appends to the WAL
+  (``synchronous = NORMAL``), then the connection flushes the WAL (``fdatasync``) after releasing
+  the lock, so the next writer goes in while this one waits for the disk, and flushes that overlap
+  share the disk's work. Durability is kept: the flush covers every WAL write made before it, this
+  commit's included, and nothing acts on the commit before ``commit()`` returns. (PostgreSQL does
+  the same with ``synchronous_commit = off`` and a flush, see :mod:`crmgate.trail.store`.) A store
+  made with ``durable=False`` (the budget file) skips the flush and the fsyncs altogether.
 * ``sqlite://`` (memory) shares one connection across the engine; it is for tests only.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import monotonic, sleep
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 BEGIN_OPTION = "trail_sqlite_begin"
@@ -35,19 +53,117 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _enable_wal(cursor: Any, busy_timeout: float) -> None:
-    """Switch a SQLite file to WAL. The switch can fail with "locked" without waiting on the busy
-    handler while other connections are opening the same new file, so retry until the timeout."""
+def _enable_wal(cursor: Any, busy_timeout: float) -> bool:
+    """Switch a SQLite file to WAL; whether it is in WAL now (a file system without shared memory
+    keeps the rollback journal, and its commits stay fully synchronous). The switch can fail with
+    "locked" without waiting on the busy handler while other connections are opening the same new
+    file, so retry until the timeout."""
     deadline = monotonic() + busy_timeout
     while True:
         try:
             if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
-            return
+                return str(cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower() == "wal"
+            return True
         except sqlite3.OperationalError:
             if monotonic() > deadline:
                 raise
             sleep(0.01)
+
+
+_WRITERS: dict[str, threading.Lock] = {}  # per database file: this process's writers queue here
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writers(path: str) -> threading.Lock:
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(path, threading.Lock())
+
+
+class FlushedCommits(sqlite3.Connection):
+    """A SQLite connection to a file whose write transactions queue on the file's in-process lock
+    (``writers``) and whose ``commit`` flushes the WAL at ``wal_path`` (when set) after the COMMIT
+    has released the write lock (see the module docstring)."""
+
+    wal_path = ""
+    flush: Callable[[str], None] = staticmethod(lambda path: flush_file(path))
+    writers: threading.Lock | None = None
+    _holding = False
+
+    def begin_immediate(self, timeout: float) -> None:
+        """``BEGIN IMMEDIATE`` once this process's other writers of the file are done: they wait
+        here, woken as soon as it is free, instead of in SQLite's busy handler, which polls with
+        sleeps of 1 to 100 ms. Other processes still meet SQLite's own lock and busy handler."""
+        if self.writers is not None:
+            if not self.writers.acquire(timeout=timeout):
+                raise sqlite3.OperationalError("database is locked (by another writer of this process)")
+            self._holding = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._holding and not self.in_transaction:
+            self._holding = False
+            self.writers.release()  # type: ignore[union-attr]
+
+    def commit(self) -> None:
+        open_before = self.in_transaction
+        try:
+            super().commit()
+        finally:
+            self._release()
+        if open_before and self.wal_path:
+            self.flush(self.wal_path)
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._holding:
+                self._holding = False
+                self.writers.release()  # type: ignore[union-attr]
+
+
+def flush_file(path: str) -> None:
+    """``fdatasync`` the file at ``path``: every write made to it before this call, by any process,
+    is then on disk. A missing WAL has nothing left to flush: the last connection to close a
+    database checkpoints its WAL into it (synced) before removing the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pinged_when_idle(engine: Engine, after: float) -> Engine:
+    """Ping a pooled connection idle for more than ``after`` seconds before handing it out."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info["crmgate_idle_since"] = monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("crmgate_idle_since", None)
+        if since is None or monotonic() - since <= after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection idle for {monotonic() - since:.0f} s is gone") from exc
+
+    return engine
 
 
 SCHEMA_LOCK_KEY = 0x7472_6169_6C00  # one advisory lock for every crmgate table creation on PostgreSQL
@@ -64,15 +180,25 @@ def schema_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> Engine:
-    """Create the engine for ``url`` with the locking behaviour described in the module docstring."""
+PING_AFTER_IDLE = 1.0  # seconds
+
+
+def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, durable: bool = True,
+                flush: Callable[[str], None] | None = None, ping_after_idle: float = PING_AFTER_IDLE) -> Engine:
+    """Create the engine for ``url`` with the locking and flushing described in the module docstring;
+    ``durable=False``: commits to a SQLite file are never flushed (for data a crash may lose).
+    ``flush(wal_path)`` replaces :func:`flush_file` (tests watch it)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        return _pinged_when_idle(create_engine(parsed, echo=echo), ping_after_idle)
     memory = parsed.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout, "check_same_thread": False}}
+    connect_args: dict[str, Any] = {"timeout": busy_timeout, "check_same_thread": False}
+    kwargs: dict[str, Any] = {"connect_args": connect_args}
     if memory:
         kwargs["poolclass"] = StaticPool
+    else:
+        connect_args["factory"] = FlushedCommits
+    path = "" if memory else os.path.abspath(str(parsed.database))
     engine = create_engine(parsed, echo=echo, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -81,14 +207,25 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> 
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            if not memory:
-                _enable_wal(cursor, busy_timeout)
+            if not memory and _enable_wal(cursor, busy_timeout):
+                # the commit appends to the WAL; FlushedCommits flushes it once the lock is released
+                cursor.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
+                if durable:
+                    dbapi_connection.wal_path = path + "-wal"
+                    if flush is not None:
+                        dbapi_connection.flush = flush
         finally:
             cursor.close()
+        if not memory:
+            dbapi_connection.writers = _writers(path)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
-        conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE") == "DEFERRED":
+            conn.exec_driver_sql("BEGIN DEFERRED")
+        elif memory:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.connection.dbapi_connection.begin_immediate(busy_timeout)  # type: ignore[union-attr]
 
     return engine

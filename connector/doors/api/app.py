@@ -102,8 +102,9 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
 
     def needs(scope: str, action: str) -> Any:
         """The caller, refused (403) for a missing scope BEFORE its body is validated: a read-only
-        token posting a malformed body learns that it may not, not how to fix the body."""
-        def scoped(cred: Credential = Caller) -> Credential:
+        token posting a malformed body learns that it may not, not how to fix the body. Async: a
+        check this small is not worth a hop to the thread pool (the sync ones each make one)."""
+        async def scoped(cred: Credential = Caller) -> Credential:
             service.require(cred, scope, action=action)
             return cred
         return Depends(scoped)

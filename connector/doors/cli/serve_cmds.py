@@ -13,7 +13,7 @@ from crmgate.doors.cli.base import Ctx, cli, handle_errors, pass_ctx
               help="Interface to listen on. There is no TLS: put a TLS proxy in front for anything but loopback.")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Server processes; they share the request limits and the CRM budget (budget.storage).")
+              help="Server processes; several share the request limits and the CRM budget (budget.storage).")
 @pass_ctx
 @handle_errors
 def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
@@ -42,7 +42,7 @@ def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
     if workers > 1:
         uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, workers=workers, **run)
     else:
-        uvicorn.run(app_from_env(), **run)
+        uvicorn.run(app_from_env(shared_quotas=False), **run)  # the only process: quotas in memory
 
 
 def _check_port_free(host: str, port: int) -> None:
