@@ -109,8 +109,12 @@ def test_207_partial_create_maps_errors_by_trace_id(fake, hs):
 
 
 def test_later_chunk_failing_keeps_the_earlier_chunk_results(fake, make_hs):
-    """When the second batch fails as a whole after retries, the first batch's results stand."""
-    hs = make_hs()
+    """When the second batch fails as a whole after retries, the first batch's results stand.
+
+    One call at a time, so the fault's ``after=1`` lands on the second batch: with calls in flight
+    either batch may reach the fake first (that case is
+    ``test_one_failed_chunk_among_calls_in_flight_fails_only_its_records``)."""
+    hs = make_hs(max_inflight=1)
     ids = _seed_deals(fake, 150)
     fake.inject(500, match="batch/update", times=5, after=1)
     results = hs.update_many("deals", [UpdateRequest(rid, {"description": "x"}) for rid in ids])
