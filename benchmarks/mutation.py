@@ -46,7 +46,7 @@ MODULES: dict[str, list[str]] = {
     "connector/trail/verify.py": ["tests/trail/test_verify_mutants.py", "tests/trail/test_tamper_exact.py",
                                   "tests/trail/test_verify.py"],
     "connector/trail/canonical.py": ["tests/trail/test_canonical.py", "tests/trail/test_canonical_mutants.py",
-                                     "tests/trail/test_tamper_exact.py"],
+                                     "tests/trail/test_tamper_exact.py", "tests/trail/test_splice.py"],
     "connector/audit/verify_export.py": ["tests/audit/test_verify_export_mutants.py",
                                          "tests/audit/test_export_tampering.py", "tests/audit/test_export.py"],
     "connector/rollback/plan.py": ["tests/connector/test_rollback_plan_mutants.py",

@@ -283,7 +283,8 @@ def test_a_scan_reads_one_snapshot(make_store):
 @pytest.mark.postgres
 def test_the_repr_hides_the_password(pg_url, signer):
     """repr(store) shows the URL with the password masked (it ends up in logs and tracebacks)."""
-    url = make_url(pg_url.replace("postgresql://", "postgresql+psycopg://", 1)).set(username=getpass.getuser(), password="s3cret")
+    url = make_url(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    url = url.set(username=url.username or getpass.getuser(), password="s3cret")
     with TrailStore(url.render_as_string(hide_password=False), signer=signer) as store:
         assert "s3cret" not in repr(store) and "***" in repr(store)
 
