@@ -9,6 +9,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone, tzinfo
 from time import perf_counter
 
+import psycopg
 import pytest
 import structlog
 from sqlalchemy import Column, MetaData, String, Table, select, text
@@ -91,17 +92,20 @@ def _occupy_next_seq(store: TrailStore) -> None:
                "VALUES (2, 'x', 'x', '{}', :g, :g)", g=GENESIS)
 
 
-def test_a_driver_error_while_appending_is_a_store_error(make_store):
+@pytest.mark.parametrize("size", [2, 9], ids=["insert", "copy"])
+def test_a_driver_error_while_appending_is_a_store_error(make_store, size):
     """A database error during the append (here a row already at the next seq) surfaces as
-    TrailStoreError naming the driver error, chained to it, and nothing of the batch stays."""
+    TrailStoreError naming the driver error, chained to it, and nothing of the batch stays; also
+    for a batch that PostgreSQL writes by COPY, straight through the driver."""
     store = make_store()
     store.append([entry(1)])
     _occupy_next_seq(store)
     with pytest.raises(TrailStoreError) as raised:
-        store.append([entry(2), entry(3)])
+        store.append([entry(2 + i) for i in range(size)])
     assert raised.value.code == "trail_store_error"
-    assert str(raised.value) == "appending to the trail failed: IntegrityError"
-    assert isinstance(raised.value.__cause__, (sqlite3.IntegrityError, IntegrityError))
+    assert str(raised.value) in ("appending to the trail failed: IntegrityError",
+                                 "appending to the trail failed: UniqueViolation")  # psycopg's own, by COPY
+    assert isinstance(raised.value.__cause__, (sqlite3.IntegrityError, IntegrityError, psycopg.IntegrityError))
     assert store.head()[0] == 1 and [cp.seq for cp in store.checkpoints()] == [1]
 
 
