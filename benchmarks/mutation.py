@@ -163,6 +163,8 @@ def mutations(module: str) -> Iterable[MutationSpec]:
                 continue  # each number yields +1 then -1; one mutant per number is enough
             if _equivalent_by_construction(name, lines[start[0] - 1], start[1]):
                 continue
+            if name == "core/ExceptionReplacer" and "." in lines[start[0] - 1][start[1]:end[1]]:
+                continue  # cosmic-ray 8 cannot rename a dotted name (sqlite3.Error); its failed build counted as killed
             yield MutationSpec(module_path=str(path), operator_name=name, occurrence=occurrence,
                                start_pos=start, end_pos=end)
 
