@@ -259,7 +259,7 @@ class TrailStore:
                 self.lock_stats.add(locked - asked, perf_counter() - locked)
             if not self._sqlite:
                 self._flush()
-        except (SQLAlchemyError, sqlite3.Error) as exc:
+        except (SQLAlchemyError, sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
             if in_hook:
                 raise
             raise TrailStoreError(f"appending to the trail failed: {type(exc).__name__}") from exc

@@ -277,3 +277,68 @@ def test_the_liveness_probe_sends_no_signal(engine):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+# -- batched idempotency rows (claim_keys, save_outcomes) -------------------------------------------
+
+def _stored(engine) -> dict[str, tuple[str, dict]]:
+    with engine.connect() as conn:
+        return {r.key: (r.proposal_id, json.loads(r.outcome)) for r in conn.execute(sa.select(tables.idempotency))}
+
+
+def test_claim_keys_holds_new_keys_and_leaves_taken_ones_past_500(engine):
+    """claim_keys claims every key nobody holds and returns exactly those; a key another
+    proposal already holds stays theirs (not returned, its row untouched), for any number of keys
+    (chunked look-ups); no keys claims nothing."""
+    taken = {f"k{i:04}" for i in (0, 499, 500, 1000, 1002)}
+    with engine.begin() as conn:
+        assert inflight.claim_keys(conn, {}) == set()
+        assert inflight.claim_keys(conn, dict.fromkeys(taken, "prp_other")) == taken
+    keys = [f"k{i:04}" for i in range(1003)]
+    with engine.begin() as conn:
+        held = inflight.claim_keys(conn, dict.fromkeys(keys, "prp_1"))
+    assert held == set(keys) - taken
+    stored = _stored(engine)
+    assert len(stored) == 1003
+    assert {k for k, (p, _) in stored.items() if p == "prp_other"} == taken
+
+
+def test_save_outcomes_replaces_stored_keys_and_inserts_new_ones_past_500(engine):
+    """save_outcomes gives every key its own outcome, one row each: a key already stored gets the
+    new outcome (keeping the proposal id that claimed it), a new key is inserted with its proposal
+    id; any number of keys (chunked look-ups); an empty list writes nothing."""
+    old = [f"k{i:04}" for i in range(1003)]
+    with engine.begin() as conn:
+        inflight.save_outcomes(conn, [])
+        for k in old:
+            inflight.save_outcome(conn, k, "prp_old", outcome(status="in_progress"))
+    items = [(k, "prp_new", outcome(record_id=k)) for k in ["new-a", *old, "new-b"]]
+    with engine.begin() as conn:
+        inflight.save_outcomes(conn, items)
+    stored = _stored(engine)
+    assert len(stored) == 1005
+    assert all((o["status"], o["record_id"]) == ("applied", k) for k, (_, o) in stored.items())
+    assert {k for k, (p, _) in stored.items() if p == "prp_new"} == {"new-a", "new-b"}
+
+
+def test_save_outcomes_inserts_when_nothing_is_stored(engine):
+    """With no key stored yet, save_outcomes inserts every one (no update is attempted)."""
+    with engine.begin() as conn:
+        inflight.save_outcomes(conn, [("k1", "prp_1", outcome(status="in_progress"))])
+    assert _stored(engine) == {"k1": ("prp_1", outcome(status="in_progress").to_dict())}
+
+
+@pytest.mark.postgres
+def test_claim_keys_on_postgresql(pg_url):
+    """On PostgreSQL too (its own INSERT ... ON CONFLICT DO NOTHING), claim_keys claims the free
+    keys and leaves a held one to its holder."""
+    eng = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        tables.metadata.create_all(eng)
+        with eng.begin() as conn:
+            assert inflight.claim_keys(conn, {"k1": "prp_other"}) == {"k1"}
+        with eng.begin() as conn:
+            assert inflight.claim_keys(conn, {"k1": "prp_1", "k2": "prp_1"}) == {"k2"}
+        assert _stored(eng) == {"k1": ("prp_other", {}), "k2": ("prp_1", {})}
+    finally:
+        eng.dispose()

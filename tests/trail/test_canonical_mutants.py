@@ -1,6 +1,8 @@
 """Canonical form edge cases found by mutation testing: the slow path must agree with the fast one."""
 from __future__ import annotations
 
+from enum import Enum
+
 import pytest
 
 from crmgate.trail import canonical_json
@@ -47,3 +49,34 @@ def test_split_body_accepts_content_already_holding_seq_and_ts():
     before, after = split_body(content)
     assert splice_body(before, after, 7, "2026-12-07T05:00:00Z") == canonical_json(
         {**content, "seq": 7, "ts": "2026-12-07T05:00:00Z"})
+
+
+def test_split_body_replaces_placeholders_of_any_type():
+    """A content whose ``ts`` placeholder is not a string (nor None) is cut all the same: the
+    spliced values replace the placeholders."""
+    from crmgate.trail.canonical import splice_body, split_body
+
+    before, after = split_body({"kind": "k", "seq": None, "ts": 0, "use_case": "u"})
+    assert splice_body(before, after, 5, "T") == '{"kind":"k","seq":5,"ts":"T","use_case":"u"}'
+
+
+def test_split_body_needs_a_key_sorting_before_seq_even_with_placeholders():
+    """``seq`` itself is not a key before ``seq``: a content holding only the placeholders and
+    ``use_case`` is refused, with that reason."""
+    from crmgate.trail.canonical import split_body
+
+    with pytest.raises(ValueError, match=r"^split_body needs a key before 'seq'$"):
+        split_body({"seq": 0, "ts": "", "use_case": "u"})
+
+
+class Shape(Enum):
+    """Enum members hash by name, so a set may hold them even when their values are dicts."""
+
+    LAST_KEY_Z = {"z": 0, "a": 1}
+    LAST_KEY_B = {"b": 0, "a": 2}
+
+
+def test_a_set_of_mapping_values_is_sorted_by_their_canonical_text():
+    """Set items that become objects are ordered by their canonical text, whose keys are sorted
+    ('{"a":1,...}' before '{"a":2,...}'), not by the order their keys were written in."""
+    assert canonical_json({"s": {Shape.LAST_KEY_B, Shape.LAST_KEY_Z}}) == '{"s":[{"a":1,"z":0},{"a":2,"b":0}]}'
