@@ -6,36 +6,26 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-CRMGATE = str(Path(sys.executable).with_name("crmgate"))
+from tests.api.cli_process import CRMGATE, free_port, project_with_token
+
 LIMIT = 3
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads socket owners from /proc")
 
 
-def _run(*args: str, cwd: Path) -> str:
-    done = subprocess.run([CRMGATE, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, str]:
     """A project and a token limited to LIMIT requests a minute."""
-    _run("init", "p", cwd=tmp_path)
-    token = _run("--config", "p/crmgate.yaml", "tokens", "create", "--actor", "ai:lead-intake-1", "--scope",
-                 "propose,read", "--rate-limit", str(LIMIT), "--token-only", cwd=tmp_path).strip()
+    token = project_with_token(tmp_path, "--rate-limit", str(LIMIT))
     return tmp_path, token
 
 
 def _serve(cwd: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMGATE_")}
     proc = subprocess.Popen([CRMGATE, "--config", "p/crmgate.yaml", "serve", "--port", str(port), "--workers",
                              str(workers)], cwd=cwd, env=env, text=True, stdout=subprocess.DEVNULL,

@@ -6,41 +6,24 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-CRMGATE = str(Path(sys.executable).with_name("crmgate"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run(*args: str, cwd: Path) -> str:
-    done = subprocess.run([CRMGATE, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
+from tests.api.cli_process import CRMGATE, free_port, project_with_token
 
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, str]:
     """An initialised project and an agent token (created through the CLI, as a user would)."""
-    _run("init", "p", cwd=tmp_path)
-    token = _run("--config", "p/crmgate.yaml", "tokens", "create", "--actor", "ai:lead-intake-1",
-                 "--scope", "propose,read", "--token-only", cwd=tmp_path).strip()
+    token = project_with_token(tmp_path)
     assert token.startswith("crmgate.")
     return tmp_path, token
 
 
 def _serve(cwd: Path, workers: int) -> tuple[subprocess.Popen[str], str, list[str]]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMGATE_")}
     proc = subprocess.Popen([CRMGATE, "--log-format", "json", "--config", "p/crmgate.yaml", "serve",
                              "--port", str(port), "--workers", str(workers)], cwd=cwd, env=env, text=True,
