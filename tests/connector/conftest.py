@@ -54,6 +54,39 @@ def gate(make_gate, sandbox) -> Gate:
 
 
 @pytest.fixture
+def racing_gates(sandbox, keypair, trail_url, clock):
+    """Two workers' gates on one store and one sandbox (routing rulebook, firmographics enrichment):
+    ``racing_gates(b_proposal)`` returns ``(gate_a, gate_b, seen)``, where gate A's enrichment
+    provider first has worker B propose ``b_proposal`` (its outcome lands in ``seen``), so B goes
+    while A is between its key lookup and its trail append. Both stores are closed afterwards."""
+    from tests.routing.conftest import routing_text
+
+    made: list[Gate] = []
+
+    def make(b_proposal: dict) -> tuple[Gate, Gate, list]:
+        rb = parse_rulebook(routing_text())
+        gate_b = Gate(rulebook=rb, adapter=sandbox, store=TrailStore(trail_url, signer=keypair[0], clock=clock),
+                      clock=clock)
+        gate_b.providers.register("firmographics", lambda obj, rec: {"Country": "US"})
+        seen: list = []
+
+        def provider_of_a(obj, rec):
+            if not seen:
+                seen.append(gate_b.propose(b_proposal)[0])
+            return {"Country": "US"}
+
+        gate_a = Gate(rulebook=rb, adapter=sandbox, store=TrailStore(trail_url, signer=keypair[0], clock=clock),
+                      clock=clock)
+        gate_a.providers.register("firmographics", provider_of_a)
+        made.extend((gate_a, gate_b))
+        return gate_a, gate_b, seen
+
+    yield make
+    for g in made:
+        g.store.close()
+
+
+@pytest.fixture
 def run(tmp_path: Path, monkeypatch):
     """A fresh `crmgate init` project and an invoker for its CLI that checks the exit code."""
     from click.testing import CliRunner

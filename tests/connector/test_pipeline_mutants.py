@@ -54,44 +54,22 @@ def test_a_decided_entry_says_applying_only_for_a_write(gate):
         ("proposal.decided", "applying"), ("proposal.decided", "queued"), ("proposal.decided", "rejected")]
 
 
-def test_a_key_taken_mid_flight_by_another_actor_keeps_its_owners_outcome(sandbox, keypair, trail_url, clock):
+def test_a_key_taken_mid_flight_by_another_actor_keeps_its_owners_outcome(sandbox, racing_gates):
     """Worker B (another actor) uses a key while worker A is between its lookup and its trail
     append: A is refused (and the rest of A's batch still runs), and that refusal is NOT stored
     under the key, so B's repeat still replays B's own applied outcome."""
-    from crmgate.gate import Gate
-    from crmgate.rules.loader import parse_rulebook
-    from crmgate.trail import TrailStore
-    from tests.routing.conftest import routing_text
-
-    rb = parse_rulebook(routing_text())
     mine = {"object": "Lead", "op": "create", "actor": "ai:lead-intake-1", "idempotency_key": "k-1",
             "fields": {"LastName": "Ng", "Company": "Initech"}}
     theirs = {**mine, "actor": "ai:lead-intake-2"}
-    gate_b = Gate(rulebook=rb, adapter=sandbox, store=TrailStore(trail_url, signer=keypair[0], clock=clock),
-                  clock=clock)
-    gate_b.providers.register("firmographics", lambda obj, rec: {"Country": "US"})
-    seen: list = []
-
-    def provider_of_a(obj, rec):
-        if not seen:
-            seen.append(gate_b.propose(theirs)[0])
-        return {"Country": "US"}
-
-    gate_a = Gate(rulebook=rb, adapter=sandbox, store=TrailStore(trail_url, signer=keypair[0], clock=clock),
-                  clock=clock)
-    gate_a.providers.register("firmographics", provider_of_a)
-    try:
-        a, other = gate_a.propose([mine, {**mine, "idempotency_key": None, "fields": {"LastName": "Oh", "Company": "Acme"}}])
-        assert other.status == "applied"  # the refusal does not stop the rest of the round
-        b = seen[0]
-        assert b.status == "applied"
-        assert (a.status, a.error["code"], a.record_id) == ("failed", "idempotency_key_in_use", None)
-        again = gate_b.propose(theirs)[0]
-        assert (again.status, again.replayed, again.record_id) == ("applied", True, b.record_id)
-        assert len([c for c in sandbox.calls if c[0] == "create_many"]) == 2  # B's, and A's other lead
-    finally:
-        gate_a.store.close()
-        gate_b.store.close()
+    gate_a, gate_b, seen = racing_gates(theirs)
+    a, other = gate_a.propose([mine, {**mine, "idempotency_key": None, "fields": {"LastName": "Oh", "Company": "Acme"}}])
+    assert other.status == "applied"  # the refusal does not stop the rest of the round
+    b = seen[0]
+    assert b.status == "applied"
+    assert (a.status, a.error["code"], a.record_id) == ("failed", "idempotency_key_in_use", None)
+    again = gate_b.propose(theirs)[0]
+    assert (again.status, again.replayed, again.record_id) == ("applied", True, b.record_id)
+    assert len([c for c in sandbox.calls if c[0] == "create_many"]) == 2  # B's, and A's other lead
 
 
 def test_intent_provenance_and_empty_result_info(gate):
