@@ -42,19 +42,13 @@ def is_blank(value: Any) -> bool:
 
 
 def required_error(object: str, fields: Mapping[str, Any], *, creating: bool) -> RecordError | None:
-    # on update only the fields being written can become blank
-    for name in REQUIRED_ON_CREATE[object]:  # first without building anything: usually none is missing
-        if (creating or name in fields) and is_blank(fields.get(name)):
-            break
-    else:
-        return None
-    missing = tuple(
-        name for name in REQUIRED_ON_CREATE[object]
-        if (creating or name in fields) and is_blank(fields.get(name))
-    )
+    # on update only the fields being written can become blank; a list comprehension, not a
+    # generator into tuple(): this runs for every create and update of the sandbox
+    missing = [name for name in REQUIRED_ON_CREATE[object]
+               if (creating or name in fields) and is_blank(fields.get(name))]
     if not missing:
         return None
-    return RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: {list(missing)}", 400, missing)
+    return RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: {missing}", 400, tuple(missing))
 
 
 def fetch_row(conn: sqlite3.Connection, object: str, id: str) -> Any:
