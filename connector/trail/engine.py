@@ -19,7 +19,9 @@
   share the disk's work. Durability is kept: the flush covers every WAL write made before it, this
   commit's included, and nothing acts on the commit before ``commit()`` returns. (PostgreSQL does
   the same with ``synchronous_commit = off`` and a flush, see :mod:`crmgate.trail.store`.) A store
-  made with ``durable=False`` (the budget file) skips the flush and the fsyncs altogether.
+  made with ``durable=False`` (the budget file) skips the flush and the fsyncs altogether; one
+  transaction can skip it with :meth:`FlushedCommits.skip_flush` (a trail append that durability
+  does not need, see :meth:`crmgate.trail.store.TrailStore.append`).
 * ``sqlite://`` (memory) shares one connection across the engine; it is for tests only.
 """
 from __future__ import annotations
@@ -88,6 +90,14 @@ class FlushedCommits(sqlite3.Connection):
     flush: Callable[[str], None] = staticmethod(lambda path: flush_file(path))
     writers: threading.Lock | None = None
     _holding = False
+    #: False for the transaction in progress only: its commit is not flushed (see :meth:`skip_flush`)
+    _flush_commit = True
+
+    def skip_flush(self) -> None:
+        """Commit the transaction in progress without flushing the WAL: it survives a crash of the
+        process (the WAL is written) but not a power loss, until the next flushed commit or the
+        WAL's own checkpoint syncs it. Later transactions are flushed again."""
+        self._flush_commit = False
 
     def begin_immediate(self, timeout: float) -> None:
         """``BEGIN IMMEDIATE`` once this process's other writers of the file are done: they wait
@@ -109,15 +119,17 @@ class FlushedCommits(sqlite3.Connection):
             self.writers.release()  # type: ignore[union-attr]
 
     def commit(self) -> None:
-        open_before = self.in_transaction
+        open_before, flush = self.in_transaction, self._flush_commit
+        self._flush_commit = True
         try:
             super().commit()
         finally:
             self._release()
-        if open_before and self.wal_path:
+        if open_before and flush and self.wal_path:
             self.flush(self.wal_path)
 
     def rollback(self) -> None:
+        self._flush_commit = True
         try:
             super().rollback()
         finally:
@@ -229,3 +241,54 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0, dur
             conn.connection.dbapi_connection.begin_immediate(busy_timeout)  # type: ignore[union-attr]
 
     return engine
+
+
+class KeptConnections:
+    """Transactions on connections kept open between them (up to ``keep`` idle ones).
+
+    Checking a connection out of SQLAlchemy's pool and back in (events, the reset on return, a new
+    ``Connection``) cost ~60 us per transaction, more than a small append's own work. A connection
+    whose transaction failed goes back to the pool (which resets or discards it) rather than being
+    kept; one kept idle longer than ``ping_after_idle`` seconds is pinged first on PostgreSQL, as
+    the pool does (see the module docstring), and replaced if the server dropped it.
+    """
+
+    def __init__(self, engine: Engine, *, keep: int = 4, ping_after_idle: float = PING_AFTER_IDLE) -> None:
+        self._engine = engine
+        self._keep = keep
+        self._ping_after = None if is_sqlite(engine) else ping_after_idle
+        self._idle: list[tuple[Connection, float]] = []  # list.append/pop are atomic: no lock needed
+        self._closed = False
+
+    def _take(self) -> Connection:
+        try:
+            conn, since = self._idle.pop()
+        except IndexError:
+            return self._engine.connect()
+        if self._ping_after is not None and monotonic() - since > self._ping_after:
+            try:
+                self._engine.dialect.do_ping(conn.connection.dbapi_connection)
+            except self._engine.dialect.loaded_dbapi.Error:
+                conn.invalidate()  # the next statement reconnects through the pool
+        return conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """``engine.begin()`` on a kept connection: commit on success, roll back on error."""
+        conn = self._take()
+        try:
+            with conn.begin():
+                yield conn
+        except BaseException:
+            conn.close()
+            raise
+        if self._closed or len(self._idle) >= self._keep:
+            conn.close()
+        else:
+            self._idle.append((conn, monotonic()))
+
+    def close(self) -> None:
+        """Return every idle connection to the pool; connections in use are returned when done."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop()[0].close()

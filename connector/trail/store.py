@@ -11,6 +11,13 @@ Contract:
   (no copy is made); treat both as read-only.
 * Readers page by ``seq`` with ``(start, limit)``; entries are built from the indexed columns
   plus ``data`` from the stored body (run the verifier to check they agree).
+* Durability: ``append`` returns once the batch is on disk (SQLite: the WAL flushed; PostgreSQL:
+  the WAL flushed through ``synchronous_commit``), unless called with ``durable=False``: then it
+  returns once committed (readers see it, a crash of the process keeps it) but a power loss or OS
+  crash may lose it, together with any later non-durable appends (never a durable append that
+  followed it: each flush covers every commit before it, so what survives is always a prefix).
+  Use it only for entries whose loss something else repairs, e.g. write results (their intent,
+  durable before the CRM call, is left without a result and reconcile resolves it).
 * Driver errors surface as :class:`TrailStoreError` (chained); errors raised by ``also`` and
   invalid entry data (``ValueError``/``TypeError``) propagate unchanged.
 * ``engine`` is public so other modules can keep their tables in the same database.
@@ -21,7 +28,6 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from operator import attrgetter
 from pathlib import Path
@@ -42,9 +48,10 @@ from crmgate.trail.canonical import (
     split_body,
     to_jsonable,
 )
-from crmgate.trail.engine import BEGIN_OPTION, is_sqlite, make_engine, schema_transaction
+from crmgate.trail.engine import BEGIN_OPTION, KeptConnections, flush_file, is_sqlite, make_engine, schema_transaction
 from crmgate.trail.errors import TrailStoreError
 from crmgate.trail.keys import TrailSigner
+from crmgate.trail.lockstats import LockStats
 from crmgate.trail.records import ID_FIELDS, Checkpoint, Entry, NewEntry
 from crmgate.trail.scan import TrailScan, row_to_checkpoint, row_to_entry
 
@@ -102,21 +109,6 @@ def format_ts(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass(slots=True)
-class LockStats:
-    """How long appends waited for the trail head lock and held it (held: until the commit
-    returned), summed since the store was opened; for profiles and benchmarks."""
-
-    appends: int = 0
-    waited_s: float = 0.0
-    held_s: float = 0.0
-
-    def add(self, waited: float, held: float) -> None:
-        self.appends += 1
-        self.waited_s += waited
-        self.held_s += held
-
-
 def _ts_arg(value: str | datetime) -> str:
     return format_ts(value) if isinstance(value, datetime) else value
 
@@ -135,10 +127,11 @@ class TrailStore:
         self._clock = clock
         self.lock_stats = LockStats()
         try:
-            self.engine = make_engine(url, echo=echo)
+            self.engine = make_engine(url, echo=echo, flush=self._flush_wal)
         except (SQLAlchemyError, ValueError) as exc:  # unparsable URL, unknown or missing driver
             raise TrailStoreError(f"cannot open the trail store: {type(exc).__name__}") from exc
         self._sqlite = is_sqlite(self.engine)
+        self._writers = KeptConnections(self.engine)
         database = self.engine.url.database
         if not create and self._sqlite and database not in (None, "", ":memory:") and not Path(database).exists():
             self.engine.dispose()
@@ -166,6 +159,7 @@ class TrailStore:
 
     def close(self) -> None:
         """Release all pooled connections."""
+        self._writers.close()
         self.engine.dispose()
 
     # -- setup -------------------------------------------------------------------------------
@@ -194,8 +188,17 @@ class TrailStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, entries: Sequence[NewEntry] | BuildHook, *, also: AlsoHook | None = None) -> list[Entry]:
+    def _flush_wal(self, path: str) -> None:
+        self.lock_stats.flushes += 1
+        flush_file(path)
+
+    def append(self, entries: Sequence[NewEntry] | BuildHook, *, also: AlsoHook | None = None,
+               durable: bool = True) -> list[Entry]:
         """Append ``entries`` as one signed batch and return them as committed (see module docs).
+
+        ``durable=False``: return without waiting for the disk (see the module docstring for what
+        a power loss may then take); for appends whose loss reconcile repairs, never for one an
+        action outside the trail (a CRM call) will rely on.
 
         ``entries`` may instead be a callable ``build(conn) -> entries``, run inside the transaction
         BEFORE the head is locked: state that must change atomically with the trail (routing pool
@@ -217,7 +220,7 @@ class TrailStore:
         in_hook = False
         out: list[Entry] = []
         try:
-            with self.engine.begin() as conn:
+            with self._writers.begin() as conn:
                 if not self._sqlite:
                     # The commit does not wait for the WAL flush, so the head lock is not held
                     # across it; _flush below waits for it before append returns (see _flush).
@@ -255,9 +258,11 @@ class TrailStore:
                     if raw is not None:
                         raw.execute(_SQLITE_CHECKPOINT, checkpoint)
                         raw.execute(_SQLITE_MOVE_HEAD, (last.seq, last.hash))
+                        if not durable and hasattr(raw, "skip_flush"):  # a file (memory has no flush)
+                            raw.skip_flush()
             if out:
                 self.lock_stats.add(locked - asked, perf_counter() - locked)
-            if not self._sqlite:
+            if durable and not self._sqlite:
                 self._flush()
         except (SQLAlchemyError, sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
             if in_hook:
@@ -274,8 +279,9 @@ class TrailStore:
         off is flushed by any later synchronous commit (WAL is flushed in order), so this commits
         one with a transaction id of its own (nothing else is written) under the server's own
         durability setting. Many workers' flushes share one fsync; none holds the head lock."""
-        with self.engine.begin() as conn:
+        with self._writers.begin() as conn:
             conn.exec_driver_sql("SELECT txid_current()")
+        self.lock_stats.flushes += 1
 
     @staticmethod
     def _checked(entries: Sequence[NewEntry]) -> list[Any]:
