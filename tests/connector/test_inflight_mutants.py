@@ -1,4 +1,4 @@
-"""The write path's bookkeeping, pinned on a bare SQLite store: the idempotency rows (saved,
+"""The write path's bookkeeping, pinned on a bare SQLite store and a PostgreSQL one: the idempotency rows (saved,
 restated, provisional while in flight), the in-flight rows (started, finished, listed, claimed,
 released) and the Outcome a caller gets back."""
 from __future__ import annotations
@@ -23,9 +23,14 @@ T0 = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
 LEASE = timedelta(minutes=5)
 
 
-@pytest.fixture
-def engine(tmp_path):
-    eng = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request, tmp_path):
+    """Each row test runs on a SQLite file and on a fresh PostgreSQL schema: ``started`` and
+    ``finished`` speak each driver's own SQL."""
+    if request.param == "sqlite":
+        eng = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        eng = sa.create_engine(request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg://", 1))
     tables.metadata.create_all(eng)
     yield eng
     eng.dispose()
