@@ -9,8 +9,7 @@ Contract:
   head and commits. Any failure leaves nothing. The head row is the last lock an append takes.
 * The entries ``append`` returns share ``data`` with the NewEntry when it was already plain JSON
   (no copy is made); treat both as read-only.
-* Readers page by ``seq`` with ``(start, limit)``; entries are built from the indexed columns
-  plus ``data`` from the stored body (run the verifier to check they agree).
+* Readers page by ``seq`` with ``(start, limit)`` (:mod:`crmgate.trail.reading`).
 * Durability: ``append`` returns once the batch is on disk (SQLite: the WAL flushed; PostgreSQL:
   the WAL flushed through ``synchronous_commit``), unless called with ``durable=False``: then it
   returns once committed (readers see it, a crash of the process keeps it) but a power loss or OS
@@ -26,8 +25,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from operator import attrgetter
 from pathlib import Path
@@ -35,7 +33,7 @@ from time import perf_counter
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Select, func, insert, inspect, select
+from sqlalchemy import Connection, insert, inspect, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crmgate.trail import schema
@@ -50,12 +48,12 @@ from crmgate.trail.canonical import (
     split_body,
     to_jsonable,
 )
-from crmgate.trail.engine import BEGIN_OPTION, KeptConnections, flush_file, is_sqlite, make_engine, schema_transaction
+from crmgate.trail.engine import KeptConnections, flush_file, is_sqlite, make_engine, schema_transaction
 from crmgate.trail.errors import TrailStoreError
 from crmgate.trail.keys import TrailSigner
 from crmgate.trail.lockstats import LockStats
-from crmgate.trail.records import ID_FIELDS, Checkpoint, Entry, NewEntry
-from crmgate.trail.scan import TrailScan, row_to_checkpoint, row_to_entry
+from crmgate.trail.reading import TrailReader, format_ts
+from crmgate.trail.records import ID_FIELDS, Entry, NewEntry
 
 log = structlog.get_logger("crmgate.trail")
 
@@ -104,18 +102,7 @@ def _write_pg(conn: Connection, rows: list[tuple[Any, ...]], checkpoint: tuple[A
                          (*values, *checkpoint, checkpoint[0], checkpoint[1]))
 
 
-def format_ts(moment: datetime) -> str:
-    """Return ``moment`` as ISO-8601 UTC with microseconds and ``Z``; naive datetimes are refused."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("trail timestamps need a timezone-aware datetime")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _ts_arg(value: str | datetime) -> str:
-    return format_ts(value) if isinstance(value, datetime) else value
-
-
-class TrailStore:
+class TrailStore(TrailReader):
     """The change trail on SQLite (``sqlite:///path``, ``sqlite://``) or PostgreSQL (by URL).
 
     Tables are created when missing; with ``create=False`` (e.g. for ``trail verify``) a database
@@ -171,19 +158,6 @@ class TrailStore:
             schema.metadata.create_all(conn)
             if conn.execute(select(_H.c.id).where(_H.c.id == 1)).first() is None:
                 conn.execute(insert(_H).values(id=1, seq=0, hash=GENESIS))
-
-    @contextmanager
-    def _reading(self, snapshot: bool = False) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                if self._sqlite:
-                    conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
-                elif snapshot:
-                    conn.execution_options(isolation_level="REPEATABLE READ")
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise TrailStoreError(f"reading the trail failed: {type(exc).__name__}") from exc
 
     def _now(self) -> str:
         return format_ts(self._clock() if self._clock is not None else datetime.now(timezone.utc))
@@ -320,81 +294,3 @@ class TrailStore:
             rows.append((seq, ts, item.kind, *ids, body, prev, digest))
             prev = digest
         return out, rows
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def _entries(self, stmt: Select[Any]) -> list[Entry]:
-        with self._reading() as conn:
-            return [row_to_entry(row) for row in conn.execute(stmt)]
-
-    def read(self, start: int = 1, limit: int = 1000) -> list[Entry]:
-        """Return up to ``limit`` entries with ``seq >= start``, in seq order."""
-        return self._entries(select(_E).where(_E.c.seq >= start).order_by(_E.c.seq).limit(limit))
-
-    def iter_entries(self, start: int = 1, page: int = 1000) -> Iterator[Entry]:
-        """Yield every entry from ``start`` in seq order, reading ``page`` rows at a time."""
-        while True:
-            batch = self.read(start, page)
-            yield from batch
-            if len(batch) < page:
-                return
-            start = batch[-1].seq + 1
-
-    def entries_for(self, *, change_id: str | None = None, proposal_id: str | None = None) -> list[Entry]:
-        """Return the entries with this ``change_id`` and/or ``proposal_id`` (at least one), in seq order."""
-        if change_id is None and proposal_id is None:
-            raise ValueError("entries_for needs change_id or proposal_id")
-        stmt = select(_E).order_by(_E.c.seq)
-        if change_id is not None:
-            stmt = stmt.where(_E.c.change_id == change_id)
-        if proposal_id is not None:
-            stmt = stmt.where(_E.c.proposal_id == proposal_id)
-        return self._entries(stmt)
-
-    def query(self, *, kinds: Iterable[str] | None = None, actor: str | None = None,
-              use_case: str | None = None, object: str | None = None,  # noqa: A002 - column name
-              record_id: str | None = None, since: str | datetime | None = None,
-              until: str | datetime | None = None, start: int = 1, limit: int | None = None) -> list[Entry]:
-        """Return entries matching every given filter, in seq order from ``start``.
-
-        ``since`` is inclusive and ``until`` exclusive (ISO strings as stored, or aware datetimes).
-        """
-        stmt = select(_E).where(_E.c.seq >= start).order_by(_E.c.seq)
-        if kinds is not None:
-            stmt = stmt.where(_E.c.kind.in_(list(kinds)))
-        for name, value in (("actor", actor), ("use_case", use_case), ("object", object),
-                            ("record_id", record_id)):
-            if value is not None:
-                stmt = stmt.where(_E.c[name] == value)
-        if since is not None:
-            stmt = stmt.where(_E.c.ts >= _ts_arg(since))
-        if until is not None:
-            stmt = stmt.where(_E.c.ts < _ts_arg(until))
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return self._entries(stmt)
-
-    def head(self) -> tuple[int, str]:
-        """Return ``(seq, hash)`` of the last entry, ``(0, GENESIS)`` when the trail is empty."""
-        with self._reading() as conn:
-            row = conn.execute(select(_H.c.seq, _H.c.hash).where(_H.c.id == 1)).first()
-        if row is None:
-            raise TrailStoreError("the trail head row is missing; run the trail verifier")
-        return int(row[0]), row[1]
-
-    def count(self) -> int:
-        """Return the number of stored entries."""
-        with self._reading() as conn:
-            return int(conn.execute(select(func.count()).select_from(_E)).scalar_one())
-
-    def checkpoints(self, start: int = 1, limit: int = 1000) -> list[Checkpoint]:
-        """Return up to ``limit`` checkpoints with ``seq >= start``, in seq order."""
-        with self._reading() as conn:
-            rows = conn.execute(select(_C).where(_C.c.seq >= start).order_by(_C.c.seq).limit(limit))
-            return [row_to_checkpoint(row) for row in rows]
-
-    @contextmanager
-    def scan(self, page: int = 5000) -> Iterator[TrailScan]:
-        """Open one consistent read snapshot for streaming raw rows (verifier, exports)."""
-        with self._reading(snapshot=True) as conn:
-            yield TrailScan(conn, page)
