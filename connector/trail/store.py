@@ -67,9 +67,10 @@ _ROW = ("seq", "ts", "kind", *ID_FIELDS, "body", "prev_hash", "hash")
 _SQLITE_INSERT = f"INSERT INTO {_E.name} ({', '.join(_ROW)}) VALUES ({', '.join('?' for _ in _ROW)})"
 _ids = attrgetter(*ID_FIELDS)
 _CP = ("seq", "head_hash", "ts", "key_id", "signature")
-# Per-append statements built once (building them, and SQLAlchemy's cache key for a fresh
-# ``.values()``, cost more than running them); SQLite's go straight to the driver.
-_HEAD_LOCK = select(_H.c.seq, _H.c.hash).where(_H.c.id == 1).with_for_update()
+# Per-append statements go straight to the driver, inside the transaction SQLAlchemy began (on
+# SQLite, BEGIN IMMEDIATE took the lock): SQLAlchemy's execution machinery cost ~50 us a statement,
+# more than the database's work.
+_PG_HEAD_LOCK = f"SELECT seq, hash FROM {_H.name} WHERE id = 1 FOR UPDATE"
 _SQLITE_HEAD = f"SELECT seq, hash FROM {_H.name} WHERE id = 1"
 _SQLITE_CHECKPOINT = f"INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (?, ?, ?, ?, ?)"
 _SQLITE_MOVE_HEAD = f"UPDATE {_H.name} SET seq = ?, hash = ? WHERE id = 1"
@@ -78,28 +79,45 @@ _PG_ROW = "(" + ", ".join(["%s"] * len(_ROW)) + ")"
 _PG_COPY_FROM = 8  # more entries than this go by COPY, a fraction of a multi-row INSERT's cost
 
 
-def _write_pg(conn: Connection, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...] | None) -> None:
-    """Insert the entries, then (unless ``checkpoint`` is None) the checkpoint and the new head,
-    in as few round trips as possible: each one under the head lock costs every other worker as
-    much as the work itself. A few entries ride in the one statement that also writes the
-    checkpoint and the head; more go first by COPY."""
+def _write_pg(raw: Any, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...] | None) -> None:
+    """Insert the entries, then (unless ``checkpoint`` is None) the checkpoint and the new head and
+    COMMIT, on the driver's connection ``raw``, in as few round trips as possible: each one under
+    the head lock costs every other worker as much as the work itself, and more when the holder is
+    descheduled between two of them (four workers on two cores). A few entries ride in the one
+    statement that also writes the checkpoint and the head; more go first by COPY. That statement
+    and the COMMIT go in one pipeline (one round trip), with synchronous_commit off for this
+    transaction: the commit releases the head lock without waiting for the WAL flush (``_flush``
+    waits for it after, when the append is durable)."""
     cols = ", ".join(_ROW)
-    if len(rows) > _PG_COPY_FROM:
-        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+    with raw.cursor() as cur:
+        if len(rows) > _PG_COPY_FROM:
             with cur.copy(f"COPY {_E.name} ({cols}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        rows = []
-    values = [v for r in rows for v in r]
-    entries = f"INSERT INTO {_E.name} ({cols}) VALUES {', '.join([_PG_ROW] * len(rows))}" if rows else ""
-    if checkpoint is None:
-        if entries:
-            conn.exec_driver_sql(entries, tuple(values))
-        return
-    conn.exec_driver_sql(f"WITH {f'e AS ({entries}), ' if entries else ''}"
-                         f"c AS (INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (%s, %s, %s, %s, %s)) "
-                         f"UPDATE {_H.name} SET seq = %s, hash = %s WHERE id = 1",
-                         (*values, *checkpoint, checkpoint[0], checkpoint[1]))
+            rows = []
+        values = [v for r in rows for v in r]
+        entries = f"INSERT INTO {_E.name} ({cols}) VALUES {', '.join([_PG_ROW] * len(rows))}" if rows else ""
+        if checkpoint is None:
+            if entries:
+                cur.execute(entries, values)
+            return
+        with raw.pipeline():
+            cur.execute("SET LOCAL synchronous_commit = off")
+            cur.execute(f"WITH {f'e AS ({entries}), ' if entries else ''}"
+                        f"c AS (INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (%s, %s, %s, %s, %s)) "
+                        f"UPDATE {_H.name} SET seq = %s, hash = %s WHERE id = 1",
+                        (*values, *checkpoint, checkpoint[0], checkpoint[1]))
+            raw.commit()
+
+
+_CATEGORIES = ("IntegrityError", "OperationalError", "ProgrammingError", "DataError", "InternalError",
+               "NotSupportedError", "InterfaceError", "DatabaseError")
+
+
+def _category(exc: BaseException) -> str:
+    """The DB-API category of a driver error (psycopg raises e.g. UniqueViolation, an
+    IntegrityError), as SQLAlchemy names it, so messages do not depend on the path taken."""
+    return next((c.__name__ for c in type(exc).__mro__ if c.__name__ in _CATEGORIES), type(exc).__name__)
 
 
 class TrailStore(TrailReader):
@@ -196,10 +214,6 @@ class TrailStore(TrailReader):
         out: list[Entry] = []
         try:
             with self._writers.begin() as conn:
-                if not self._sqlite:
-                    # The commit does not wait for the WAL flush, so the head lock is not held
-                    # across it; _flush below waits for it before append returns (see _flush).
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 if build is not None:
                     in_hook = True
                     entries = list(build(conn))
@@ -207,41 +221,41 @@ class TrailStore(TrailReader):
                     datas, parts = self._prepare(entries)
                 if entries:
                     asked = perf_counter()
-                    # SQLite: the driver's own connection, inside the transaction SQLAlchemy began
-                    # (BEGIN IMMEDIATE took the lock): SQLAlchemy's execution machinery cost ~50 us
-                    # a statement, more than SQLite's work
-                    raw = conn.connection.driver_connection if self._sqlite else None
-                    seq, prev = (raw.execute(_SQLITE_HEAD).fetchone() if raw is not None
-                                 else conn.execute(_HEAD_LOCK).one())
+                    raw = conn.connection.driver_connection
+                    if self._sqlite:
+                        seq, prev = raw.execute(_SQLITE_HEAD).fetchone()
+                    else:
+                        with raw.cursor() as cur:
+                            seq, prev = cur.execute(_PG_HEAD_LOCK).fetchone()
                     locked = perf_counter()
                     ts = self._now()
                     out, rows = self._chain(entries, datas, parts, int(seq), prev, ts)  # type: ignore[arg-type]
                     last = out[-1]
                     message = checkpoint_message(last.seq, last.hash, ts, self._signer.key_id)
                     checkpoint = (last.seq, last.hash, ts, self._signer.key_id, self._signer.sign(message))
-                    if raw is not None:
+                    if self._sqlite:
                         raw.executemany(_SQLITE_INSERT, rows)
                     else:  # with ``also``, its rows go between the entries and the checkpoint
-                        _write_pg(conn, rows, checkpoint if also is None else None)
+                        _write_pg(raw, rows, checkpoint if also is None else None)
                     if also is not None:
                         in_hook = True
                         also(conn, list(out))
                         in_hook = False
                         if not self._sqlite:
-                            _write_pg(conn, [], checkpoint)
-                    if raw is not None:
+                            _write_pg(raw, [], checkpoint)
+                    if self._sqlite:
                         raw.execute(_SQLITE_CHECKPOINT, checkpoint)
                         raw.execute(_SQLITE_MOVE_HEAD, (last.seq, last.hash))
                         if not durable and hasattr(raw, "skip_flush"):  # a file (memory has no flush)
                             raw.skip_flush()
             if out:
                 self.lock_stats.add(locked - asked, perf_counter() - locked)
-            if durable and not self._sqlite:
+            if out and durable and not self._sqlite:
                 self._flush()
         except (SQLAlchemyError, sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
             if in_hook:
                 raise
-            raise TrailStoreError(f"appending to the trail failed: {type(exc).__name__}") from exc
+            raise TrailStoreError(f"appending to the trail failed: {_category(exc)}") from exc
         if not out:
             return []
         if _DEBUG.isEnabledFor(logging.DEBUG):  # structlog's lazy proxy binds and renders per call: ~45 us
@@ -254,7 +268,10 @@ class TrailStore(TrailReader):
         one with a transaction id of its own (nothing else is written) under the server's own
         durability setting. Many workers' flushes share one fsync; none holds the head lock."""
         with self._writers.begin() as conn:
-            conn.exec_driver_sql("SELECT txid_current()")
+            raw = conn.connection.driver_connection
+            with raw.pipeline():  # BEGIN, the statement and COMMIT in one round trip
+                raw.execute("SELECT txid_current()")
+                raw.commit()
         self.lock_stats.flushes += 1
 
     @staticmethod
