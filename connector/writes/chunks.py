@@ -130,26 +130,37 @@ def run_chunks(chunks: Sequence[list[Plan]], *, commit: Commit, send: Send, fini
 
 def _drain(flying: deque[tuple[list[Plan], Future[Sent]]], landed: list[Landed], finish: Finish, *,
            quiet: bool) -> list[Landed]:
-    """Wait for the calls in flight (those not started are cancelled: never sent), then append
-    every result not appended yet. ``quiet``: an error is already on its way; a failing append is
-    logged, not raised (reconcile settles what it left unrecorded)."""
+    """Wait for the calls in flight, in order, and append every result not appended yet: while a
+    call is still out, what came back before it is appended (the wait overlaps the append). Calls
+    not started are cancelled (never sent: ``not_sent``) once the batch is stopping. ``quiet``: an
+    error is already on its way; a failing append is logged, not raised (reconcile settles what
+    it left unrecorded). Returns everything that came back."""
     stop = quiet or any(sent.unexpected is not None for _, sent in landed)
-    out = list(landed)
-    for writes, future in flying:
+    seen = list(landed)
+    todo = list(landed)
+    while flying:
+        writes, future = flying.popleft()
         if stop and future.cancel():
-            out.append((writes, Sent({p.index: WriteResult(status="failed", error=_NOT_SENT) for p in writes})))
-            continue
-        sent = future.result()
+            sent = Sent({p.index: WriteResult(status="failed", error=_NOT_SENT) for p in writes})
+        else:
+            if todo and not future.done():
+                todo = _finish(finish, todo, quiet)
+            sent = future.result()
         stop = stop or sent.unexpected is not None
-        out.append((writes, sent))
-    flying.clear()
-    if not out:
-        return out
+        seen.append((writes, sent))
+        todo.append((writes, sent))
+    if todo:
+        _finish(finish, todo, quiet)
+    return seen
+
+
+def _finish(finish: Finish, landed: list[Landed], quiet: bool) -> list[Landed]:
+    """Append ``landed``; returns what is left to append (nothing, unless a quiet append failed)."""
     if not quiet:
-        finish(out)
-        return out
+        finish(landed)
+        return []
     try:
-        finish(out)
+        finish(landed)
     except Exception as exc:  # noqa: BLE001 - the original error is raised by the caller
-        log.error("chunks.results_not_recorded", error=type(exc).__name__, changes=sum(len(w) for w, _ in out))
-    return out
+        log.error("chunks.results_not_recorded", error=type(exc).__name__, changes=sum(len(w) for w, _ in landed))
+    return []

@@ -209,7 +209,8 @@ class WritePath:
         elif d.action == "queue":
             plan.change_id = self.ids("chg")
             queue_rows.append(self._queue_row(plan))
-        plan.outcome = self._outcome(plan, batch_id, status)
+        if not plan.write or p.idempotency_key:  # a write's outcome comes from its result; a keyed
+            plan.outcome = self._outcome(plan, batch_id, status)  # one's is stored now as in_progress
         entry = self._decided_entry(plan, batch_id, "applying" if plan.write else status)
         decided.append(entry)
         if plan.write:
