@@ -32,6 +32,7 @@ reconcile settles them), and the append's error is raised.
 """
 from __future__ import annotations
 
+import contextvars
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -118,7 +119,8 @@ def run_chunks(chunks: Sequence[list[Plan]], *, commit: Commit, send: Send, fini
                 landed = []
                 writes = [p for p in chunk if p.write]
                 if writes:
-                    flying.append((writes, pool.submit(send, writes, stops)))
+                    # in the caller's context: its log fields (the request id) follow the call
+                    flying.append((writes, pool.submit(contextvars.copy_context().run, send, writes, stops)))
         except BaseException:
             _drain(flying, landed, finish, quiet=True)
             raise

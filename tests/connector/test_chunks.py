@@ -178,11 +178,12 @@ def test_an_adapter_bug_mid_pipeline_is_recorded_then_raised(make_gate, tmp_path
     assert len(_open_writes(gate)) == 10
 
 
-def test_keys_and_queued_changes_across_chunks(make_gate, tmp_path, clock):
+def test_keys_and_queued_changes_across_chunks(make_gate, tmp_path, clock, store_url, keypair):
     """Idempotency and approval-queue rows ride in each chunk's own transaction: queued changes of
-    any chunk are listed, and repeating the batch replays every final outcome (none in_progress)."""
+    any chunk are listed, and repeating the batch replays every final outcome (none in_progress);
+    on SQLite and PostgreSQL."""
     crm = Chunked(tmp_path / "crm.db", clock=clock)
-    gate = make_gate(crm)
+    gate = make_gate(crm, url=store_url)
     deals = [o.record_id for o in gate.propose([opp(Name=f"D{i}") for i in range(12)])]
     batch = []
     for i in range(48):
@@ -196,6 +197,7 @@ def test_keys_and_queued_changes_across_chunks(make_gate, tmp_path, clock):
     with gate.store.engine.connect() as conn:
         stored = tables.stored_outcomes(conn, {f"k-{i}" for i in range(48)})
     assert sorted(v["status"] for v in stored.values()) == ["applied"] * 36 + ["queued"] * 12
+    assert not _open_writes(gate) and verify_store(gate.store, keypair[1]).ok
 
 
 def test_same_record_proposals_still_run_in_rounds(make_gate, tmp_path, clock):
@@ -273,3 +275,18 @@ def test_a_process_killed_mid_pipeline_leaves_every_sent_write_recorded(tmp_path
         assert verify_store(store, keypair[1]).ok
     finally:
         store.close()
+
+
+def test_chunk_calls_run_in_the_callers_log_context(make_gate, tmp_path, clock):
+    """A pipelined call runs in a worker thread with the caller's bound log fields (the HTTP
+    request id), so the adapter's log lines still name the request."""
+    import structlog
+
+    seen: list[dict] = []
+    crm = Chunked(tmp_path / "crm.db", clock=clock,
+                  before_call=lambda kind, reqs: seen.append(structlog.contextvars.get_contextvars()))
+    gate = make_gate(crm)
+    with structlog.contextvars.bound_contextvars(request_id="req-7"):
+        gate.propose([lead(LastName=f"L{i}") for i in range(40)])
+    assert len(seen) == 4 and all(s.get("request_id") == "req-7" for s in seen)
+    assert crm.threads and threading.current_thread().name not in crm.threads
