@@ -121,7 +121,7 @@ class WritePath:
         for plan in plans:
             if plan.proposal.object not in read_errors and self.enricher is not None:
                 plan.enrichment = self.enricher.enrich(
-                    plan.proposal.object, plan.proposal.op.value, plan.proposal.fields,
+                    plan.proposal.object, _OP_TEXT[plan.proposal.op], plan.proposal.fields,
                     dict(plan.before.fields) if plan.before else None)
         keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
         live = {k for k in keys if not self.rulebook.routing[k[0]].shadow}  # the pools a decision may advance
@@ -261,7 +261,7 @@ class WritePath:
         p, d = plan.proposal, plan.decision
         return Outcome(
             status=status,  # type: ignore[arg-type]
-            proposal_id=plan.proposal_id, batch_id=batch_id, object=p.object, op=p.op.value,
+            proposal_id=plan.proposal_id, batch_id=batch_id, object=p.object, op=_OP_TEXT[p.op],
             actor=p.actor, record_id=record_id or p.record_id, change_id=plan.change_id,
             use_case=d.use_case if d else p.use_case, rule=d.rule if d else None,
             tier=d.tier if d else None, reason=reason or (d.reason if d else ""),
@@ -322,7 +322,7 @@ class WritePath:
                 conn.execute(tables.approvals.insert(), queue_rows)
             if provisional:
                 inflight.started(conn, [inflight.Started(p.change_id, p.proposal_id, p.proposal.idempotency_key,  # type: ignore[arg-type]
-                                                         p.proposal.object, p.proposal.op.value) for p in writes], now)
+                                                         p.proposal.object, _OP_TEXT[p.proposal.op]) for p in writes], now)
             else:
                 inflight.finished(conn, {p.change_id: p.outcome.status for p in writes})  # type: ignore[misc, union-attr]
             inflight.save_outcomes(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
