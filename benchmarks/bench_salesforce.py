@@ -181,7 +181,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, SalesforceFake(latency=args.latency) as fake:
         lanes = args.concurrency
         contenders = [("crmgate (Gate.propose, trail)", lambda ids: run_crmgate(fake, ids, Path(tmp), lanes)),
-                      ("crmgate, chunks not pipelined", lambda ids: run_crmgate(fake, ids, Path(tmp) / "np", lanes, False)),
+                      ("crmgate, chunks not pipelined",
+                       lambda ids: run_crmgate(fake, ids, Path(tmp) / "np", lanes, False)),
                       ("(b) hand-written Collections", lambda ids: run_collections(fake, ids)),
                       (f"(c) hand-written, {lanes} PATCHes at once", lambda ids: run_collections(fake, ids, lanes))]
         if not args.skip_loop:

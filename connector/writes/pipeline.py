@@ -53,9 +53,6 @@ _OP_TEXT = {op: op.value for op in Op}  # an enum's .value is a descriptor call:
 _RECORDED = tuple(n for n in Proposal.model_fields if n not in ("object", "op", "record_id", "actor"))
 
 
-_Plan = Plan
-
-
 @dataclass(slots=True)
 class _Round:
     """What every chunk of one round shares: read once, before the first chunk is decided."""
@@ -114,8 +111,8 @@ class WritePath:
         return outcomes  # type: ignore[return-value]
 
     # -- a round ------------------------------------------------------------------------------
-    def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[_Plan]:
-        plans = [_Plan(i, proposals[i], self.ids("prp")) for i in indices]
+    def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[Plan]:
+        plans = [Plan(i, proposals[i], self.ids("prp")) for i in indices]
         read_errors = self._read_before_images(plans)
         guard = BatchGuard.prepare(self.adapter, self.rulebook, self._crm_objects, [p.proposal for p in plans])
         for plan in plans:
@@ -131,7 +128,7 @@ class WritePath:
                           finish=partial(self._finish, batch_id), lanes=self.lanes)
         return plans
 
-    def _commit(self, round_: _Round, plans: list[_Plan], landed: list[chunks.Landed]) -> None:
+    def _commit(self, round_: _Round, plans: list[Plan], landed: list[chunks.Landed]) -> None:
         """ONE append: the decisions and intents of ``plans``, and the results that ``landed``."""
         batch_id, read_errors, guard, keys, live = (round_.batch_id, round_.read_errors, round_.guard,
                                                     round_.keys, round_.live)
@@ -185,7 +182,7 @@ class WritePath:
                               "message": "another actor already used this idempotency key; nothing was "
                                          "decided or written: choose keys unique to this workflow"})
 
-    def _read_before_images(self, plans: list[_Plan]) -> dict[str, CRMError]:
+    def _read_before_images(self, plans: list[Plan]) -> dict[str, CRMError]:
         found, errors = read_before_images(self.adapter, self.rulebook, self._crm_objects,
                                            (p.proposal for p in plans))
         for plan in plans:
@@ -193,7 +190,7 @@ class WritePath:
                 plan.before = found.get((plan.proposal.object, plan.proposal.record_id))
         return errors
 
-    def _decide(self, plan: _Plan, batch_id: str, states: dict, decided: list[NewEntry],
+    def _decide(self, plan: Plan, batch_id: str, states: dict, decided: list[NewEntry],
                 queue_rows: list[dict[str, Any]], guard: BatchGuard) -> None:
         check, p, merge_into = guard.screen(plan.proposal)
         if check is not None and check.merged_into is not None:  # update_existing: decided as an update
@@ -230,10 +227,10 @@ class WritePath:
         # rows under the head lock, as reconcile's: it takes the head, then these rows
         self.store.append(entries, also=self._also([], done, provisional=False))
 
-    def _results(self, landed: list[chunks.Landed], batch_id: str) -> tuple[list[NewEntry], list[_Plan]]:
+    def _results(self, landed: list[chunks.Landed], batch_id: str) -> tuple[list[NewEntry], list[Plan]]:
         """The result entries of sent writes; sets each one's final outcome."""
         entries: list[NewEntry] = []
-        done: list[_Plan] = []
+        done: list[Plan] = []
         for plans, sent in landed:
             for plan in plans:
                 res = sent.results[plan.index]
@@ -242,8 +239,8 @@ class WritePath:
                 status = _STATUS_OF_WRITE[res.status]
                 record_id = res.id or plan.proposal.record_id
                 error = res.error.to_dict() if res.error else None
-                plan.outcome = self._outcome(plan, batch_id, status, error=error, record_id=record_id,
-                                             reason=_write_reason(status, plan.decision.reason, error))  # type: ignore[union-attr]
+                reason = _write_reason(status, plan.decision.reason, error)  # type: ignore[union-attr]
+                plan.outcome = self._outcome(plan, batch_id, status, error=error, record_id=record_id, reason=reason)
                 entries.append(self._entry(plan, batch_id, "write.result", {
                     "status": res.status,
                     "record_id": record_id,
@@ -256,7 +253,7 @@ class WritePath:
         return entries, done
 
     # -- records ------------------------------------------------------------------------------
-    def _outcome(self, plan: _Plan, batch_id: str, status: str, *, error: dict | None = None,
+    def _outcome(self, plan: Plan, batch_id: str, status: str, *, error: dict | None = None,
                  reason: str | None = None, record_id: str | None = None) -> Outcome:
         p, d = plan.proposal, plan.decision
         return Outcome(
@@ -270,7 +267,7 @@ class WritePath:
             extra=plan.trace,
         )
 
-    def _entry(self, plan: _Plan, batch_id: str, kind: str, data: dict[str, Any],
+    def _entry(self, plan: Plan, batch_id: str, kind: str, data: dict[str, Any],
                record_id: str | None = None) -> NewEntry:
         p, d = plan.proposal, plan.decision
         return NewEntry(kind=kind, proposal_id=plan.proposal_id, batch_id=batch_id,
@@ -278,7 +275,7 @@ class WritePath:
                         use_case=(d.use_case if d else None) or p.use_case, object=p.object,
                         record_id=record_id or p.record_id, op=_OP_TEXT[p.op], data=data)
 
-    def _decided_entry(self, plan: _Plan, batch_id: str, status: str,
+    def _decided_entry(self, plan: Plan, batch_id: str, status: str,
                        error: dict | None = None) -> NewEntry:
         p = plan.proposal
         return self._entry(plan, batch_id, "proposal.decided", {
@@ -293,7 +290,7 @@ class WritePath:
             **plan.trace,
         })
 
-    def _queue_row(self, plan: _Plan) -> dict[str, Any]:
+    def _queue_row(self, plan: Plan) -> dict[str, Any]:
         p, d = plan.proposal, plan.decision
         now = self.clock()
         return {
@@ -306,7 +303,7 @@ class WritePath:
             "queued_at": iso(now), "expires_at": iso(now + self.approval_ttl),
         }
 
-    def _also(self, queue_rows: list[dict[str, Any]], plans: list[_Plan], *, provisional: bool):
+    def _also(self, queue_rows: list[dict[str, Any]], plans: list[Plan], *, provisional: bool):
         """Rows that must commit with the entries: queued changes, and the idempotency index.
 
         Before the CRM call (``provisional``) a write's stored outcome says it is unresolved, so a
@@ -346,7 +343,7 @@ def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any
     return {c.field: c.after for c in decision.changes}
 
 
-def _after_values(plan: _Plan, res: WriteResult) -> dict[str, Any] | None:
+def _after_values(plan: Plan, res: WriteResult) -> dict[str, Any] | None:
     if res.record is None or plan.decision is None:
         return None
     return {c.field: res.record.fields.get(c.field) for c in plan.decision.changes

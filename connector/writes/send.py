@@ -95,5 +95,6 @@ def call(adapter: Adapter, obj: str, op: Op, group: list[Plan]) -> list[WriteRes
                           expected_version=p.before.version if p.before else None)
             for p in group])
     return adapter.delete_many(obj, [
-        DeleteRequest(id=p.proposal.record_id, expected_version=p.before.version if p.before else None)  # type: ignore[arg-type]
+        DeleteRequest(id=p.proposal.record_id,  # type: ignore[arg-type]
+                      expected_version=p.before.version if p.before else None)
         for p in group])
