@@ -119,7 +119,7 @@ class WritePath:
             if plan.proposal.object not in read_errors and self.enricher is not None:
                 plan.enrichment = self.enricher.enrich(
                     plan.proposal.object, _OP_TEXT[plan.proposal.op], plan.proposal.fields,
-                    dict(plan.before.fields) if plan.before else None)
+                    plan.before.fields if plan.before else None)  # read only: the enricher merges a copy
         keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
         live = {k for k in keys if not self.rulebook.routing[k[0]].shadow}  # the pools a decision may advance
         round_ = _Round(batch_id, read_errors, guard, keys, live)
@@ -346,8 +346,10 @@ def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any
 def _after_values(plan: Plan, res: WriteResult) -> dict[str, Any] | None:
     if res.record is None or plan.decision is None:
         return None
-    return {c.field: res.record.fields.get(c.field) for c in plan.decision.changes
-            if plan.proposal.op is not Op.DELETE}
+    if plan.proposal.op is Op.DELETE:
+        return {}
+    after = res.record.fields
+    return {c.field: after.get(c.field) for c in plan.decision.changes}
 
 
 def _write_reason(status: str, decided_reason: str, error: dict | None) -> str:
