@@ -11,34 +11,38 @@ For a batch of proposals (:meth:`WritePath.run`):
    idempotency rows in the same transaction; then batched conditional adapter calls; then ONE
    trail append of every result. A crash between the two appends leaves intents without results:
    visible, never silent.
+4. A round larger than one adapter call is cut into chunks that are pipelined: the decisions and
+   intents of chunk k+1 are committed while chunk k's call is in flight, and each chunk's intents
+   still commit before its call (:mod:`crmgate.writes.chunks`; sending: :mod:`crmgate.writes.send`).
 """
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from crmgate import tables
-from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
-from crmgate.adapters.errors import CRMError, RecordError
+from crmgate.adapters.base import Adapter, WriteResult
+from crmgate.adapters.errors import CRMError
 from crmgate.clock import Clock, IdFactory, iso
 from crmgate.decide import pools
 from crmgate.decide.enrichment import Enricher
-from crmgate.decide.governance import Governed, govern, pool_keys
+from crmgate.decide.governance import govern, pool_keys
 from crmgate.rules.decision import Decision
-from crmgate.rules.enrichment import EnrichmentResult
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.trail import NewEntry, TrailStore
-from crmgate.writes import inflight
+from crmgate.writes import chunks, inflight
 from crmgate.writes.before_images import read_before_images
 from crmgate.writes.duplicates import BatchGuard
 from crmgate.writes.outcome import Outcome
+from crmgate.writes.plan import Plan
+from crmgate.writes.send import send
 
 log = structlog.get_logger("crmgate.pipeline")
 
@@ -50,22 +54,14 @@ _RECORDED = tuple(n for n in Proposal.model_fields if n not in ("object", "op", 
 
 
 @dataclass(slots=True)
-class _Plan:
-    """One proposal in flight through a round."""
+class _Round:
+    """What every chunk of one round shares: read once, before the first chunk is decided."""
 
-    index: int
-    proposal: Proposal
-    proposal_id: str
-    before: Record | None = None
-    decision: Decision | None = None
-    change_id: str | None = None
-    write: bool = False
-    outcome: Outcome | None = None
-    enrichment: EnrichmentResult | None = None
-    governed: Governed | None = None
-    trace: dict[str, Any] = field(default_factory=dict)  # routing/enrichment, built once per proposal
-    replayed: bool = False
-    send: dict[str, Any] | None = None  # the fields written (write_fields), once decided
+    batch_id: str
+    read_errors: dict[str, CRMError]
+    guard: BatchGuard
+    keys: set[pools.Key]
+    live: set[pools.Key]
 
 
 class WritePath:
@@ -85,6 +81,7 @@ class WritePath:
         self.approval_ttl = approval_ttl
         self.rulebook_version = rulebook.version_hash
         self._crm_objects = set(adapter.objects())
+        self.lanes = chunks.lanes(adapter)  # chunk calls kept in flight (crmgate.writes.chunks)
 
     # -- public -------------------------------------------------------------------------------
     def run(self, proposals: Sequence[Proposal]) -> list[Outcome]:
@@ -114,18 +111,29 @@ class WritePath:
         return outcomes  # type: ignore[return-value]
 
     # -- a round ------------------------------------------------------------------------------
-    def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[_Plan]:
-        plans = [_Plan(i, proposals[i], self.ids("prp")) for i in indices]
+    def _run_round(self, indices: list[int], proposals: Sequence[Proposal], batch_id: str) -> list[Plan]:
+        plans = [Plan(i, proposals[i], self.ids("prp")) for i in indices]
         read_errors = self._read_before_images(plans)
         guard = BatchGuard.prepare(self.adapter, self.rulebook, self._crm_objects, [p.proposal for p in plans])
         for plan in plans:
             if plan.proposal.object not in read_errors and self.enricher is not None:
                 plan.enrichment = self.enricher.enrich(
-                    plan.proposal.object, plan.proposal.op.value, plan.proposal.fields,
-                    dict(plan.before.fields) if plan.before else None)
-        queue_rows: list[dict[str, Any]] = []
+                    plan.proposal.object, _OP_TEXT[plan.proposal.op], plan.proposal.fields,
+                    plan.before.fields if plan.before else None)  # read only: the enricher merges a copy
         keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
         live = {k for k in keys if not self.rulebook.routing[k[0]].shadow}  # the pools a decision may advance
+        round_ = _Round(batch_id, read_errors, guard, keys, live)
+        chunks.run_chunks(chunks.split(plans, self.adapter.max_batch, self.lanes),
+                          commit=partial(self._commit, round_), send=partial(send, self.adapter),
+                          finish=partial(self._finish, batch_id), lanes=self.lanes)
+        return plans
+
+    def _commit(self, round_: _Round, plans: list[Plan], landed: list[chunks.Landed]) -> None:
+        """ONE append: the decisions and intents of ``plans``, and the results that ``landed``."""
+        batch_id, read_errors, guard, keys, live = (round_.batch_id, round_.read_errors, round_.guard,
+                                                    round_.keys, round_.live)
+        results, done = self._results(landed, batch_id)
+        queue_rows: list[dict[str, Any]] = []
 
         def build(conn: sa.Connection) -> list[NewEntry]:
             # Runs in the append's transaction BEFORE the trail head is locked. Locks, in this order
@@ -156,13 +164,10 @@ class WritePath:
                 changed.update(plan.governed.pool_changes)  # type: ignore[union-attr]
             pools.save(conn, changed)
             self._also(queue_rows, plans, provisional=True)(conn, decided)
-            return decided
+            return [*results, *decided]
 
-        self.store.append(build)
-        writes = [p for p in plans if p.write]
-        if writes:
-            self._write(writes, batch_id)
-        return plans
+        # the landed results' rows under the head lock, as reconcile's: it takes the head, then these rows
+        self.store.append(build, also=self._also([], done, provisional=False) if done else None)
 
     @staticmethod
     def _replay(stored: Outcome, proposal: Proposal, proposal_id: str, batch_id: str) -> Outcome:
@@ -177,7 +182,7 @@ class WritePath:
                               "message": "another actor already used this idempotency key; nothing was "
                                          "decided or written: choose keys unique to this workflow"})
 
-    def _read_before_images(self, plans: list[_Plan]) -> dict[str, CRMError]:
+    def _read_before_images(self, plans: list[Plan]) -> dict[str, CRMError]:
         found, errors = read_before_images(self.adapter, self.rulebook, self._crm_objects,
                                            (p.proposal for p in plans))
         for plan in plans:
@@ -185,7 +190,7 @@ class WritePath:
                 plan.before = found.get((plan.proposal.object, plan.proposal.record_id))
         return errors
 
-    def _decide(self, plan: _Plan, batch_id: str, states: dict, decided: list[NewEntry],
+    def _decide(self, plan: Plan, batch_id: str, states: dict, decided: list[NewEntry],
                 queue_rows: list[dict[str, Any]], guard: BatchGuard) -> None:
         check, p, merge_into = guard.screen(plan.proposal)
         if check is not None and check.merged_into is not None:  # update_existing: decided as an update
@@ -201,7 +206,8 @@ class WritePath:
         elif d.action == "queue":
             plan.change_id = self.ids("chg")
             queue_rows.append(self._queue_row(plan))
-        plan.outcome = self._outcome(plan, batch_id, status)
+        if not plan.write or p.idempotency_key:  # a write's outcome comes from its result; a keyed
+            plan.outcome = self._outcome(plan, batch_id, status)  # one's is stored now as in_progress
         entry = self._decided_entry(plan, batch_id, "applying" if plan.write else status)
         decided.append(entry)
         if plan.write:
@@ -214,72 +220,45 @@ class WritePath:
                 "provenance": g.provenance or None,
             }))
 
-    # -- writing ------------------------------------------------------------------------------
-    def _write(self, plans: list[_Plan], batch_id: str) -> None:
-        groups: dict[tuple[str, Op], list[_Plan]] = defaultdict(list)
-        for plan in plans:
-            groups[(plan.proposal.object, plan.proposal.op)].append(plan)
-        results: dict[int, WriteResult] = {}
-        unexpected: BaseException | None = None
-        for (obj, op), group in groups.items():
-            try:
-                got = self._call(obj, op, group)
-                if len(got) != len(group):
-                    raise CRMError(f"adapter returned {len(got)} results for {len(group)} requests",
-                                   code="malformed_response")
-            except CRMError as exc:  # ``ambiguous`` on the error: recorded as unknown below
-                got = [WriteResult(status="failed", error=exc.to_record_error()) for _ in group]
-            except Exception as exc:  # a bug in an adapter: record it, then let it surface
-                unexpected = exc
-                err = RecordError(code="unknown_outcome", ambiguous=True, message=(
-                    f"the adapter raised {type(exc).__name__}; the write may or may not have "
-                    "happened: run crmgate reconcile, never retry under a new key"))
-                got = [WriteResult(status="failed", error=err) for _ in group]
-            for plan, res in zip(group, got):
-                results[plan.index] = res
-        entries = []
-        for plan in plans:
-            res = results[plan.index]
-            if res.status == "failed" and res.error is not None and res.error.ambiguous:
-                res = replace(res, status="unknown")  # type: ignore[arg-type]  # failed means certainly not applied
-            status = _STATUS_OF_WRITE[res.status]
-            record_id = res.id or plan.proposal.record_id
-            error = res.error.to_dict() if res.error else None
-            plan.outcome = self._outcome(plan, batch_id, status, error=error, record_id=record_id,
-                                         reason=_write_reason(status, plan.outcome.reason, error))  # type: ignore[union-attr]
-            entries.append(self._entry(plan, batch_id, "write.result", {
-                "status": res.status,
-                "record_id": record_id,
-                "version": res.record.version if res.record else None,
-                "after": _after_values(plan, res),
-                "error": error,
-                "info": res.info or None,
-            }, record_id=record_id))
+    # -- results ------------------------------------------------------------------------------
+    def _finish(self, batch_id: str, landed: list[chunks.Landed]) -> None:
+        """ONE append of the results that ``landed``, with their in-flight and idempotency rows."""
+        entries, done = self._results(landed, batch_id)
         # rows under the head lock, as reconcile's: it takes the head, then these rows
-        self.store.append(entries, also=self._also([], plans, provisional=False))
-        if unexpected is not None:
-            raise unexpected
+        self.store.append(entries, also=self._also([], done, provisional=False))
 
-    def _call(self, obj: str, op: Op, group: list[_Plan]) -> list[WriteResult]:
-        if op is Op.CREATE:
-            return self.adapter.create_many(obj, [
-                CreateRequest(fields=p.send or {}, idempotency_key=p.change_id) for p in group])
-        if op is Op.UPDATE:
-            return self.adapter.update_many(obj, [
-                UpdateRequest(id=p.proposal.record_id, fields=p.send or {},  # type: ignore[arg-type]
-                              expected_version=p.before.version if p.before else None)
-                for p in group])
-        return self.adapter.delete_many(obj, [
-            DeleteRequest(id=p.proposal.record_id, expected_version=p.before.version if p.before else None)  # type: ignore[arg-type]
-            for p in group])
+    def _results(self, landed: list[chunks.Landed], batch_id: str) -> tuple[list[NewEntry], list[Plan]]:
+        """The result entries of sent writes; sets each one's final outcome."""
+        entries: list[NewEntry] = []
+        done: list[Plan] = []
+        for plans, sent in landed:
+            for plan in plans:
+                res = sent.results[plan.index]
+                if res.status == "failed" and res.error is not None and res.error.ambiguous:
+                    res = replace(res, status="unknown")  # type: ignore[arg-type]  # failed means certainly not applied
+                status = _STATUS_OF_WRITE[res.status]
+                record_id = res.id or plan.proposal.record_id
+                error = res.error.to_dict() if res.error else None
+                reason = _write_reason(status, plan.decision.reason, error)  # type: ignore[union-attr]
+                plan.outcome = self._outcome(plan, batch_id, status, error=error, record_id=record_id, reason=reason)
+                entries.append(self._entry(plan, batch_id, "write.result", {
+                    "status": res.status,
+                    "record_id": record_id,
+                    "version": res.record.version if res.record else None,
+                    "after": _after_values(plan, res),
+                    "error": error,
+                    "info": res.info or None,
+                }, record_id=record_id))
+                done.append(plan)
+        return entries, done
 
     # -- records ------------------------------------------------------------------------------
-    def _outcome(self, plan: _Plan, batch_id: str, status: str, *, error: dict | None = None,
+    def _outcome(self, plan: Plan, batch_id: str, status: str, *, error: dict | None = None,
                  reason: str | None = None, record_id: str | None = None) -> Outcome:
         p, d = plan.proposal, plan.decision
         return Outcome(
             status=status,  # type: ignore[arg-type]
-            proposal_id=plan.proposal_id, batch_id=batch_id, object=p.object, op=p.op.value,
+            proposal_id=plan.proposal_id, batch_id=batch_id, object=p.object, op=_OP_TEXT[p.op],
             actor=p.actor, record_id=record_id or p.record_id, change_id=plan.change_id,
             use_case=d.use_case if d else p.use_case, rule=d.rule if d else None,
             tier=d.tier if d else None, reason=reason or (d.reason if d else ""),
@@ -288,7 +267,7 @@ class WritePath:
             extra=plan.trace,
         )
 
-    def _entry(self, plan: _Plan, batch_id: str, kind: str, data: dict[str, Any],
+    def _entry(self, plan: Plan, batch_id: str, kind: str, data: dict[str, Any],
                record_id: str | None = None) -> NewEntry:
         p, d = plan.proposal, plan.decision
         return NewEntry(kind=kind, proposal_id=plan.proposal_id, batch_id=batch_id,
@@ -296,7 +275,7 @@ class WritePath:
                         use_case=(d.use_case if d else None) or p.use_case, object=p.object,
                         record_id=record_id or p.record_id, op=_OP_TEXT[p.op], data=data)
 
-    def _decided_entry(self, plan: _Plan, batch_id: str, status: str,
+    def _decided_entry(self, plan: Plan, batch_id: str, status: str,
                        error: dict | None = None) -> NewEntry:
         p = plan.proposal
         return self._entry(plan, batch_id, "proposal.decided", {
@@ -311,7 +290,7 @@ class WritePath:
             **plan.trace,
         })
 
-    def _queue_row(self, plan: _Plan) -> dict[str, Any]:
+    def _queue_row(self, plan: Plan) -> dict[str, Any]:
         p, d = plan.proposal, plan.decision
         now = self.clock()
         return {
@@ -324,7 +303,7 @@ class WritePath:
             "queued_at": iso(now), "expires_at": iso(now + self.approval_ttl),
         }
 
-    def _also(self, queue_rows: list[dict[str, Any]], plans: list[_Plan], *, provisional: bool):
+    def _also(self, queue_rows: list[dict[str, Any]], plans: list[Plan], *, provisional: bool):
         """Rows that must commit with the entries: queued changes, and the idempotency index.
 
         Before the CRM call (``provisional``) a write's stored outcome says it is unresolved, so a
@@ -340,7 +319,7 @@ class WritePath:
                 conn.execute(tables.approvals.insert(), queue_rows)
             if provisional:
                 inflight.started(conn, [inflight.Started(p.change_id, p.proposal_id, p.proposal.idempotency_key,  # type: ignore[arg-type]
-                                                         p.proposal.object, p.proposal.op.value) for p in writes], now)
+                                                         p.proposal.object, _OP_TEXT[p.proposal.op]) for p in writes], now)
             else:
                 inflight.finished(conn, {p.change_id: p.outcome.status for p in writes})  # type: ignore[misc, union-attr]
             inflight.save_outcomes(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
@@ -364,11 +343,13 @@ def write_fields(proposal: Proposal, decision: Decision | None) -> dict[str, Any
     return {c.field: c.after for c in decision.changes}
 
 
-def _after_values(plan: _Plan, res: WriteResult) -> dict[str, Any] | None:
+def _after_values(plan: Plan, res: WriteResult) -> dict[str, Any] | None:
     if res.record is None or plan.decision is None:
         return None
-    return {c.field: res.record.fields.get(c.field) for c in plan.decision.changes
-            if plan.proposal.op is not Op.DELETE}
+    if plan.proposal.op is Op.DELETE:
+        return {}
+    after = res.record.fields
+    return {c.field: after.get(c.field) for c in plan.decision.changes}
 
 
 def _write_reason(status: str, decided_reason: str, error: dict | None) -> str:

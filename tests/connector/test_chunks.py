@@ -1,0 +1,292 @@
+"""Chunk pipelining (crmgate.writes.chunks): chunk k+1 is decided and its intents committed while
+chunk k's call is in flight; intents still precede every call, outcomes keep submission order, and
+failures, adapter bugs and a killed process leave every sent write accounted for."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from crmgate import tables
+from crmgate.adapters.errors import CRMValidationError, UnavailableError
+from crmgate.adapters.sandbox.adapter import SandboxAdapter
+from crmgate.writes import chunks, inflight
+from crmgate.writes.plan import Plan
+from crmgate.trail import verify_store
+from tests.connector.conftest import hygiene, lead, opp
+
+WAIT = 10  # seconds; only reached when the behaviour under test is broken
+
+
+class Chunked(SandboxAdapter):
+    """The sandbox as a remote CRM: chunks of 10, ``write_lanes`` calls in flight. Each write call
+    first runs ``before_call(kind, requests)`` (in the worker thread), which may block or raise."""
+
+    max_batch = 10
+    write_lanes = 2
+
+    def __init__(self, *args, before_call=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before_call = before_call or (lambda kind, reqs: None)
+        self.threads: set[str] = set()
+
+    def _hook(self, kind, reqs):
+        self.threads.add(threading.current_thread().name)
+        self.before_call(kind, reqs)
+
+    def create_many(self, object, requests):
+        self._hook("create", requests)
+        return super().create_many(object, requests)
+
+    def update_many(self, object, requests):
+        self._hook("update", requests)
+        return super().update_many(object, requests)
+
+
+def _committed(gate, kind: str) -> dict[str, str]:
+    """change id -> proposal id of the committed entries of ``kind`` (read from another connection)."""
+    return {e.change_id: e.proposal_id for e in gate.store.query(kinds=[kind])}
+
+
+def _open_writes(gate) -> list:
+    with gate.store.engine.connect() as conn:
+        return inflight.pending(conn)
+
+
+def test_the_next_chunk_is_decided_and_sent_while_one_is_in_flight(make_gate, tmp_path, clock, keypair):
+    """The first call waits until the second call has started: only a pipeline gets there (a round
+    decided whole, or one chunk at a time, would time out). Every call finds the intents of all it
+    sends already committed; outcomes come back in submission order; the trail verifies."""
+    second_started = threading.Event()
+    calls: list[int] = []
+    gates: list = []
+    unseen: list[str] = []
+
+    def before_call(kind, reqs):
+        committed = _committed(gates[0], "write.intent")
+        unseen.extend(r.idempotency_key for r in reqs if r.idempotency_key not in committed)
+        calls.append(len(reqs))
+        if len(calls) == 1:
+            assert second_started.wait(WAIT), "the next chunk was not sent while this one was in flight"
+        else:
+            second_started.set()
+
+    crm = Chunked(tmp_path / "crm.db", clock=clock, before_call=before_call)
+    gate = make_gate(crm)
+    gates.append(gate)
+    outs = gate.propose([lead(LastName=f"L{i}") for i in range(45)])
+    assert [o.status for o in outs] == ["applied"] * 45
+    assert sorted(calls) == [5, 10, 10, 10, 10] and not unseen
+    assert all(name.startswith("crmgate-chunk") for name in crm.threads)
+    records = crm.get_many("Lead", [o.record_id for o in outs])
+    assert [records[o.record_id].fields["LastName"] for o in outs] == [f"L{i}" for i in range(45)]
+    for o in outs:  # each change: decided, intent, result, in that order
+        assert [e.kind for e in gate.store.entries_for(change_id=o.change_id)] == [
+            "proposal.decided", "write.intent", "write.result"]
+    assert not _open_writes(gate)
+    assert verify_store(gate.store, keypair[1]).ok
+
+
+def test_small_rounds_and_the_embedded_sandbox_are_not_pipelined(make_gate, sandbox, tmp_path, clock):
+    """A round that fits the lanes is one adapter call (chunked by the adapter), decided whole;
+    the sandbox, whose calls are work in this process, is never pipelined."""
+    assert chunks.lanes(sandbox) == 0
+    crm = Chunked(tmp_path / "crm.db", clock=clock)
+    gate = make_gate(crm)
+    outs = gate.propose([lead(LastName=f"L{i}") for i in range(20)])  # 2 chunks, 2 lanes
+    assert {o.status for o in outs} == {"applied"} and crm.threads == {threading.current_thread().name}
+    plans = [Plan(i, None, f"p{i}") for i in range(41)]  # type: ignore[arg-type]
+    assert [len(c) for c in chunks.split(plans, 10, 2)] == [10, 10, 10, 11]  # a lone last one joins
+    assert [len(c) for c in chunks.split(plans[:40], 10, 2)] == [10] * 4
+    assert [len(c) for c in chunks.split(plans[:30], 10, 3)] == [30]
+    assert [len(c) for c in chunks.split(plans[:30], 10, 1)] == [10] * 3
+    assert [len(c) for c in chunks.split(plans[:20], 10, 1)] == [20]
+    assert [len(c) for c in chunks.split(plans, 10, 0)] == [41]
+
+
+def test_a_chunk_refused_whole_stops_the_later_chunks(make_gate, tmp_path, clock):
+    """One call in flight at a time: chunk 1 is written, chunk 2 is refused as a whole call, chunks
+    3-5 are decided and recorded but never sent (``not_sent``: certainly not applied, so failed);
+    every intent has its result and no write is left open."""
+    calls: list[int] = []
+
+    def before_call(kind, reqs):
+        calls.append(len(reqs))
+        if len(calls) == 2:
+            raise CRMValidationError("the org refused the call", code="INVALID_FIELD")
+
+    crm = Chunked(tmp_path / "crm.db", clock=clock, before_call=before_call)
+    crm.write_lanes = 1
+    gate = make_gate(crm)
+    outs = gate.propose([lead(LastName=f"L{i}") for i in range(50)])
+    assert calls == [10, 10]
+    assert [o.status for o in outs] == ["applied"] * 10 + ["failed"] * 40
+    assert {o.error["code"] for o in outs[10:]} == {"INVALID_FIELD"}
+    assert [bool((o.error.get("details") or {}).get("not_sent")) for o in outs[10:]] == [False] * 10 + [True] * 30
+    assert set(_committed(gate, "write.intent")) == set(_committed(gate, "write.result")) == {o.change_id for o in outs}
+    assert not _open_writes(gate)
+    assert len(crm.find_created("Lead", [o.change_id for o in outs]) or {}) == 10
+
+
+def test_a_chunk_whose_answer_is_lost_is_unknown_and_the_rest_not_sent(make_gate, tmp_path, clock):
+    """An ambiguous whole-call failure (written, answer lost) makes that chunk ``unknown`` (left in
+    flight for reconcile); the chunks after it are not sent and are ``failed``, never ``unknown``."""
+    calls: list[int] = []
+
+    def before_call(kind, reqs):
+        calls.append(len(reqs))
+        if len(calls) == 2:
+            lost = UnavailableError("connection reset after sending", code="connection_error")
+            lost.ambiguous = True
+            raise lost
+
+    crm = Chunked(tmp_path / "crm.db", clock=clock, before_call=before_call)
+    crm.write_lanes = 1
+    gate = make_gate(crm)
+    outs = gate.propose([lead(LastName=f"L{i}") for i in range(40)])
+    assert [o.status for o in outs] == ["applied"] * 10 + ["unknown"] * 10 + ["failed"] * 20
+    assert all(o.error["details"].get("not_sent") and "ambiguous" not in o.error for o in outs[20:])
+    assert sorted(r.change_id for r in _open_writes(gate)) == sorted(o.change_id for o in outs[10:20])
+
+
+def test_an_adapter_bug_mid_pipeline_is_recorded_then_raised(make_gate, tmp_path, clock):
+    """A bug in the adapter (not a CRMError) during chunk 2: no chunk after it is sent, every intent
+    committed gets a result (chunk 2: unknown outcome; later ones: not sent), then it surfaces."""
+    calls: list[int] = []
+
+    def before_call(kind, reqs):
+        calls.append(len(reqs))
+        if len(calls) == 2:
+            raise ZeroDivisionError("bug")
+
+    crm = Chunked(tmp_path / "crm.db", clock=clock, before_call=before_call)
+    crm.write_lanes = 1
+    gate = make_gate(crm)
+    with pytest.raises(ZeroDivisionError):
+        gate.propose([lead(LastName=f"L{i}") for i in range(60)])
+    assert calls == [10, 10]
+    intents, results = _committed(gate, "write.intent"), gate.store.query(kinds=["write.result"])
+    assert {e.change_id for e in results} == set(intents)
+    codes = [e.data["status"] + ":" + ((e.data["error"] or {}).get("code") or "") for e in results]
+    assert codes[:10] == ["ok:"] * 10 and codes[10:20] == ["unknown:unknown_outcome"] * 10
+    assert set(codes[20:]) <= {"failed:not_sent"}
+    assert len(_open_writes(gate)) == 10
+
+
+def test_keys_and_queued_changes_across_chunks(make_gate, tmp_path, clock, store_url, keypair):
+    """Idempotency and approval-queue rows ride in each chunk's own transaction: queued changes of
+    any chunk are listed, and repeating the batch replays every final outcome (none in_progress);
+    on SQLite and PostgreSQL."""
+    crm = Chunked(tmp_path / "crm.db", clock=clock)
+    gate = make_gate(crm, url=store_url)
+    deals = [o.record_id for o in gate.propose([opp(Name=f"D{i}") for i in range(12)])]
+    batch = []
+    for i in range(48):
+        p = hygiene(deals[i // 4], ForecastCategoryName="Commit") if i % 4 == 0 else lead(LastName=f"K{i}")
+        batch.append({**p, "idempotency_key": f"k-{i}"})
+    outs = gate.propose(batch)
+    assert [o.status for o in outs] == ["queued" if i % 4 == 0 else "applied" for i in range(48)]
+    assert {q.change_id for q in gate.approvals(status="pending")} == {o.change_id for o in outs[::4]}
+    again = gate.propose(batch)
+    assert [(a.status, a.change_id, a.replayed) for a in again] == [(o.status, o.change_id, True) for o in outs]
+    with gate.store.engine.connect() as conn:
+        stored = tables.stored_outcomes(conn, {f"k-{i}" for i in range(48)})
+    assert sorted(v["status"] for v in stored.values()) == ["applied"] * 36 + ["queued"] * 12
+    assert not _open_writes(gate) and verify_store(gate.store, keypair[1]).ok
+
+
+def test_same_record_proposals_still_run_in_rounds(make_gate, tmp_path, clock):
+    """Two updates of each of 25 records in one batch: the second of each runs in the next round,
+    on the first one's result, in submission order."""
+    crm = Chunked(tmp_path / "crm.db", clock=clock)
+    gate = make_gate(crm)
+    deals = [o.record_id for o in gate.propose([opp(Name=f"D{i}") for i in range(25)])]
+    outs = gate.propose([hygiene(d, NextStep=f"{step}-{d}") for step in ("one", "two") for d in deals])
+    assert {o.status for o in outs} == {"applied"}
+    assert [o.changes[0].before for o in outs[25:]] == [f"one-{d}" for d in deals]
+    now = crm.get_many("Opportunity", deals)
+    assert [now[d].fields["NextStep"] for d in deals] == [f"two-{d}" for d in deals]
+
+
+_WORKER = """
+import os, signal, sys
+from pathlib import Path
+from crmgate.gate import Gate
+from crmgate.project.scaffold import example_rulebook
+from crmgate.rules.loader import parse_rulebook
+from crmgate.trail import TrailStore, load_signer
+from tests.connector.test_chunks import Chunked
+
+work = Path(sys.argv[1])
+calls = []
+
+def before_call(kind, reqs):
+    calls.append(1)
+    with open(work / "sent.txt", "a") as f:
+        f.write("".join(r.idempotency_key + "\\n" for r in reqs))
+        f.flush()
+        os.fsync(f.fileno())
+    if len(calls) == 3:  # mid-pipeline: chunks 1-2 sent, later ones decided or not
+        os.kill(os.getpid(), signal.SIGKILL)
+
+crm = Chunked(work / "crm.db", before_call=before_call)
+store = TrailStore(f"sqlite:///{work / 'trail.db'}", signer=load_signer(work / "trail.key", env={}))
+gate = Gate(rulebook=parse_rulebook(example_rulebook()), adapter=crm, store=store)
+gate.propose([{"object": "Lead", "op": "create", "actor": "ai:lead-intake-1", "idempotency_key": f"c-{i}",
+               "fields": {"LastName": f"C{i}", "Company": "Initech"}} for i in range(60)])
+"""
+
+
+def test_a_process_killed_mid_pipeline_leaves_every_sent_write_recorded(tmp_path, keypair, rulebook):
+    """SIGKILL during the third chunk's call: every write the CRM received has its intent committed,
+    the trail verifies, reconcile settles every open write, and repeating the batch with the same
+    keys makes each record exactly once."""
+    from crmgate.gate import Gate
+    from crmgate.trail import TrailStore
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _WORKER, str(tmp_path)], cwd=root, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    sent = (tmp_path / "sent.txt").read_text().split()
+    assert len(sent) >= 20
+    store = TrailStore(f"sqlite:///{tmp_path / 'trail.db'}", signer=keypair[0])
+    gate = Gate(rulebook=rulebook, adapter=Chunked(tmp_path / "crm.db"), store=store)
+    try:
+        assert verify_store(store, keypair[1]).ok
+        intents = _committed(gate, "write.intent")
+        assert set(sent) <= set(intents)
+        assert _open_writes(gate)  # the crash left writes without results
+        gate.reconcile()
+        assert not _open_writes(gate)
+        outs = gate.propose([{"object": "Lead", "op": "create", "actor": "ai:lead-intake-1",
+                              "idempotency_key": f"c-{i}", "fields": {"LastName": f"C{i}", "Company": "Initech"}}
+                             for i in range(60)])
+        assert {o.status for o in outs} == {"applied"}
+        names = [r.fields["LastName"] for r in gate.adapter.get_many(
+            "Lead", [o.record_id for o in outs]).values()]
+        assert sorted(names) == sorted(f"C{i}" for i in range(60))
+        assert len({o.record_id for o in outs}) == 60
+        assert verify_store(store, keypair[1]).ok
+    finally:
+        store.close()
+
+
+def test_chunk_calls_run_in_the_callers_log_context(make_gate, tmp_path, clock):
+    """A pipelined call runs in a worker thread with the caller's bound log fields (the HTTP
+    request id), so the adapter's log lines still name the request."""
+    import structlog
+
+    seen: list[dict] = []
+    crm = Chunked(tmp_path / "crm.db", clock=clock,
+                  before_call=lambda kind, reqs: seen.append(structlog.contextvars.get_contextvars()))
+    gate = make_gate(crm)
+    with structlog.contextvars.bound_contextvars(request_id="req-7"):
+        gate.propose([lead(LastName=f"L{i}") for i in range(40)])
+    assert len(seen) == 4 and all(s.get("request_id") == "req-7" for s in seen)
+    assert crm.threads and threading.current_thread().name not in crm.threads
