@@ -67,7 +67,8 @@ class Decision:
             "action": self.action, "use_case": self.use_case, "mode": self.mode, "tier": self.tier,
             "rule": self.rule, "reason": self.reason,
             "violations": [v.to_dict() for v in self.violations],
-            "changes": [c.to_dict() for c in self.changes],
+            # FieldChange.to_dict inlined: a decision carries one per field, and this runs per proposal
+            "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in self.changes],
             "would": self.would,
             "risk_matches": [m.to_dict() for m in self.risk_matches],
         }
@@ -79,13 +80,14 @@ def compute_changes(proposal: Proposal, current: Mapping[str, Any] | None) -> tu
     create: every proposed field (before None); update: fields whose value differs from
     ``current`` (before = current value or None); delete: every current field, after None.
     """
+    fields = proposal.fields  # (lists into tuple(): a generator costs a frame switch per field)
     if proposal.op is Op.CREATE:
-        return tuple(FieldChange(k, None, proposal.fields[k]) for k in sorted(proposal.fields))
+        return tuple([FieldChange(k, None, fields[k]) for k in sorted(fields)])
     before = current or {}
     if proposal.op is Op.DELETE:
-        return tuple(FieldChange(k, before[k], None) for k in sorted(before))
-    return tuple(FieldChange(k, before.get(k), proposal.fields[k]) for k in sorted(proposal.fields)
-                 if not values_equal(proposal.fields[k], before.get(k)))
+        return tuple([FieldChange(k, before[k], None) for k in sorted(before)])
+    return tuple([FieldChange(k, before.get(k), fields[k]) for k in sorted(fields)
+                  if not values_equal(fields[k], before.get(k))])
 
 
 def decide(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rulebook) -> Decision:
@@ -138,7 +140,7 @@ def _enforce(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Ru
         return _Enforced("apply", None, "no_change", "no field would change")
     risk = assess_risk(proposal, current, rulebook)
     action = _TIER_TO_ACTION[getattr(rulebook.risk.tiers, risk.tier)]
-    winner = next((m for m in risk.matches if m.rule == risk.rule), None)
+    winner = next((m for m in risk.matches if m.rule == risk.rule), None) if risk.matches else None
     why = winner.reason if winner is not None else "no risk rule matched"
     if action == "reject":
         message = f"tier {risk.tier} is blocked ({risk.rule}: {why})"

@@ -54,11 +54,14 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 PREFIX_LENGTH = 4
 
 
-@lru_cache(maxsize=65536)
 def fold(value: Any) -> str:
     """Lower case, compatibility forms unified (full-width -> ASCII), accents dropped, spaces collapsed."""
-    if not isinstance(value, str):
-        return ""
+    # only text reaches the cache: a list or dict in a name field (unhashable) folds to "" as any non-text
+    return _fold(value) if isinstance(value, str) else ""
+
+
+@lru_cache(maxsize=65536)
+def _fold(value: str) -> str:
     text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", value))
     # drop accents of alphabetic scripts only: a kana's voicing mark changes the word (グ is not ク)
     kept: list[str] = []
@@ -77,6 +80,11 @@ def email(value: Any, *, plus_addressing: bool = False) -> str | None:
     ``plus_addressing`` says the ``+tag`` is the same mailbox)."""
     if not isinstance(value, str):
         return None
+    return _email(value, plus_addressing)
+
+
+@lru_cache(maxsize=65536)  # a batch normalises each address several times: look-up, screen, index
+def _email(value: str, plus_addressing: bool) -> str | None:
     text = value.strip().casefold()
     local, at, domain = text.rpartition("@")
     if not at or not local or "." not in domain:

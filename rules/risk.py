@@ -49,6 +49,10 @@ class RiskAssessment:
     rule: str
 
 
+#: the assessment when no rule matched, per default tier: immutable, so one object serves every proposal
+_NOTHING = {tier: RiskAssessment(tier, (), DEFAULT_RULE) for tier in TIER_RANK}
+
+
 def rule_id(rule: RiskRule, index: int) -> str:
     """The rule's ``id`` if given, else its position ``risk.rules[<index>]``."""
     return rule.id or f"risk.rules[{index}]"
@@ -86,7 +90,7 @@ def assess_risk(proposal: Proposal, current: Mapping[str, Any] | None, rulebook:
         if match is not None:
             found.append(match)
     if not found:
-        return RiskAssessment(rulebook.risk.default, (), DEFAULT_RULE)
+        return _NOTHING[rulebook.risk.default]
     best = max(TIER_RANK[m.tier] for m in found)
     winner = next(m for m in found if TIER_RANK[m.tier] == best)  # first in file order
     return RiskAssessment(winner.tier, tuple(found), winner.rule)

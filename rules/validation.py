@@ -49,15 +49,15 @@ def validate(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Ru
     out = _allow_violations(proposal, rulebook, use_case)
     if proposal.op is Op.DELETE:
         return out
-    fields, specs = proposal.fields, obj.fields
+    fields, accepts = proposal.fields, obj.accepts
     found: list[tuple[str, Violation]] = []  # at most one per field: sorted by name below
     for name, value in fields.items():
-        spec = specs.get(name)
-        if spec is None:
+        accept = accepts.get(name)
+        if accept is None:
             found.append((name, Violation(Code.UNKNOWN_FIELD.value, obj_name, name,
                                           f"{obj_name}.{name} is not a field in the rulebook")))
-        elif value is not None:
-            violation = check_value(obj_name, name, spec, value)
+        elif value is not None and not accept(value):  # the common valid values: one call
+            violation = check_value(obj_name, name, obj.fields[name], value)
             if violation is not None:
                 found.append((name, violation))
     if found:

@@ -30,9 +30,10 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record, UpdateRequest, WriteResult
-from crmgate.adapters.errors import CRMError, CRMValidationError, NotFoundError, RecordError
+from crmgate.adapters.errors import CRMError, CRMValidationError, NotFoundError
 from crmgate.adapters.sandbox.faults import Fault, translated
-from crmgate.adapters.sandbox.rows import (bad_values, create_chunk, fetch_row, gone_error, required_error,
+from crmgate.adapters.sandbox.chunks import create_chunk, update_chunk
+from crmgate.adapters.sandbox.rows import (bad_values, conflict_error, fetch_row, gone_error, required_error,
                                            to_record, write_fields, written)
 from crmgate.adapters.sandbox.schema import (  # noqa: F401 (re-exported: the sandbox's public constants)
     _SCHEMA,
@@ -40,6 +41,7 @@ from crmgate.adapters.sandbox.schema import (  # noqa: F401 (re-exported: the sa
     REQUIRED_ON_CREATE,
     SYSTEM_FIELDS,
     WRITE_METHODS,
+    fast_commits,
     format_stamp,
     next_stamp,
     salesforce_id,
@@ -82,7 +84,7 @@ class SandboxAdapter(Adapter):
             try:
                 conn.row_factory = sqlite3.Row
                 register_functions(conn)
-                _fast_commits(conn)
+                fast_commits(conn)
                 conn.executescript(_SCHEMA)
             except BaseException:
                 conn.close()
@@ -154,10 +156,10 @@ class SandboxAdapter(Adapter):
         return found
 
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:
-        return self._write("create_many", object, requests, self._create_one)
+        return self._write("create_many", object, requests, self._create_one, create_chunk)
 
     def update_many(self, object: str, requests: Sequence[UpdateRequest]) -> list[WriteResult]:
-        return self._write("update_many", object, requests, self._update_one)
+        return self._write("update_many", object, requests, self._update_one, update_chunk)
 
     def delete_many(self, object: str, requests: Sequence[DeleteRequest]) -> list[WriteResult]:
         return self._write("delete_many", object, requests, self._delete_one)
@@ -281,6 +283,7 @@ class SandboxAdapter(Adapter):
         object: str,
         requests: Sequence[Any],
         one: Callable[[sqlite3.Connection, str, Any, datetime], WriteResult],
+        chunked: Callable[[sqlite3.Connection, str, Any, datetime, str], list[WriteResult] | None] | None = None,
     ) -> list[WriteResult]:
         self._check_object(object)
         requests = list(requests)
@@ -291,8 +294,8 @@ class SandboxAdapter(Adapter):
                 start = len(results)
                 with self._transaction() as conn:
                     now = self._clock()
-                    done = create_chunk(conn, object, chunk, now, self.user) \
-                        if one == self._create_one and not self._faults else None  # faults: one at a time
+                    done = chunked(conn, object, chunk, now, self.user) \
+                        if chunked is not None and not self._faults else None  # faults: one at a time
                     results.extend(done if done is not None else
                                    [one(conn, object, request, now) for request in chunk])
         except CRMError as exc:
@@ -371,25 +374,10 @@ class SandboxAdapter(Adapter):
         gone = gone_error(row, id)
         if gone is not None:
             return None, WriteResult("failed", id, error=gone)
-        if expected is not None and expected != row["system_modstamp"]:
-            error = RecordError(
-                "PRECONDITION_FAILED", f"{id} changed since version {expected} (now {row['system_modstamp']})",
-                412, details={"current_version": row["system_modstamp"]},
-            )
-            return None, WriteResult("conflict", id, error=error)
+        conflict = conflict_error(id, expected, row)
+        if conflict is not None:
+            return None, WriteResult("conflict", id, error=conflict)
         return row, None
-
-
-def _fast_commits(conn: sqlite3.Connection) -> None:
-    """WAL with ``synchronous = NORMAL``: a commit is one append to the log, no fsync (in the
-    default rollback journal each call's commit cost ~1 ms of CPU in fsyncs). A commit survives
-    the process dying; a power cut may lose the last calls, which a sandbox may. If another
-    connection holds the file so the mode cannot switch now, the sandbox keeps its journal."""
-    try:
-        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
-            conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.OperationalError:
-        pass
 
 
 def _same(value: Any, wanted: Any) -> bool:

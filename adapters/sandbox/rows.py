@@ -1,18 +1,16 @@
-"""The sandbox's rows: value and required-field checks on a write, and rows read back as records."""
+"""The sandbox's rows: value, required-field and version checks on a write, rows written and read back as records."""
 from __future__ import annotations
 
 import json
 import math
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from crmgate.adapters.base import CreateRequest, Record, WriteResult
-from crmgate.adapters.errors import (
-    RecordError,
-)
-from crmgate.adapters.sandbox.schema import KEY_PREFIXES, REQUIRED_ON_CREATE, SYSTEM_FIELDS, next_stamp, salesforce_id
+from crmgate.adapters.base import Record
+from crmgate.adapters.errors import RecordError
+from crmgate.adapters.sandbox.schema import REQUIRED_ON_CREATE, SYSTEM_FIELDS, next_stamp
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
@@ -63,23 +61,37 @@ def gone_error(row: Any, id: str) -> RecordError | None:
     return None
 
 
-def write_fields(
-    conn: sqlite3.Connection, row: Any, changes: Mapping[str, Any], now: datetime, actor: str
-) -> Record:
+def conflict_error(id: str, expected: str | None, row: Any) -> RecordError | None:
+    """The 412 for a write whose expected version is not the stored one (None: no check asked)."""
+    if expected is None or expected == row["system_modstamp"]:
+        return None
+    return RecordError("PRECONDITION_FAILED", f"{id} changed since version {expected} (now {row['system_modstamp']})",
+                       412, details={"current_version": row["system_modstamp"]})
+
+
+UPDATE_ROW = ("UPDATE sandbox_records SET fields = ?, last_modified_date = ?, last_modified_by = ?,"
+              " system_modstamp = ? WHERE id = ?")
+
+
+def merged(row: Any, changes: Mapping[str, Any], stamp: str, actor: str) -> tuple[tuple[Any, ...], Record]:
+    """The UPDATE parameters that write ``changes`` over ``row`` at ``stamp``, and the record as
+    written (not read back: fields are JSON scalars, so they round-trip)."""
     fields = json.loads(row["fields"])
     for name, value in changes.items():
         if value is None:
             fields.pop(name, None)
         else:
             fields[name] = value
-    stamp = next_stamp(now, row["system_modstamp"])
-    conn.execute(
-        "UPDATE sandbox_records SET fields = ?, last_modified_date = ?, last_modified_by = ?,"
-        " system_modstamp = ? WHERE id = ?",
-        (json.dumps(fields), stamp, actor, stamp, row["id"]),
-    )
-    # the record as written, without reading it back (fields are JSON scalars: they round-trip)
-    return written(row["object"], row["id"], fields, row["created_date"], row["created_by"], stamp, actor)
+    return ((json.dumps(fields), stamp, actor, stamp, row["id"]),
+            written(row["object"], row["id"], fields, row["created_date"], row["created_by"], stamp, actor))
+
+
+def write_fields(
+    conn: sqlite3.Connection, row: Any, changes: Mapping[str, Any], now: datetime, actor: str
+) -> Record:
+    params, record = merged(row, changes, next_stamp(now, row["system_modstamp"]), actor)
+    conn.execute(UPDATE_ROW, params)
+    return record
 
 
 def written(object: str, id: str, fields: dict[str, Any], created: str, created_by: str, stamp: str,
@@ -99,52 +111,3 @@ def to_record(row: Any) -> Record:
         "SystemModstamp": row["system_modstamp"],
     }
     return Record(row["object"], row["id"], json.loads(row["fields"]), row["system_modstamp"], meta)
-
-
-def create_chunk(conn: sqlite3.Connection, object: str, chunk: Sequence[CreateRequest], now: datetime,
-                 user: str) -> list[WriteResult] | None:
-    """The creates of one chunk, each as the one-at-a-time path would make it, in four statements
-    rather than four a record: one look-up of the idempotency keys, one counter update for every
-    new id, two multi-row inserts. None when a key repeats within the chunk (a later one replays
-    the earlier: the one-at-a-time path does that); the caller also keeps that path for faults."""
-    keys = [r.idempotency_key for r in chunk if r.idempotency_key is not None]
-    if len(set(keys)) != len(keys):
-        return None
-    seen: dict[str, str] = {}
-    for start in range(0, len(keys), 500):
-        part = keys[start:start + 500]
-        seen.update(conn.execute(f"SELECT key, id FROM sandbox_idempotency WHERE object = ? AND key IN "
-                                 f"({','.join('?' * len(part))})", [object, *part]).fetchall())
-    results: list[WriteResult | None] = [None] * len(chunk)
-    todo: list[int] = []
-    for i, req in enumerate(chunk):
-        if req.idempotency_key in seen:
-            row = fetch_row(conn, object, seen[req.idempotency_key])
-            record = None if row is None or row["is_deleted"] else to_record(row)
-            results[i] = WriteResult("ok", seen[req.idempotency_key], record, info={"idempotent_replay": True})
-            continue
-        error = bad_values(req.fields) or required_error(object, req.fields, creating=True)
-        if error is not None:
-            results[i] = WriteResult("failed", error=error)
-        else:
-            todo.append(i)
-    if todo:
-        # the counters the one-at-a-time path would have taken, in request order
-        (last,) = conn.execute(
-            "INSERT INTO sandbox_counters (object, next) VALUES (?, ?)"
-            " ON CONFLICT (object) DO UPDATE SET next = next + ? RETURNING next",
-            (object, len(todo), len(todo)),
-        ).fetchone()
-        stamp = next_stamp(now, None)
-        rows, claimed = [], []
-        for n, i in enumerate(todo, start=last - len(todo) + 1):
-            req = chunk[i]
-            new_id = salesforce_id(KEY_PREFIXES[object], n)
-            fields = {name: value for name, value in req.fields.items() if value is not None}
-            rows.append((new_id, object, json.dumps(fields), stamp, user, stamp, user, stamp))
-            if req.idempotency_key is not None:
-                claimed.append((object, req.idempotency_key, new_id))
-            results[i] = WriteResult("ok", new_id, written(object, new_id, fields, stamp, user, stamp, user))
-        conn.executemany("INSERT INTO sandbox_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)", rows)
-        conn.executemany("INSERT INTO sandbox_idempotency VALUES (?, ?, ?)", claimed)
-    return results  # type: ignore[return-value]

@@ -43,20 +43,27 @@ class BatchGuard:
         for p in proposals:
             if p.op is Op.CREATE and p.object in rulebook.matching and p.object in rulebook.objects:
                 by_object[p.object].append(p)
-        for obj, group in by_object.items():
-            for target, q in candidate_queries(obj, rulebook.matching[obj], [p.fields for p in group]).items():
-                for f, values in q.equals.items():
-                    equals[target][f].update(values)
-                for f, values in q.prefixes.items():
-                    starts[target][f].update(values)
+        queries = [candidate_queries(obj, rulebook.matching[obj], [p.fields for p in group])
+                   for obj, group in by_object.items()]
+        if len(queries) == 1:  # one object's creates: its query is already merged and sorted
+            asked = {target: ({f: list(v) for f, v in q.equals.items()}, {f: list(v) for f, v in q.prefixes.items()})
+                     for target, q in queries[0].items()}
+        else:
+            for query in queries:
+                for target, q in query.items():
+                    for f, values in q.equals.items():
+                        equals[target][f].update(values)
+                    for f, values in q.prefixes.items():
+                        starts[target][f].update(values)
+            asked = {target: ({f: sorted(v) for f, v in equals[target].items()},
+                              {f: sorted(v) for f, v in starts[target].items()}) for target in set(equals) | set(starts)}
         records: list[Record] = []
         errors: dict[str, CRMError] = {}
-        for target in sorted(set(equals) | set(starts)):
+        for target in sorted(asked):
             if target not in crm_objects:
                 continue
             try:
-                records += adapter.find_candidates(target, {f: sorted(v) for f, v in equals[target].items()},
-                                                   {f: sorted(v) for f, v in starts[target].items()})
+                records += adapter.find_candidates(target, *asked[target])
             except CRMError as exc:
                 errors[target] = exc
                 log.warning("duplicates.candidates_failed", object=target, code=exc.code)
