@@ -1,6 +1,7 @@
 """Auditor exports at scale: export and offline verify, this code beside the baseline. Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/bench_export.py [--entries 1000000] [--small 200000] [--skip-baseline]
+        [--work DIR] [--formats jsonl,csv] [--also REF ...]
 
 Builds one signed SQLite trail of realistic entries (``TrailStore.append`` in batches of 1,000),
 first to ``--small`` entries, then on to ``--entries``. At each size it runs, each step in its own
@@ -105,6 +106,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the trail (and its keys) in this folder and reuse it on the next run "
                              "(growing a 1M-entry trail takes minutes); default: a temporary folder")
+    parser.add_argument("--also", action="append", default=[], metavar="REF",
+                        help="also run the steps at the full size on this commit (laid out like the baseline), "
+                             "e.g. --also main: an A/B in the same run")
     parser.add_argument("--formats", default="jsonl,csv", help="which formats to run (default: jsonl,csv)")
     parser.add_argument("--child", nargs=4, metavar=("STEP", "FMT", "WORK", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -127,6 +131,9 @@ def main() -> None:
         for n in (small, args.entries):
             print(f"trail grown to {n:,} entries in {grow(work, n):.1f} s", flush=True)
             sizes[n] = run_all(work, f"now-{n}", current_env(), steps)
+        for ref in args.also:
+            with baseline_tree(ref) as tree:
+                run_all(work, ref[:9], baseline_env(tree), steps)
         base = None
         if not args.skip_baseline:
             with baseline_tree() as tree:
