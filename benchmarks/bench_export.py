@@ -104,8 +104,9 @@ def main() -> None:
                                                                  "(default: entries / 5)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--work", type=Path, default=None,
-                        help="keep the trail (and its keys) in this folder and reuse it on the next run "
-                             "(growing a 1M-entry trail takes minutes); default: a temporary folder")
+                        help="keep the trails (and their keys) in this folder, one subfolder per size, and reuse "
+                             "them on the next run (growing a 1M-entry trail takes a minute or more); "
+                             "default: one trail in a temporary folder, grown from the small size on")
     parser.add_argument("--also", action="append", default=[], metavar="REF",
                         help="also run the steps at the full size on this commit (laid out like the baseline), "
                              "e.g. --also main: an A/B in the same run")
@@ -120,15 +121,14 @@ def main() -> None:
     small = args.small or args.entries // 5
     steps = tuple(s for s in STEPS if s[1] in args.formats.split(","))
     with ExitStack() as stack:
-        if args.work is None:
-            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crmgate-bench-export-")))
-        else:
-            work = args.work
-            work.mkdir(parents=True, exist_ok=True)
-        if not (work / "k.pub").is_file():
-            generate_keypair(work / "k", work / "k.pub")
+        tmp = None if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crmgate-bench-")))
         sizes: dict[int, dict] = {}
         for n in (small, args.entries):
+            # one trail grown from the small size on (a temporary folder), or one kept per size (--work)
+            work = tmp or args.work / str(n)
+            work.mkdir(parents=True, exist_ok=True)
+            if not (work / "k.pub").is_file():
+                generate_keypair(work / "k", work / "k.pub")
             print(f"trail grown to {n:,} entries in {grow(work, n):.1f} s", flush=True)
             sizes[n] = run_all(work, f"now-{n}", current_env(), steps)
         for ref in args.also:

@@ -44,6 +44,7 @@ In CSV, ``status`` is the change's status after each entry, read from that entry
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -122,25 +123,25 @@ class ExportFilters:
 
 
 class _Sink:
-    """A binary file that hashes and counts what is written to it, written in blocks of about 1 MiB."""
+    """A binary file that hashes and counts what is written to it: ``write`` gathers text in memory
+    (a C method: an export makes two or three writes per entry) and :meth:`spill` writes it out
+    once it holds about 1 MiB."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.sha = hashlib.sha256()
         self.bytes = 0
-        self._buf: list[str] = []
-        self._size = 0
+        self._buf = io.StringIO()
+        self.write = self._buf.write
 
-    def write(self, text: str) -> None:
-        self._buf.append(text)
-        self._size += len(text)
-        if self._size > 1 << 20:
+    def spill(self) -> None:
+        if self._buf.tell() > 1 << 20:
             self.flush()
 
     def flush(self) -> None:
-        data = "".join(self._buf).encode("utf-8")
-        self._buf.clear()
-        self._size = 0
+        data = self._buf.getvalue().encode("utf-8")
+        self._buf.seek(0)
+        self._buf.truncate()
         self.sha.update(data)
         self.bytes += len(data)
         self.fh.write(data)
@@ -182,7 +183,7 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
             with store.scan() as scan:
                 head = scan.head()
                 select, changes = _selector(scan, filters)
-                writer = _Writer(data, sinks[2] if fmt == "csv" else None, ChainWriter(chain.write), progress)
+                writer = _Writer(data, sinks[2] if fmt == "csv" else None, chain, progress)
                 if careful:
                     report = verify_entries(_stream(scan.rows(), scan.checkpoints(), select, writer),
                                             scan.checkpoints(), signer.public_key())
@@ -233,16 +234,17 @@ class _Stats:
 class _Writer:
     """Writes each entry to the export (when selected) and the chain file, and counts."""
 
-    def __init__(self, data: _Sink, entries: _Sink | None, chain: ChainWriter, progress: Progress | None) -> None:
-        self.data, self.entries, self.chain = data, entries, chain  # ``entries``: a CSV's hashed entries
+    def __init__(self, data: _Sink, entries: _Sink | None, chain: _Sink, progress: Progress | None) -> None:
+        self.data, self.entries, self.chain = data, entries, ChainWriter(chain.write)  # ``entries``: a CSV's
+        self.sinks = (data, chain) if entries is None else (data, chain, entries)
         if entries is not None:
             data.write(csv_text([list(CSV_COLUMNS)]))
         self.stats = _Stats()
         self.progress, self.unreported = progress, 0
 
     def entry(self, seq: int, body: str, prev: str, digest: str, selected: bool, content: Any = None) -> None:
-        stats = self.stats
         if selected:
+            stats = self.stats
             line = jsonl_line(body, prev, digest) + "\n"
             if self.entries is None:
                 self.data.write(line)
@@ -257,11 +259,13 @@ class _Writer:
                 stats.first = seq
             stats.last = seq
         self.chain.entry(seq, digest, selected)
-        if self.progress is not None:
-            self.unreported += 1
-            if self.unreported >= 1000:
+        self.unreported += 1
+        if self.unreported >= 1000:
+            for sink in self.sinks:
+                sink.spill()
+            if self.progress is not None:
                 self.progress(self.unreported)
-                self.unreported = 0
+            self.unreported = 0
 
     def checkpoint(self, cp: Checkpoint) -> None:
         self.chain.checkpoint(cp)

@@ -45,7 +45,7 @@ def stream_checked(scan: Any, head: tuple[int, str] | None, key: TrailVerifierKe
                 content = loads(body)
             except ValueError:
                 raise Recheck from None
-            if type(content) is not dict or content.get("seq") != seq or any(
+            if type(content) is not dict or content.get("seq") != seq or checked and any(
                     t[i] != content.get(name) for i, name in enumerate(checked, start=4)):
                 raise Recheck
         writer.entry(seq, body, prev, digest, everything or select(dict(zip(columns, t))), content)

@@ -150,7 +150,7 @@ def _csv_items(path: Path, entries: Path) -> Iterator[_Item]:
             yield from v1_items(path, _Item)
             return
         if header != _HEADER and header != HEADERS[2]:
-            yield _Item(-1, error="the CSV header is not crmgate's export header")
+            yield _Item(-1, error="the CSV header is not the header of any crmgate CSV format (3, 2 or 1)")
             return
         if not entries.is_file():
             yield _Item(-1, error=f"the CSV's entries file {entries.name} is missing")

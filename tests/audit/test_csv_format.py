@@ -1,22 +1,17 @@
 """CSV format 3: each entry's rows are exactly what the csv module writes for its cells, however
-odd the values (the exporter and the verifier join most rows by hand), and exports of the older
-CSV formats still verify."""
+odd the values (the exporter and the verifier join most rows by hand). Older formats still
+verifying: tests/audit/test_export.py."""
 from __future__ import annotations
 
 import csv
 import io
-import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmgate.audit.formats import CSV_COLUMNS, cell, csv_entry, csv_entry_rows, csv_text
-from crmgate.audit.verify_export import verify_export
-from crmgate.trail import load_public_key
 
-LEGACY_V2 = Path(__file__).parent / "legacy_v2"
 # characters that matter to CSV and to spreadsheets, and a few that do not
 _text = st.text(alphabet=st.sampled_from(list(',"\r\n\t=+-@\' a1é\x00')), max_size=6)
 _scalar = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | _text
@@ -103,26 +98,3 @@ def test_usual_entries_take_the_joined_path_and_odd_ones_are_quoted():
                                f'Company,Acme,"Acme, Inc.",{"h" * 64}\r\n'
                                f"7,2026-11-22T09:00:00.000000Z,write.intent,ai:a,Lead,00Q1,prp_1,chg_1,unresolved,"
                                f"NumberOfEmployees,,'-5,{'h' * 64}\r\n")
-
-
-@pytest.mark.parametrize("name,entries", [("audit.csv", 9), ("actor.csv", 7)])
-def test_csv_exports_of_format_2_still_verify(name, entries):
-    """CSVs written by the format-2 exporter (17 columns, each change's final status folded from
-    every entry: rolled_back, rejected) verify with today's verifier."""
-    report = verify_export(LEGACY_V2 / name, load_public_key(LEGACY_V2 / "trail.pub"))
-    assert report.ok, report.problems
-    assert report.entries == entries and report.chain_entries == 9
-    statuses = {r["change_id"]: r["status"] for r in csv.DictReader((LEGACY_V2 / name).open(newline=""))}
-    assert statuses["chg_1"] == "rolled_back" and statuses["chg_2"] == "rejected"
-
-
-def test_an_edited_status_of_a_format_2_csv_is_named(tmp_path):
-    """In a format-2 CSV the final status is still rendered again from the entries: a status cell
-    changed from rolled_back to applied is entry_edited at its seq."""
-    for f in LEGACY_V2.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    path = tmp_path / "audit.csv"
-    text = path.read_bytes().decode("utf-8")
-    path.write_text(text.replace(",rolled_back,ok,", ",applied,ok,", 1), encoding="utf-8", newline="")
-    report = verify_export(path, load_public_key(tmp_path / "trail.pub"))
-    assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
