@@ -1,13 +1,14 @@
 """Auditor exports at scale: export and offline verify, this code beside the baseline. Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/bench_export.py [--entries 1000000] [--small 200000] [--skip-baseline]
+        [--work DIR] [--formats jsonl,csv] [--also REF ...]
 
 Builds one signed SQLite trail of realistic entries (``TrailStore.append`` in batches of 1,000),
 first to ``--small`` entries, then on to ``--entries``. At each size it runs, each step in its own
 process: JSONL export, CSV export, JSONL verify, CSV verify (unfiltered, every entry). At the full
 size the baseline code (``benchmarks/baseline.py``: the tree before the scale work) runs the same
 four steps on the SAME store database, each in its own process too. Each step reports its wall time
-and the peak resident set size of the process that did the work (``ru_maxrss``: the whole process,
+and the CPU time and the peak resident set size of the process that did the work (``ru_maxrss``: the whole process,
 not only the Python heap), so the two sizes show whether memory stays flat.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,7 +57,7 @@ def child(step: str, fmt: str, work: Path, out: Path) -> None:
     from crmgate.audit.export import export_trail
     from crmgate.audit.verify_export import verify_export
     from crmgate.trail import TrailStore, load_public_key, load_signer
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if step == "export":
         store = TrailStore(f"sqlite:///{work / 'trail.db'}", create=False)
         manifest = export_trail(store, out, fmt=fmt, signer=load_signer(work / "k", env={}))
@@ -67,9 +69,9 @@ def child(step: str, fmt: str, work: Path, out: Path) -> None:
         if not report.ok:
             raise SystemExit(f"verify failed: {report.problems[:3]}")
         detail = {"entries": report.entries}
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "rss_mib": rss_kib / 1024, **detail}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mib": rss_kib / 1024, **detail}))
 
 
 def run_step(step: str, fmt: str, work: Path, out: Path, env: dict[str, str]) -> dict:
@@ -80,13 +82,14 @@ def run_step(step: str, fmt: str, work: Path, out: Path, env: dict[str, str]) ->
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_all(work: Path, label: str, env: dict[str, str]) -> dict[tuple[str, str], dict]:
+def run_all(work: Path, label: str, env: dict[str, str],
+            steps: tuple[tuple[str, str], ...] = STEPS) -> dict[tuple[str, str], dict]:
     results = {}
-    for step, fmt in STEPS:
+    for step, fmt in steps:
         out = work / f"{label}.{fmt}"
         results[(step, fmt)] = r = run_step(step, fmt, work, out, env)
         size = f"   {r['bytes'] / 2**20:6.0f} MiB on disk" if "bytes" in r else ""
-        print(f"  {label:<9} {step:<6} {fmt:<5} {r['seconds']:7.2f} s   peak RSS {r['rss_mib']:6.0f} MiB{size}",
+        print(f"  {label:<9} {step:<6} {fmt:<5} {r['seconds']:7.2f} s (CPU {r.get('cpu_s', 0):6.2f} s)   peak RSS {r['rss_mib']:6.0f} MiB{size}",
               flush=True)
         if step == "verify":  # keep the disk use bounded: the exports of this label are done with
             for f in work.glob(f"{label}.{fmt}*"):
@@ -100,6 +103,14 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=None, help="the smaller size for the RSS comparison "
                                                                  "(default: entries / 5)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the trails (and their keys) in this folder, one subfolder per size, and reuse "
+                             "them on the next run (growing a 1M-entry trail takes a minute or more); "
+                             "default: one trail in a temporary folder, grown from the small size on")
+    parser.add_argument("--also", action="append", default=[], metavar="REF",
+                        help="also run the steps at the full size on this commit (laid out like the baseline), "
+                             "e.g. --also main: an A/B in the same run")
+    parser.add_argument("--formats", default="jsonl,csv", help="which formats to run (default: jsonl,csv)")
     parser.add_argument("--child", nargs=4, metavar=("STEP", "FMT", "WORK", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -108,25 +119,33 @@ def main() -> None:
         return
     from crmgate.trail import generate_keypair
     small = args.small or args.entries // 5
-    with tempfile.TemporaryDirectory(prefix="crmgate-bench-export-") as tmp:
-        work = Path(tmp)
-        generate_keypair(work / "k", work / "k.pub")
+    steps = tuple(s for s in STEPS if s[1] in args.formats.split(","))
+    with ExitStack() as stack:
+        tmp = None if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crmgate-bench-")))
         sizes: dict[int, dict] = {}
         for n in (small, args.entries):
+            # one trail grown from the small size on (a temporary folder), or one kept per size (--work)
+            work = tmp or args.work / str(n)
+            work.mkdir(parents=True, exist_ok=True)
+            if not (work / "k.pub").is_file():
+                generate_keypair(work / "k", work / "k.pub")
             print(f"trail grown to {n:,} entries in {grow(work, n):.1f} s", flush=True)
-            sizes[n] = run_all(work, f"now-{n}", current_env())
+            sizes[n] = run_all(work, f"now-{n}", current_env(), steps)
+        for ref in args.also:
+            with baseline_tree(ref) as tree:
+                run_all(work, ref[:9], baseline_env(tree), steps)
         base = None
         if not args.skip_baseline:
             with baseline_tree() as tree:
-                base = run_all(work, "baseline", baseline_env(tree))
+                base = run_all(work, "baseline", baseline_env(tree), steps)
     now = sizes[args.entries]
     print(f"\npeak RSS of the process doing each step (MiB): {small:,} entries -> {args.entries:,} entries")
-    for key in STEPS:
+    for key in steps:
         extra = f"   baseline at {args.entries:,}: {base[key]['rss_mib']:.0f}" if base else ""
         print(f"  {key[0]} {key[1]:<5} {sizes[small][key]['rss_mib']:6.0f} -> {now[key]['rss_mib']:6.0f}{extra}")
     if base:
         print()
-        for step, fmt in STEPS:
+        for step, fmt in steps:
             value, was = now[(step, fmt)]["seconds"], base[(step, fmt)]["seconds"]
             row(f"{args.entries:,}-entry trail: {fmt.upper()} {step}", value, was, unit="s",
                 target=f"<= {TARGET_S:g} s, flat memory", met=value <= TARGET_S and args.entries >= 1_000_000, higher_is_better=False)

@@ -1,8 +1,7 @@
 """Exports for auditors: the trail, filtered, as JSONL or CSV, with a chain proof and a signed manifest.
 
-:func:`export_trail` writes its files in ONE pass over one read snapshot of the store (a CSV
-export first folds the change statuses in a lighter pass), so memory stays flat however long the
-trail is, but for the CSV's status of each change (one short string per change):
+:func:`export_trail` writes its files in ONE pass over one read snapshot of the store, so memory
+stays flat however long the trail is:
 
 * ``PATH``: the selected entries (formats in :mod:`crmgate.audit.formats`);
 * ``PATH.entries.jsonl`` (CSV only): the selected entries as hashed, in the JSONL format, which the
@@ -20,9 +19,8 @@ trail is, but for the CSV's status of each change (one short string per change):
 The stored chain is verified on the rows as they are written: seqs gap-free from 1, every
 ``prev_hash`` the hash before it, every hash recomputed from its body, every checkpoint signed and
 equal to the chain at its seq, the last entry signed and equal to the head row, and every column
-the export reads (the selection's, and ``kind``/``change_id`` for the CSV's status) equal to the
-hashed body (an unfiltered JSONL export reads no column but the hashes: every byte it writes comes
-from the body). At the first row that does not pass, the export starts again under the full trail
+the export reads (the selection's) equal to the hashed body (an unfiltered export reads no column
+but the hashes: every byte it writes comes from the body). At the first row that does not pass, the export starts again under the full trail
 verifier (:func:`crmgate.trail.verify_entries`, which also checks every indexed column), so a trail
 that does not verify is not exported: :class:`TrailInvalidError` carries the verifier's report and
 no file is left behind. Files are written under ``.part`` names and renamed at the end; existing
@@ -40,12 +38,11 @@ Selection (said in the manifest's ``selection``):
   The selected proposal ids are held in memory (one short string each).
 * ``since`` / ``until`` alone select entries by time.
 
-In CSV, ``status`` is each change's final status (:mod:`crmgate.audit.lifecycle`), folded in a
-first pass over the selected entries.
+In CSV, ``status`` is the change's status after each entry, read from that entry alone
+(:func:`crmgate.audit.lifecycle.entry_status`): no map of changes is kept.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -56,9 +53,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from crmgate.audit.formats import CSV_COLUMNS, ENTRIES_SUFFIX, csv_rows, jsonl_line, loads
-from crmgate.audit.lifecycle import StatusFold
-from crmgate.audit.streamcheck import SELECT_COLUMNS, Recheck, stream_checked
+from crmgate.audit.formats import (
+    CSV_COLUMNS,
+    ENTRIES_SUFFIX,
+    csv_entry,
+    csv_text,
+    jsonl_line,
+    loads,
+)
+from crmgate.audit.streamcheck import Recheck, stream_checked
 from crmgate.clock import Clock, iso, parse_time, utc_now  # noqa: F401 - parse_time re-exported for the CLI
 from crmgate.trail import TrailSigner, TrailStore, VerifyReport, verify_entries
 from crmgate.trail.chainproof import ChainWriter, sign_manifest
@@ -120,25 +123,25 @@ class ExportFilters:
 
 
 class _Sink:
-    """A binary file that hashes and counts what is written to it, written in blocks of about 1 MiB."""
+    """A binary file that hashes and counts what is written to it: ``write`` gathers text in memory
+    (a C method: an export makes two or three writes per entry) and :meth:`spill` writes it out
+    once it holds about 1 MiB."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.sha = hashlib.sha256()
         self.bytes = 0
-        self._buf: list[str] = []
-        self._size = 0
+        self._buf = io.StringIO()
+        self.write = self._buf.write
 
-    def write(self, text: str) -> None:
-        self._buf.append(text)
-        self._size += len(text)
-        if self._size > 1 << 20:
+    def spill(self) -> None:
+        if self._buf.tell() > 1 << 20:
             self.flush()
 
     def flush(self) -> None:
-        data = "".join(self._buf).encode("utf-8")
-        self._buf.clear()
-        self._size = 0
+        data = self._buf.getvalue().encode("utf-8")
+        self._buf.seek(0)
+        self._buf.truncate()
         self.sha.update(data)
         self.bytes += len(data)
         self.fh.write(data)
@@ -180,9 +183,7 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
             with store.scan() as scan:
                 head = scan.head()
                 select, changes = _selector(scan, filters)
-                final = (_final_statuses(scan, select, filters, careful) if fmt == "csv" else None)
-                writer = _Writer(fmt, data, sinks[2] if fmt == "csv" else None, ChainWriter(chain.write),
-                                 final, progress)
+                writer = _Writer(data, sinks[2] if fmt == "csv" else None, chain, progress)
                 if careful:
                     report = verify_entries(_stream(scan.rows(), scan.checkpoints(), select, writer),
                                             scan.checkpoints(), signer.public_key())
@@ -192,7 +193,7 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
                     head_seq, head_hash = report.head_seq, report.head_hash
                 else:
                     head_seq, head_hash = stream_checked(scan, head, signer.public_key(), _filtered(filters), select,
-                                                          writer, reads_status=fmt == "csv")
+                                                          writer, parse=fmt == "csv")
             writer.done()
             for sink in sinks:
                 sink.flush()
@@ -233,52 +234,44 @@ class _Stats:
 class _Writer:
     """Writes each entry to the export (when selected) and the chain file, and counts."""
 
-    def __init__(self, fmt: str, data: _Sink, entries: _Sink | None, chain: ChainWriter,
-                 final: dict[str, str] | None, progress: Progress | None) -> None:
-        self.fmt, self.data, self.entries, self.chain, self.final = fmt, data, entries, chain, final
-        self.buf = io.StringIO()  # CSV rows gather here and go to ``data`` every 1,000 entries
-        self.csv = csv.writer(self.buf) if fmt == "csv" else None
-        if self.csv is not None:
-            self.csv.writerow(CSV_COLUMNS)
+    def __init__(self, data: _Sink, entries: _Sink | None, chain: _Sink, progress: Progress | None) -> None:
+        self.data, self.entries, self.chain = data, entries, ChainWriter(chain.write)  # ``entries``: a CSV's
+        self.sinks = (data, chain) if entries is None else (data, chain, entries)
+        if entries is not None:
+            data.write(csv_text([list(CSV_COLUMNS)]))
         self.stats = _Stats()
         self.progress, self.unreported = progress, 0
 
     def entry(self, seq: int, body: str, prev: str, digest: str, selected: bool, content: Any = None) -> None:
-        stats = self.stats
         if selected:
+            stats = self.stats
             line = jsonl_line(body, prev, digest) + "\n"
-            if self.csv is None:
+            if self.entries is None:
                 self.data.write(line)
                 stats.rows += 1
             else:
-                self.entries.write(line)  # type: ignore[union-attr]
-                rows = csv_rows(_parsed(body) if content is None else content, digest, self.final)
-                self.csv.writerows(rows)
-                stats.rows += len(rows)
-                if not stats.entries % 1000:
-                    self.flush()
+                self.entries.write(line)
+                text, rows = csv_entry(_parsed(body) if content is None else content, digest)
+                self.data.write(text)
+                stats.rows += rows
             stats.entries += 1
             if stats.first is None:
                 stats.first = seq
             stats.last = seq
         self.chain.entry(seq, digest, selected)
-        if self.progress is not None:
-            self.unreported += 1
-            if self.unreported >= 1000:
+        self.unreported += 1
+        if self.unreported >= 1000:
+            for sink in self.sinks:
+                sink.spill()
+            if self.progress is not None:
                 self.progress(self.unreported)
-                self.unreported = 0
+            self.unreported = 0
 
     def checkpoint(self, cp: Checkpoint) -> None:
         self.chain.checkpoint(cp)
         self.stats.last_checkpoint = cp
 
-    def flush(self) -> None:
-        self.data.write(self.buf.getvalue())
-        self.buf.seek(0)
-        self.buf.truncate()
-
     def done(self) -> None:
-        self.flush()
         if self.progress is not None and self.unreported:
             self.progress(self.unreported)
 
@@ -293,30 +286,6 @@ def _selector(scan: Any, filters: ExportFilters) -> tuple[Selector, int | None]:
 
 def _filtered(filters: ExportFilters) -> bool:
     return any(value is not None for value in filters.to_dict().values())
-
-
-_INTENTS = ("write.intent", "rollback.intent")
-
-
-def _final_statuses(scan: Any, select: Selector, filters: ExportFilters, careful: bool) -> dict[str, str]:
-    """The final status of each selected change (the CSV's ``status``), folded in a first pass.
-
-    The fast pass reads ``kind`` and ``change_id`` from their columns and parses a body only where
-    the status needs it (not for intents); :func:`stream_checked` checks those columns against every body.
-    """
-    fold = StatusFold()
-    if careful:
-        for row in scan.rows():
-            if select(row):
-                fold.feed(_parsed(row["body"]))
-        return fold.status
-    extra = SELECT_COLUMNS if _filtered(filters) else ()
-    columns = ("seq", "kind", "change_id", "body", *extra)
-    for t in scan.tuples(columns):
-        if t[2] is None or (extra and not select(dict(zip(columns, t)))):
-            continue
-        fold.feed({"kind": t[1], "change_id": t[2]} if t[1] in _INTENTS else _parsed(t[3]))
-    return fold.status
 
 
 def _parsed(body: str) -> Any:

@@ -5,46 +5,55 @@ JSONL: one JSON object per line per entry: the entry's content exactly as it was
 content fields (``crmgate.trail.canonical_json``) is the hashed body, and the line is that body with
 the two hashes added before its closing brace (:func:`jsonl_line`).
 
-CSV (``CSV_COLUMNS``, export format 2): one row per field change, taken from ``data.changes``
-(write and rollback intents, approvals) or else ``data.decision.changes`` (decisions); an entry
-without field changes gets one row with the field columns empty, so every entry has a row. Each
-row carries the entry's ``seq``, its id columns, ``status`` (the final status of the entry's change,
-folded from the exported entries, :mod:`crmgate.audit.lifecycle`), ``step`` (the entry's own
-``data.status``), ``field``/``before``/``after`` and the entry's ``hash``. The hashed entries travel
-beside it as ``PATH.entries.jsonl`` (the JSONL format above), which the offline verifier checks
-against the chain and renders into rows again, comparing them with the CSV byte for byte.
+CSV (``CSV_COLUMNS``, CSV format 3): one row per field change, taken from ``data.changes`` (write
+and rollback intents, approvals) or else ``data.decision.changes`` (decisions); an entry without
+field changes gets one row with the field columns empty, so every entry has a row. A row holds
+what an auditor reads per change and nothing of the entry twice: ``seq``, ``ts``, ``kind``,
+``actor``, ``object``, ``record_id``, ``proposal_id``, ``change_id``, ``status`` (the change's
+status after this entry, :func:`crmgate.audit.lifecycle.entry_status`: read from the entry alone,
+so neither side keeps a map of changes), ``field``/``before``/``after`` and the entry's ``hash``.
+The hashed entries travel beside it as ``PATH.entries.jsonl`` (the JSONL format above), which the
+offline verifier checks against the chain and renders into rows again
+(:func:`csv_entry_text`), comparing them with the CSV byte for byte.
 
 Values that are not strings are written as JSON (``null`` as an empty cell). Spreadsheet safety: a
 cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so no
-spreadsheet evaluates it as a formula (``-5`` reads ``'-5``).
+spreadsheet evaluates it as a formula (``-5`` reads ``'-5``). Quoting is the ``csv`` module's
+(RFC 4180, ``\\r\\n`` line ends); rows that need none are joined directly, which is the same text.
 
-CSV format 1 (``CSV_COLUMNS_V1``, exports made before format 2) also had ``prev_hash`` on every row
-and ``body`` (the hashed text) on the first row of each entry; :func:`csv_rows_v1` renders it so
-those exports still verify.
+Older CSV formats (17 columns with the change's final status; format 1 with ``prev_hash`` and
+``body``) are read by :mod:`crmgate.audit.legacy`, so those exports still verify.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
+from crmgate.audit.lifecycle import entry_status
 from crmgate.trail.canonical import canonical_json
 from crmgate.trail.records import CONTENT_FIELDS
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "seq", "ts", "kind", "actor", "use_case", "object", "record_id", "op", "proposal_id", "batch_id",
-    "change_id", "status", "step", "field", "before", "after", "hash",
+    "seq", "ts", "kind", "actor", "object", "record_id", "proposal_id", "change_id", "status",
+    "field", "before", "after", "hash",
 )
-CSV_COLUMNS_V1: tuple[str, ...] = (*CSV_COLUMNS, "prev_hash", "body")
 #: the CSV export's companion file of hashed entries: ``PATH`` + this suffix
 ENTRIES_SUFFIX = ".entries.jsonl"
-_IDS = CSV_COLUMNS[:11]
+_IDS = ("ts", "kind", "actor", "object", "record_id", "proposal_id", "change_id")
+_HEAD = itemgetter(*_IDS)
+_FIELD = itemgetter("field", "before", "after")
+_STR_INT = frozenset((str, int))
+_INTENTS = ("write.intent", "rollback.intent")
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 _FIRST = frozenset(_DANGEROUS)
+_FORMULA_AFTER_COMMA = re.compile(",[=+\\-@\t\r]").search
 
 
 def loads(text: str | bytes) -> Any:
@@ -61,7 +70,9 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_DANGEROUS) else cell
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """Return one CSV cell for ``value``: a string as it is, ``None`` empty, anything else as JSON;
+    neutralised (:func:`neutralise`)."""
     kind = type(value)
     if kind is str:
         text = value
@@ -101,29 +112,72 @@ def field_changes(content: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for c in changes if isinstance(c, Mapping)]
 
 
-def _head(content: Mapping[str, Any], final: Mapping[str, str] | None) -> list[str]:
-    data = content.get("data") if isinstance(content.get("data"), Mapping) else {}
-    step = data.get("status")
-    status = (final or {}).get(content.get("change_id") or "", step)
-    # a plain string that no spreadsheet reads as a formula is its own cell (most cells: no call)
-    return [v if type(v) is str and v[:1] not in _FIRST else _cell(v) for v in map(content.get, _IDS)] + [
-        _cell(status), _cell(step)]
+def _plain(value: Any) -> str:
+    """A cell's text before neutralising: a string as it is, ``None`` empty, anything else as JSON."""
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    if type(value) is int:  # what json.dumps writes for an int, without its encoder (a hot path)
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def csv_rows(content: Mapping[str, Any], digest: str, final: Mapping[str, str] | None = None) -> list[list[str]]:
-    """Return the CSV rows (lists of cells, neutralised) for one entry's parsed ``content``;
-    ``final`` maps change ids to their final status (the ``status`` column; else the step)."""
-    head = _head(content, final)
-    return [[*head, *[v if type(v) is str and v[:1] not in _FIRST else _cell(v)
-                      for v in (c.get("field"), c.get("before"), c.get("after"))], digest]
+def csv_entry_rows(content: Mapping[str, Any], digest: str) -> list[list[str]]:
+    """Return the CSV rows (lists of cells, neutralised) of one entry's parsed ``content``."""
+    head = [cell(v) for v in (content.get("seq"), *map(content.get, _IDS), entry_status(content))]
+    return [[*head, cell(c.get("field")), cell(c.get("before")), cell(c.get("after")), cell(digest)]
             for c in field_changes(content) or [{}]]
 
 
-def csv_rows_v1(body: str, prev_hash: str, digest: str,
-                final: Mapping[str, str] | None = None) -> list[list[str]]:
-    """Return an entry's rows in CSV format 1 (``CSV_COLUMNS_V1``) given its stored ``body``."""
-    rows = csv_rows(json.loads(body), digest, final)
-    return [row + [prev_hash, body if i == 0 else ""] for i, row in enumerate(rows)]
+def csv_entry(content: Mapping[str, Any], digest: str) -> tuple[str, int]:
+    """Return one entry's CSV text and its number of rows: :func:`csv_entry_rows` exactly as
+    ``csv.writer`` writes them (``\\r\\n`` after each row). An entry whose cells need no quoting and
+    no ``'`` (most) is joined directly: the writer scanning every cell of every row, and the cells
+    built one by one, were most of a CSV export's time."""
+    try:
+        fast = _fast_entry(content, digest)
+    except (KeyError, TypeError, AttributeError):  # not the usual shape: the general path says what it is
+        fast = None
+    if fast is not None:
+        return fast
+    rows = csv_entry_rows(content, digest)
+    return csv_text(rows), len(rows)
+
+
+def _fast_entry(content: Any, digest: str) -> tuple[str, int] | None:
+    """:func:`csv_entry` for the usual entry (a dict of the content fields, string ids and status,
+    field changes as dicts with all three keys), or None when any cell needs quoting or a ``'``.
+    Raises ``KeyError``/``TypeError`` on any other shape (a cell that is not a string included)."""
+    seq = content["seq"]
+    status = "unresolved" if content["kind"] in _INTENTS else entry_status(content)
+    if type(seq) is not int or type(status) is not str:
+        return None
+    head = f"{seq},{','.join(_HEAD(content))},{status},"  # join: TypeError unless every id is a string
+    data = content["data"]
+    changes = data.get("changes")
+    if type(changes) is not list:
+        decision = data.get("decision")
+        changes = decision.get("changes") if type(decision) is dict else None
+    tails = []
+    if type(changes) is list and changes:
+        for change in changes:
+            field, before, after = _FIELD(change)
+            if type(field) is str and type(before) in _STR_INT and type(after) in _STR_INT:
+                tails.append(f"{field},{before},{after}")  # an int's f-string is its JSON
+            else:
+                tails.append(f"{_plain(field)},{_plain(before)},{_plain(after)}")
+    else:
+        tails.append(",,")
+    n = len(tails)
+    cells = ",".join([head, *tails, digest])
+    # one cell per comma, none holding a quote or a line break (the only characters ``csv.writer``
+    # quotes for, besides the comma) and none starting with a formula character (those get a ``'``)
+    if (cells.count(",") != 10 + 3 * n or '"' in cells or "\n" in cells or "\r" in cells
+            or cells[:1] in _FIRST or _FORMULA_AFTER_COMMA(cells) is not None):
+        return None
+    end = f",{digest}\r\n"
+    return head + (end + head).join(tails) + end, n
 
 
 def csv_text(rows: list[list[str]]) -> str:

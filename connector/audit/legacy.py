@@ -1,20 +1,69 @@
-"""Reading CSV exports of format 1 (before the CSV's hashed entries moved to ``PATH.entries.jsonl``).
+"""Reading CSV exports of the formats before CSV format 3, so they still verify.
 
-Format 1 (``CSV_COLUMNS_V1``) carried ``prev_hash`` on every row and ``body``, the hashed text, on
-the first row of each entry. :func:`v1_items` reads such a file back as entries for the offline
-verifier (:mod:`crmgate.audit.verify_export`): each entry's hash is recomputed from its body cell and
-its rows are rendered again from that body and compared cell by cell, as format 1 promised.
+* Format 2 (``CSV_COLUMNS_V2``, 17 columns): the hashed entries beside it in ``PATH.entries.jsonl``
+  as today, and a ``status`` column holding each change's FINAL status (folded from every exported
+  entry, :class:`crmgate.audit.lifecycle.StatusFold`) besides ``step``, the entry's own status.
+  :func:`v2_renderer` folds the entries file first (one status per change in memory: these older
+  exports are the one case where verifying does not run in flat memory) and renders the rows again.
+* Format 1 (``CSV_COLUMNS_V1``): format 2's columns plus ``prev_hash`` on every row and ``body``,
+  the hashed text, on the first row of each entry. :func:`v1_items` reads such a file back as
+  entries for the offline verifier (:mod:`crmgate.audit.verify_export`): each entry's hash is
+  recomputed from its body cell and its rows are rendered again from that body and compared cell
+  by cell, as format 1 promised.
 """
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from crmgate.audit.formats import CSV_COLUMNS_V1, csv_rows_v1
+from crmgate.audit.formats import cell, csv_text, field_changes, loads
 from crmgate.audit.lifecycle import StatusFold
+
+CSV_COLUMNS_V2: tuple[str, ...] = (
+    "seq", "ts", "kind", "actor", "use_case", "object", "record_id", "op", "proposal_id", "batch_id",
+    "change_id", "status", "step", "field", "before", "after", "hash",
+)
+CSV_COLUMNS_V1: tuple[str, ...] = (*CSV_COLUMNS_V2, "prev_hash", "body")
+#: the header line of each older format, as the ``csv`` module writes it
+HEADERS = {2: csv_text([list(CSV_COLUMNS_V2)]), 1: csv_text([list(CSV_COLUMNS_V1)])}
+_IDS = CSV_COLUMNS_V2[:11]
+
+
+def csv_rows_v2(content: Mapping[str, Any], digest: str, final: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Return an entry's rows in CSV format 2 for its parsed ``content``; ``final`` maps change ids
+    to their final status (the ``status`` column; else the step)."""
+    data = content.get("data") if isinstance(content.get("data"), Mapping) else {}
+    step = data.get("status")
+    status = (final or {}).get(content.get("change_id") or "", step)
+    head = [cell(v) for v in map(content.get, _IDS)] + [cell(status), cell(step)]
+    return [[*head, *[cell(c.get(name)) for name in ("field", "before", "after")], digest]
+            for c in field_changes(content) or [{}]]
+
+
+def csv_rows_v1(body: str, prev_hash: str, digest: str,
+                final: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Return an entry's rows in CSV format 1 (``CSV_COLUMNS_V1``) given its stored ``body``."""
+    rows = csv_rows_v2(json.loads(body), digest, final)
+    return [row + [prev_hash, body if i == 0 else ""] for i, row in enumerate(rows)]
+
+
+def v2_renderer(entries: Path) -> Callable[[Mapping[str, Any], str], str]:
+    """Return ``render(content, hash)``: an entry's rows in format 2, with the final statuses
+    folded from the entries file at ``entries``."""
+    fold = StatusFold()
+    with open(entries, encoding="utf-8", newline="") as fh:
+        for line in fh:
+            try:
+                content = loads(line)
+            except ValueError:
+                continue  # reported by the walk, which reads the same line
+            if isinstance(content, dict):
+                fold.feed(content)
+    final = fold.status
+    return lambda content, digest: csv_text(csv_rows_v2(content, digest, final))
 
 
 def _final(path: Path) -> dict[str, str]:

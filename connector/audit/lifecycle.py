@@ -1,10 +1,20 @@
-"""The final status of each change, folded from its entries: what the CSV export's ``status``
-column shows (the entry's own step is in ``step``).
+"""A change's status: after one entry (:func:`entry_status`, the CSV export's ``status`` column
+since CSV format 3), or final, folded from all its entries (:class:`StatusFold`, the ``status``
+column of CSV format 2, which :mod:`crmgate.audit.legacy` still renders to verify those exports).
 
-The exporter folds the entries it exports and the offline verifier folds the same entries from the
-export file, so both derive the same column from hashed bodies alone. For an export that selects
+:func:`entry_status` reads the entry alone: ``proposal.decided`` gives the decision's status
+(``unresolved`` when it was ``applying``), an intent ``unresolved``, ``write.result`` ``applied``,
+``conflict``, ``failed`` or ``unknown``, ``rollback.result`` ``reverted``, ``conflict`` or
+``failed``, the approvals ``approving``, ``rejected``, ``stale`` and ``requeued``; any other entry
+its own ``data.status`` (empty when it has none). So a change's last row carries its status as of
+the export, and a change that was rolled back is named in the ``data.reverts`` of the rollback's
+entries.
+
+For format 2, the exporter folded the entries it exported and the offline verifier folded the same
+entries from the export's files, so both derived the same column from hashed bodies alone. For an export that selects
 changes (``--actor``, ``--use-case``, ``--object``, ``--record``) every entry of each change is
-exported, so the fold sees its whole lifecycle and the status is final as of the export's head.
+exported, so the fold saw its whole lifecycle and the status was final as of the export's head
+(but the fold kept one status per change for the whole run: memory grew with the trail).
 
 Statuses: ``applied``, ``queued``, ``rejected``, ``shadowed``, ``failed``, ``conflict``,
 ``unresolved`` (an intent without a result), ``approving``, ``stale``, ``requeued``,
@@ -21,6 +31,27 @@ _OF_WRITE = {"ok": "applied", "conflict": "conflict", "failed": "failed"}
 _OF_ROLLBACK = {"ok": "reverted", "conflict": "conflict", "failed": "failed"}
 _OF_APPROVAL = {"approval.approved": "approving", "approval.rejected": "rejected",
                 "approval.stale": "stale", "approval.requeued": "requeued"}
+
+
+_INTENTS = ("write.intent", "rollback.intent")
+_OF_RESULT = {"write.result": _OF_WRITE, "rollback.result": _OF_ROLLBACK}
+
+
+def entry_status(content: Mapping[str, Any]) -> Any:
+    """The status of the entry's change after this entry, read from ``content`` alone (see above)."""
+    kind = content.get("kind")
+    if kind in _INTENTS:  # first: most entries are intents (a hot path)
+        return "unresolved"
+    data = content.get("data")
+    step = data.get("status") if isinstance(data, Mapping) else None
+    if type(kind) is not str:
+        return step
+    if kind == "proposal.decided":
+        return "unresolved" if step == "applying" else step
+    if kind in _OF_APPROVAL:
+        return _OF_APPROVAL[kind]
+    of = _OF_RESULT.get(kind)
+    return of.get(step, step) if of is not None and type(step) is str else step
 
 
 class StatusFold:

@@ -2,7 +2,7 @@
 
 :func:`verify_export` needs the export, its ``.manifest.json`` and ``.chain`` beside it (and, for a
 CSV, its ``.entries.jsonl``), and the trail's public key: no configuration, no database. It streams
-the files in one pass each, so memory stays flat (a CSV's change statuses aside). It checks:
+the files in one pass each, so memory stays flat (but for a CSV of format 2). It checks:
 
 1. the manifest's signature (trail key, made at export time) and the head checkpoint's signature,
    and that the checkpoint signs the manifest's head;
@@ -14,8 +14,8 @@ the files in one pass each, so memory stays flat (a CSV's change statuses aside)
    chain's hash at seq; it sits where the chain file says an exported entry sits. A line as the
    exporter wrote it is hashed as written (its body is the line up to the two hashes); any other
    line is parsed and its body rebuilt. A CSV's rows are rendered again from the entries and must
-   equal the file byte for byte (the first entry whose rows differ is ``entry_edited``). A CSV of
-   format 1 (with ``body`` and ``prev_hash`` columns) is read by :mod:`crmgate.audit.legacy`;
+   equal the file byte for byte (the first entry whose rows differ is ``entry_edited``). CSVs of
+   the older formats, told apart by their header, are read by :mod:`crmgate.audit.legacy`;
 5. the manifest's counts and first/last seq against what was found.
 
 Problem codes (stable): see :data:`crmgate.audit.manifest.PROBLEM_CODES`.
@@ -31,16 +31,14 @@ from typing import Any
 
 from crmgate.audit.formats import (
     CSV_COLUMNS,
-    CSV_COLUMNS_V1,
     ENTRIES_SUFFIX,
     canonical_body,
     content_of,
-    csv_rows,
+    csv_entry,
     csv_text,
     loads,
 )
-from crmgate.audit.legacy import v1_items
-from crmgate.audit.lifecycle import StatusFold
+from crmgate.audit.legacy import HEADERS, v1_items, v2_renderer
 from crmgate.audit.manifest import (
     MAX_PROBLEMS,
     Findings,
@@ -135,18 +133,11 @@ def _jsonl_items(path: Path) -> Iterator[_Item]:
             yield _jsonl_item(line, line_no)
 
 
-def _fold(path: Path) -> dict[str, str]:
-    """The final status of each change, folded from the hashed entries (the CSV's ``status``)."""
-    fold = StatusFold()
-    with open(path, encoding="utf-8", newline="") as fh:
-        for line in fh:
-            try:
-                content = loads(line)
-            except ValueError:
-                continue  # reported by the walk, which reads the same line
-            if isinstance(content, dict):
-                fold.feed(content)
-    return fold.status
+_HEADER = csv_text([list(CSV_COLUMNS)])
+
+
+def _text_of(content: Any, digest: str) -> str:
+    return csv_entry(content, digest)[0]
 
 
 def _csv_items(path: Path, entries: Path) -> Iterator[_Item]:
@@ -155,20 +146,20 @@ def _csv_items(path: Path, entries: Path) -> Iterator[_Item]:
     not compared further (its rows no longer line up); the file's SHA-256 is checked anyway."""
     with open(path, encoding="utf-8", newline="") as fh:
         header = fh.readline()
-        if header == csv_text([list(CSV_COLUMNS_V1)]):
+        if header == HEADERS[1]:
             yield from v1_items(path, _Item)
             return
-        if header != csv_text([list(CSV_COLUMNS)]):
-            yield _Item(-1, error="the CSV header is not crmgate's export header")
+        if header != _HEADER and header != HEADERS[2]:
+            yield _Item(-1, error="the CSV header is not the header of any crmgate CSV format (3, 2 or 1)")
             return
         if not entries.is_file():
             yield _Item(-1, error=f"the CSV's entries file {entries.name} is missing")
             return
-        final, lost = _fold(entries), False
+        render, lost = _text_of if header == _HEADER else v2_renderer(entries), False
         for item in _jsonl_items(entries):
             if not lost and item.error is None:
                 try:
-                    text = csv_text(csv_rows(loads(item.body), item.hash, final))
+                    text = render(loads(item.body), item.hash)
                 except (ValueError, TypeError, AttributeError):
                     text = None
                 if text is None or fh.read(len(text)) != text:

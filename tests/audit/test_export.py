@@ -136,6 +136,7 @@ def test_bad_time_is_a_user_error():
 
 
 LEGACY = Path(__file__).parent / "legacy_v1"
+LEGACY_V2 = Path(__file__).parent / "legacy_v2"
 
 
 @pytest.mark.parametrize("name", ["audit.csv", "audit.jsonl"])
@@ -161,6 +162,35 @@ def test_an_edited_cell_of_a_format_1_csv_is_named(tmp_path):
     path = tmp_path / "audit.csv"
     text = path.read_bytes().decode("utf-8")
     path.write_text(text.replace(",'-2,", ",'-3,", 1), encoding="utf-8", newline="")
+    report = verify_export(path, load_public_key(tmp_path / "trail.pub"))
+    assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
+
+
+@pytest.mark.parametrize("name,entries", [("audit.csv", 9), ("actor.csv", 7)])
+def test_csv_exports_of_format_2_still_verify(name, entries):
+    """CSVs written by the format-2 exporter (17 columns, each change's final status folded from
+    every entry: rolled_back, rejected) verify with today's verifier."""
+    from crmgate.trail import load_public_key
+
+    report = verify_export(LEGACY_V2 / name, load_public_key(LEGACY_V2 / "trail.pub"))
+    assert report.ok, report.problems
+    assert report.entries == entries and report.chain_entries == 9
+    statuses = {r["change_id"]: r["status"] for r in csv.DictReader((LEGACY_V2 / name).open(newline=""))}
+    assert statuses["chg_1"] == "rolled_back" and statuses["chg_2"] == "rejected"
+
+
+def test_an_edited_status_of_a_format_2_csv_is_named(tmp_path):
+    """In a format-2 CSV the final status is still rendered again from the entries: a status cell
+    changed from rolled_back to applied is entry_edited at its seq."""
+    import shutil
+
+    from crmgate.trail import load_public_key
+
+    for f in LEGACY_V2.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / "audit.csv"
+    text = path.read_bytes().decode("utf-8")
+    path.write_text(text.replace(",rolled_back,ok,", ",applied,ok,", 1), encoding="utf-8", newline="")
     report = verify_export(path, load_public_key(tmp_path / "trail.pub"))
     assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
 

@@ -1,6 +1,6 @@
 """Exports that tell the whole story: --actor (and the other change filters) select CHANGES, and the
-export holds every entry of their lifecycle, whoever made it; the CSV status is each change's final
-status; it verifies offline (issue 15)."""
+export holds every entry of their lifecycle, whoever made it; the CSV status is the change's status
+after each entry; it verifies offline (issues 15 and 16)."""
 from __future__ import annotations
 
 import csv
@@ -61,20 +61,26 @@ def test_actor_export_holds_the_people_and_verifies_offline(run, tmp_path):  # n
     assert report["ok"] is True and report["entries"] == len(entries)
 
 
-def test_csv_status_is_each_changes_final_status(run, tmp_path):  # noqa: F811
-    """In the CSV, every row of a change carries its final status (the approved one applied, the
-    rolled-back one rolled_back, the rejected one rejected); step keeps the entry's own status."""
+def test_csv_status_is_the_changes_status_after_each_entry(run, tmp_path):  # noqa: F811
+    """In the CSV (format 3), each row's status is its change's status after that entry, read from
+    the entry alone (no map of changes kept): the approved change goes queued, approving,
+    unresolved, applied (feedback has none); the applied one is reverted by its rollback's rows
+    (same proposal); the rejected one ends rejected. The last row of a change is where it stands."""
     _deal, fc, step, low = story(run)
     out = tmp_path / "hygiene.csv"
     run("trail", "export", "--format", "csv", "--actor", "ai:deal-hygiene", "--out", str(out))
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
-    status = {}
+    story_of: dict[str, dict[int, tuple[str, str]]] = {}
     for r in rows:
-        status.setdefault(r["change_id"], set()).add(r["status"])
-    assert status[fc["change_id"]] == {"applied"} and status[step["change_id"]] == {"rolled_back"}
-    assert status[low["change_id"]] == {"rejected"}
-    decided = next(r for r in rows if r["change_id"] == fc["change_id"] and r["kind"] == "proposal.decided")
-    assert decided["step"] == "queued"
+        story_of.setdefault(r["proposal_id"], {})[int(r["seq"])] = (r["kind"], r["status"])
+    assert list(story_of[fc["proposal_id"]].values()) == [
+        ("proposal.decided", "queued"), ("approval.approved", "approving"), ("write.intent", "unresolved"),
+        ("write.result", "applied"), ("feedback.recorded", "")]
+    assert list(story_of[step["proposal_id"]].values()) == [
+        ("proposal.decided", "unresolved"), ("write.intent", "unresolved"), ("write.result", "applied"),
+        ("rollback.intent", "unresolved"), ("rollback.result", "reverted")]
+    assert list(story_of[low["proposal_id"]].values()) == [("proposal.decided", "queued"),
+                                                            ("approval.rejected", "rejected")]
     assert json.loads(run("trail", "verify", "--export", str(out)).stdout)["ok"] is True
     rows[1]["status"] = "applied" if rows[1]["status"] != "applied" else "failed"  # an edited status is caught
     with out.open("w", encoding="utf-8", newline="") as fh:

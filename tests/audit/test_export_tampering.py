@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crmgate.audit.formats import ENTRIES_SUFFIX, csv_rows, csv_text, jsonl_line
-from crmgate.audit.lifecycle import StatusFold
+from crmgate.audit.formats import ENTRIES_SUFFIX, csv_entry, jsonl_line
 from crmgate.audit.verify_export import verify_export
 from crmgate.trail import GENESIS, canonical_json, entry_hash
 from crmgate.trail.records import CONTENT_FIELDS
@@ -42,10 +41,10 @@ def join(path: Path, header: str, units: list[tuple[int, str]]) -> None:
     path.write_text(header + "".join(text for _, text in units), encoding="utf-8", newline="")
 
 
-def unit(fmt: str, body: str, prev: str, digest: str, final: dict[str, str] | None = None) -> str:
-    """One entry as the exporter writes it (``final``: the change statuses of the CSV status column)."""
+def unit(fmt: str, body: str, prev: str, digest: str) -> str:
+    """One entry as the exporter writes it."""
     if fmt == "csv":
-        return csv_text(csv_rows(json.loads(body), digest, final or StatusFold().feed_all([json.loads(body)]).status))
+        return csv_entry(json.loads(body), digest)[0]
     return jsonl_line(body, prev, digest) + "\n"
 
 
@@ -174,7 +173,7 @@ def test_a_requoted_csv_cell_is_an_edit(filtered, keys):
     is named entry_edited at its entry's seq (and the file's SHA-256 fails)."""
     path = filtered("csv")
     text = path.read_bytes().decode("utf-8")
-    path.write_text(text.replace(",uc_a,", ',"uc_a",', 1), encoding="utf-8", newline="")
+    path.write_text(text.replace(",Lead,", ',"Lead",', 1), encoding="utf-8", newline="")
     report = verify_export(path, keys[1])
     assert codes(report) == {"export_sha256", "entry_edited"} and named(report, "entry_edited") == [1]
 
@@ -211,7 +210,6 @@ def test_chain_recomputed_without_the_private_key(export, trail, keys, fmt):
     path = export(fmt)
     entries = [e.content() for e in trail.read(1, 100)]
     entries[4]["data"]["n"] = 999
-    final = StatusFold().feed_all(entries).status  # the forger regenerates the status column too
     prev, new_units, hashes = GENESIS, [], []
     for content in entries:
         body = canonical_json({k: content[k] for k in CONTENT_FIELDS})
@@ -219,7 +217,7 @@ def test_chain_recomputed_without_the_private_key(export, trail, keys, fmt):
         new_units.append((content["seq"], body, prev, digest))
         hashes.append(digest)
         prev = digest
-    tamper(path, fmt, lambda _units, kind: [(s, unit(kind, b, p, d, final)) for s, b, p, d in new_units])
+    tamper(path, fmt, lambda _units, kind: [(s, unit(kind, b, p, d)) for s, b, p, d in new_units])
     cpath = sidecar(path, ".chain")
     lines = cpath.read_text().splitlines(True)
     cpath.write_text("".join(f"E {line.split()[1]} {hashes[int(line.split()[1]) - 1]}\n"

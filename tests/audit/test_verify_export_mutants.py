@@ -416,3 +416,37 @@ def test_a_line_is_sliced_only_when_both_hashes_sit_where_the_exporter_puts_them
     lines[4] = lines[4].replace('","hash":"', '","hazh":"', 1)
     path.write_text("".join(lines), encoding="utf-8")
     assert _problems(verify_export(path, keys[1])) == [("export_sha256", None), ("entry_edited", 5)]
+
+
+def test_a_csv_whose_header_is_no_formats_is_named(export, keys):
+    """A CSV whose header is not that of any CSV format (here one column renamed) is malformed, and
+    the message says which formats the verifier reads; nothing is claimed."""
+    path = export("csv")
+    _rewrite(path, lambda t: t.replace(",status,", ",state,", 1))
+    report = verify_export(path, keys[1])
+    assert [p.message for p in report.problems if p.code == "malformed_entry"] == [
+        "the CSV header is not the header of any crmgate CSV format (3, 2 or 1)"]
+    assert report.verified == ()
+
+
+def test_a_csv_without_its_entries_file_says_so(export, keys):
+    """A manifest that names no entries file (edited) and no PATH.entries.jsonl beside the CSV:
+    the verifier says the entries file is missing instead of comparing rows with nothing."""
+    path = export("csv")
+    mpath = path.with_name(path.name + ".manifest.json")
+    m = json.loads(mpath.read_text(encoding="utf-8"))
+    del m["entries_file"]
+    mpath.write_text(json.dumps(m), encoding="utf-8")
+    _entries_file(path).unlink()
+    report = verify_export(path, keys[1])
+    assert "the CSV's entries file export.csv.entries.jsonl is missing" in [p.message for p in report.problems]
+
+
+def test_rows_after_the_last_entry_are_named(export, keys):
+    """A CSV with a row appended after its last exported entry's rows is malformed (and its SHA-256
+    fails): the rows are compared to the end of the file."""
+    path = export("csv")
+    _rewrite(path, lambda t: t + t.splitlines(keepends=True)[-1])
+    report = verify_export(path, keys[1])
+    assert [p.message for p in report.problems if p.code == "malformed_entry"] == [
+        "the CSV has rows after the last exported entry"]
