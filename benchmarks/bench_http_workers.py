@@ -129,7 +129,8 @@ def served(env: dict[str, str], args: argparse.Namespace, store: str) -> Iterato
                 except httpx.HTTPError:
                     time.sleep(0.1)
             time.sleep(1.0)  # let every worker finish starting
-            server = {"url": url, "tokens": tokens, "ids": ids, "ok": 0, "wall": 0.0}
+            server = {"url": url, "tokens": tokens, "ids": ids, "ok": 0, "wall": 0.0, "pid": proc.pid, "cpu": 0.0,
+                      "client_cpu": 0.0}
             yield server
             # the shared limit: `limit` requests per minute for one credential, across every worker
             codes = []
@@ -145,9 +146,28 @@ def served(env: dict[str, str], args: argparse.Namespace, store: str) -> Iterato
                 fake.communicate("stop\n")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of ``pid``'s tree (Linux
+    ``/proc``): the server's parent and its workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = raw.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+            stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree = {pid}
+    for _ in range(4):  # parent, workers, and whatever they start
+        tree |= {p for p, (ppid, _cpu) in stats.items() if ppid in tree}
+    return sum(stats[p][1] for p in tree if p in stats)
+
+
 def load(server: dict, clients: int, seconds: float, first: int) -> None:
     """``clients`` threads, each on its own keep-alive connection, post one proposal per request for
-    ``seconds``; adds the 200 answers and the time taken to ``server``."""
+    ``seconds``; adds the 200 answers, the time taken, the server's CPU and the clients' CPU to ``server``."""
     ok = [0] * clients
     stop_at = time.perf_counter() + seconds
     ids, headers = server["ids"], {"Authorization": f"Bearer {server['tokens']['fast']}"}
@@ -160,7 +180,7 @@ def load(server: dict, clients: int, seconds: float, first: int) -> None:
                 ok[k] += http.post("/v1/proposals", json={"proposals": [one]}, headers=headers).status_code == 200
                 i += 1
 
-    t0 = time.perf_counter()
+    t0, cpu0, mine0 = time.perf_counter(), tree_cpu(server["pid"]), time.process_time()
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
@@ -168,6 +188,8 @@ def load(server: dict, clients: int, seconds: float, first: int) -> None:
         t.join()
     server["ok"] += sum(ok)
     server["wall"] += time.perf_counter() - t0
+    server["cpu"] += tree_cpu(server["pid"]) - cpu0
+    server["client_cpu"] += time.process_time() - mine0
 
 
 def main() -> None:
@@ -197,7 +219,8 @@ def main() -> None:
                     load(server, args.clients, window, first=r * 10**5)
     for name, r in (("new", new), ("old", base)):
         r["rps"] = r["ok"] / r["wall"]
-        print(f"  {name}: {r['rps']:.0f} requests/s; a {args.limit}-per-minute credential sent {2 * args.limit}: "
+        print(f"  {name}: {r['rps']:.0f} requests/s; server CPU {r['cpu'] / r['ok'] * 1000:.2f} ms per request "
+              f"(all its processes), the clients' {r['client_cpu'] / r['ok'] * 1000:.2f} ms; a {args.limit}-per-minute credential sent {2 * args.limit}: "
               f"{r['admitted']} admitted, {r['refused']} x 429", flush=True)
     baseline.row(f"HTTP, one proposal per request, {args.clients} clients, --workers {args.workers} "
                  f"({args.crm}, {args.store.split('@')[-1]})",
