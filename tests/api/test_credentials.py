@@ -10,6 +10,7 @@ from crmgate.doors.credentials import (
     AccessError,
     CredentialError,
     Credentials,
+    TOKEN_CACHE_SECONDS,
     credential_id_of,
     credentials_table,
 )
@@ -205,3 +206,9 @@ def test_without_cache_seconds_every_check_reads_the_row(creds):
     with pytest.raises(AccessError) as info:
         view.authenticate(token)
     assert info.value.code == "revoked_token"
+
+
+def test_the_server_trusts_a_checked_token_for_the_documented_second():
+    """docs/http-mcp.md promises that a token revoked by another process stops working within one
+    second on `crmgate serve`: a longer trust is a weaker guarantee than the one documented."""
+    assert TOKEN_CACHE_SECONDS == 1.0
