@@ -9,8 +9,11 @@ picks where the hits are kept, from ``budget.storage``:
 * ``memory``: this process only (one worker);
 * ``redis://host:port/db``: a Redis server, through ``limits``' Redis storage.
 
-:class:`SqlWindows` is a ``limits`` storage: each hit is a row ``(key, at)``. Taking one is one
-transaction that drops the key's expired hits, counts the rest and adds the hit if it fits. On
+:class:`SqlWindows` is a ``limits`` storage: each hit is a row ``(key, at)``, and each key has a row
+``(key, n)`` counting its hit rows, so a full window is not counted row by row on every hit (a
+request quota of thousands per minute would make each request scan thousands of index entries).
+Taking one is one transaction that drops the key's expired hits (subtracting them from ``n``), and
+adds the hit if ``n`` leaves room. On
 SQLite the transaction's ``BEGIN IMMEDIATE`` (the file's write lock) serialises the takers, and the
 statements go straight to the driver; on PostgreSQL a transaction-scoped advisory lock on the key
 does, and other keys do not wait. Either way workers cannot overrun a window together. Reads
@@ -23,7 +26,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Column, Engine, Float, Index, MetaData, String, Table
+from sqlalchemy import Column, Engine, Float, Index, Integer, MetaData, String, Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from crmgate.adapters.budget import TICK, Budget, MovingWindowStorage, WindowBudget
@@ -33,16 +36,29 @@ from crmgate.trail.engine import BEGIN_OPTION, make_engine
 _md = MetaData()
 HITS = Table("crmgate_budget_hits", _md, Column("key", String(250), nullable=False),
              Column("at", Float, nullable=False), Index("ix_crmgate_budget_hits", "key", "at"))
+#: how many rows of HITS each key has (kept in the same transactions as HITS)
+COUNTS = Table("crmgate_budget_counts", _md, Column("key", String(250), primary_key=True),
+               Column("n", Integer, nullable=False))
 _DROP = "DELETE FROM crmgate_budget_hits WHERE key = ? AND at <= ?"
-_WINDOW = "SELECT min(at), count(*) FROM crmgate_budget_hits WHERE key = ? AND at > ?"
+_COUNT = "SELECT n FROM crmgate_budget_counts WHERE key = ?"
+_COUNT_ROWS = "SELECT count(*) FROM crmgate_budget_hits WHERE key = ?"  # a key without a count row yet
+_OLDEST = "SELECT min(at) FROM crmgate_budget_hits WHERE key = ? AND at > ?"
+_EXPIRED = "SELECT count(*) FROM crmgate_budget_hits WHERE key = ? AND at <= ?"
 _ADD = "INSERT INTO crmgate_budget_hits (key, at) VALUES (?, ?)"
-# PostgreSQL: the same in one round trip (the CTEs share one snapshot: w does not see the insert)
+_SET_COUNT = ("INSERT INTO crmgate_budget_counts (key, n) VALUES (?, ?) "
+              "ON CONFLICT (key) DO UPDATE SET n = excluded.n")
+# PostgreSQL: the same in one round trip (the CTEs share one snapshot: neither w nor the last
+# SELECT sees the DELETE or the INSERT, hence the subtraction and the filter on at)
 _PG_ACQUIRE = (
-    "WITH gone AS (DELETE FROM crmgate_budget_hits WHERE key = {k} AND at <= {floor}), "
-    "w AS (SELECT min(at) AS oldest, count(*) AS n FROM crmgate_budget_hits WHERE key = {k} AND at > {floor}), "
+    "WITH gone AS (DELETE FROM crmgate_budget_hits WHERE key = {k} AND at <= {floor} RETURNING 1), "
+    "w AS (SELECT coalesce((SELECT n FROM crmgate_budget_counts WHERE key = {k}) - (SELECT count(*) FROM gone), "
+    "(SELECT count(*) FROM crmgate_budget_hits WHERE key = {k} AND at > {floor})) AS n), "
     "ins AS (INSERT INTO crmgate_budget_hits (key, at) SELECT {k}, {now} FROM generate_series(1, {amount}), w "
-    "WHERE w.n <= {room} RETURNING 1) "
-    "SELECT w.oldest, w.n, (SELECT count(*) FROM ins) FROM w")
+    "WHERE w.n <= {room} RETURNING 1), "
+    "up AS (INSERT INTO crmgate_budget_counts (key, n) SELECT {k}, w.n + (SELECT count(*) FROM ins) FROM w "
+    "ON CONFLICT (key) DO UPDATE SET n = excluded.n) "
+    "SELECT (SELECT min(at) FROM crmgate_budget_hits WHERE key = {k} AND at > {floor}), w.n, "
+    "(SELECT count(*) FROM ins) FROM w")
 
 
 class SqlWindows(MovingWindowStorage):
@@ -87,11 +103,15 @@ class SqlWindows(MovingWindowStorage):
         with self.engine.begin() as conn:  # BEGIN IMMEDIATE: the takers of every key queue here
             raw: Any = conn.connection.driver_connection  # SQLAlchemy's statement machinery costs more
             now = self.clock()
-            raw.execute(_DROP, (key, now - expiry))
-            oldest, hits = raw.execute(_WINDOW, (key, now - expiry)).fetchone()
+            gone = raw.execute(_DROP, (key, now - expiry)).rowcount
+            row = raw.execute(_COUNT, (key,)).fetchone()
+            hits = row[0] - gone if row is not None else raw.execute(_COUNT_ROWS, (key,)).fetchone()[0]
             taken = hits <= limit - amount
             if taken:
                 raw.executemany(_ADD, [(key, now)] * amount)
+            if taken or gone:
+                raw.execute(_SET_COUNT, (key, hits + amount * taken))
+            oldest = raw.execute(_OLDEST, (key, now - expiry)).fetchone()[0] if hits else None
         return taken, (oldest if hits else now), hits + amount * taken
 
     def _acquire_pg(self, key: str, limit: int, expiry: int, amount: int) -> tuple[bool, float, int]:
@@ -121,7 +141,15 @@ class SqlWindows(MovingWindowStorage):
         now = self.clock()
         with self.engine.connect() as conn:
             conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})  # a read: no write lock on SQLite
-            oldest, hits = conn.exec_driver_sql(self._sql(_WINDOW), (key, now - expiry)).one()
+            # one snapshot on PostgreSQL too (a read-only transaction): the count and the rows agree
+            with conn.begin():
+                row = conn.exec_driver_sql(self._sql(_COUNT), (key,)).first()
+                if row is None:
+                    hits = conn.exec_driver_sql(self._sql(_COUNT_ROWS), (key,)).scalar_one()
+                else:
+                    hits = row[0]
+                hits -= conn.exec_driver_sql(self._sql(_EXPIRED), (key, now - expiry)).scalar_one()
+                oldest = conn.exec_driver_sql(self._sql(_OLDEST), (key, now - expiry)).scalar() if hits else None
         return (float(oldest), int(hits)) if hits else (now, 0)
 
     def check(self) -> bool:
@@ -134,12 +162,14 @@ class SqlWindows(MovingWindowStorage):
         with self.engine.begin() as conn:
             keys = conn.exec_driver_sql("SELECT count(DISTINCT key) FROM crmgate_budget_hits").scalar()
             conn.exec_driver_sql("DELETE FROM crmgate_budget_hits")
+            conn.exec_driver_sql("DELETE FROM crmgate_budget_counts")
         return int(keys or 0)
 
     def clear(self, key: str) -> None:
         self._tables()
         with self.engine.begin() as conn:
             conn.exec_driver_sql(self._sql("DELETE FROM crmgate_budget_hits WHERE key = ?"), (key,))
+            conn.exec_driver_sql(self._sql("DELETE FROM crmgate_budget_counts WHERE key = ?"), (key,))
 
 
 def budget_for(config: Config, *, clock: Callable[[], float] = time.time) -> Budget:

@@ -17,6 +17,13 @@ secret, the secret is 32 random bytes. Only the SHA-256 of the whole token is st
 is created. Creating and revoking a credential are trail entries (``credential.created``,
 ``credential.revoked``, with the actor and scopes, never the token or its hash), committed in the
 same transaction as the credential row.
+
+A server may trust a token it has checked for ``cache_seconds`` (``crmgate serve``:
+:data:`TOKEN_CACHE_SECONDS`) instead of reading its row on every request. Only live credentials
+are kept, by id with the token's hash (a wrong secret for a kept id is read and refused as
+always); revoking through the same :class:`Credentials` drops the entry at once, and a token
+revoked by another process (``crmgate tokens revoke``, another worker) stops working within
+``cache_seconds``.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +47,9 @@ SCOPES: tuple[str, ...] = ("propose", "read", "approve", "rollback", "export")
 PEOPLE_ONLY: frozenset[str] = frozenset({"approve", "rollback", "export"})
 ADMIN_SCOPES: frozenset[str] = frozenset({"approve", "rollback", "export"})
 TOKEN_PREFIX = "crmgate"
+#: how long ``crmgate serve`` trusts a checked token before reading its row again (the bound on
+#: how long a token revoked by another process keeps working)
+TOKEN_CACHE_SECONDS = 1.0
 
 metadata = sa.MetaData()
 credentials_table = sa.Table(
@@ -141,11 +152,16 @@ def create_tables(engine: sa.Engine) -> None:
 
 
 class Credentials:
-    """The credential table beside the trail. ``random_bytes`` is injected so tests get fixed tokens."""
+    """The credential table beside the trail. ``random_bytes`` is injected so tests get fixed tokens;
+    ``cache_seconds`` (0: read every time) and its clock ``monotonic``: see the module docstring."""
 
     def __init__(self, store: TrailStore, *, clock: Clock, ids: IdFactory,
-                 random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
+                 random_bytes: Callable[[int], bytes] = secrets.token_bytes, cache_seconds: float = 0.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store, self.clock, self.ids, self.random_bytes = store, clock, ids, random_bytes
+        self.cache_seconds, self.monotonic = cache_seconds, monotonic
+        #: credential id -> (token hash, live credential, trusted until); only ids of real rows
+        self._checked: dict[str, tuple[str, Credential, float]] = {}
         create_tables(store.engine)
 
     def create(self, actor: str, scopes: Iterable[str], *, by: str, label: str | None = None,
@@ -179,6 +195,7 @@ class Credentials:
         t = credentials_table
         self.store.append([self._entry("credential.revoked", cred, by)], also=lambda conn, _e: conn.execute(
             t.update().where(t.c.id == credential_id).values(revoked_at=now, revoked_by=by)))
+        self._checked.pop(credential_id, None)
         return self.get(credential_id)
 
     def get(self, credential_id: str) -> Credential:
@@ -202,6 +219,10 @@ class Credentials:
             raise AccessError("no credential: send `Authorization: Bearer <token>`", code="missing_token",
                               status=401)
         cred_id = credential_id_of(token)
+        digest = token_sha256(token)
+        kept = self._checked.get(cred_id or "")
+        if kept is not None and hmac.compare_digest(digest, kept[0]) and self.monotonic() < kept[2]:
+            return kept[1]
         row = None
         if cred_id is not None:
             t = credentials_table
@@ -209,12 +230,13 @@ class Credentials:
                 row = conn.execute(sa.select(t).where(t.c.id == cred_id)).mappings().first()
         # compare even when there is no row, so timing does not tell which ids exist
         expected = row["token_sha256"] if row is not None else "0" * 64
-        if not hmac.compare_digest(token_sha256(token), expected) or row is None:
+        if not hmac.compare_digest(digest, expected) or row is None:
             raise AccessError("unknown token", code="invalid_token", status=401)
         cred = _from_row(row)
         if cred.revoked_at is not None:
             raise AccessError(f"credential {cred.id} was revoked", code="revoked_token", status=401,
                               details={"credential_id": cred.id})
+        self._checked[cred.id] = (digest, cred, self.monotonic() + self.cache_seconds)  # 0: never used
         return cred
 
     def _entry(self, kind: str, cred: Credential, by: str) -> NewEntry:

@@ -38,18 +38,21 @@ class ReadingStore:
 
 def build_service(config: Config, *, env: Mapping[str, str] | None = None, clock: Clock | None = None,
                   ids: IdFactory | None = None, monotonic: Callable[[], float] = time.monotonic,
-                  shared_quotas: bool = True) -> Service:
+                  shared_quotas: bool = True, token_cache_seconds: float = 0.0) -> Service:
     """A service over the configured CRM, store and rulebook; the caller closes ``service.gate``.
     The request quotas share the gate's budget (every worker of the store), unless ``shared_quotas``
     is false (the only server process: ``crmgate serve`` with one worker) or ``monotonic`` is
-    injected (tests): then they count in this process, on ``monotonic``."""
+    injected (tests): then they count in this process, on ``monotonic``. ``token_cache_seconds``: how
+    long a checked token is trusted without reading its row (see :mod:`crmgate.doors.credentials`;
+    ``monotonic`` is its clock too)."""
     env = os.environ if env is None else env
     signer = load_signer(config.trail_key_file, env=env)
     check_key_pair(config, signer)
     gate = Gate.from_config(config, env=env, clock=clock, ids=ids, signer=signer)
     settings = config.server
     shared = gate.budget if shared_quotas and monotonic is time.monotonic else None
-    return Service(gate, credentials=Credentials(ReadingStore(gate.store), clock=gate.clock, ids=gate.ids),  # type: ignore[arg-type]
+    return Service(gate, credentials=Credentials(ReadingStore(gate.store), clock=gate.clock, ids=gate.ids,  # type: ignore[arg-type]
+                                                        cache_seconds=token_cache_seconds, monotonic=monotonic),
                    limiter=RequestLimiter(default_limit=settings.rate_limit, per_seconds=settings.rate_window_s,
                                           clock=monotonic, budget=None if shared is None else gate.budget),
                    signer=signer, max_proposals=settings.max_proposals,

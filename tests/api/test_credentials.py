@@ -10,6 +10,7 @@ from crmgate.doors.credentials import (
     AccessError,
     CredentialError,
     Credentials,
+    TOKEN_CACHE_SECONDS,
     credential_id_of,
     credentials_table,
 )
@@ -125,3 +126,89 @@ def test_plain_names_are_required(creds):
             creds.create(bad, ["read"], by="admin:root")
         assert info.value.code == "invalid_actor"
     assert creds.create("admin:ana@acme.example", ["read"], by="admin:root")[0].actor == "admin:ana@acme.example"
+
+
+class Seconds:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def server_view(creds):
+    """What a server process sees: its own Credentials over the same table, trusting a checked token
+    for one second (``creds`` plays another process: ``crmgate tokens``, another worker)."""
+    seconds = Seconds()
+    return Credentials(creds.store, clock=creds.clock, ids=creds.ids, cache_seconds=1.0, monotonic=seconds), seconds
+
+
+def test_a_token_revoked_elsewhere_stops_working_within_the_cache_seconds(creds, server_view):
+    """The server trusts a checked token for less than cache_seconds: revoked by another process, it
+    still passes 0.75 s after the check, and is refused from 1 s on (and stays refused)."""
+    view, seconds = server_view
+    cred, token = creds.create("ai:x", ["propose"], by="admin:root")
+    assert view.authenticate(token) == cred
+    creds.revoke(cred.id, by="admin:root")
+    seconds.now += 0.75
+    assert view.authenticate(token) == cred
+    seconds.now += 0.25
+    for _ in range(2):
+        with pytest.raises(AccessError) as info:
+            view.authenticate(token)
+        assert (info.value.status, info.value.code) == (401, "revoked_token")
+
+
+def test_a_checked_token_is_trusted_again_from_its_next_check(creds, server_view):
+    """Each read renews the trust from its own time: a row edited after it shows 1 s later."""
+    view, seconds = server_view
+    cred, token = creds.create("human:ana", ["read", "approve"], by="admin:root")
+    seconds.now += 5.0
+    assert view.authenticate(token) == cred
+    with creds.store.engine.begin() as conn:
+        conn.execute(credentials_table.update().values(scopes="read"))
+    seconds.now += 0.5
+    assert view.authenticate(token).scopes == {"read", "approve"}
+    seconds.now += 0.5
+    assert view.authenticate(token).scopes == {"read"}
+
+
+def test_revoking_through_the_server_s_own_view_stops_the_token_at_once(creds, server_view):
+    view, _seconds = server_view
+    cred, token = creds.create("ai:x", ["propose"], by="admin:root")
+    assert view.authenticate(token) == cred
+    view.revoke(cred.id, by="admin:root")
+    with pytest.raises(AccessError) as info:
+        view.authenticate(token)
+    assert info.value.code == "revoked_token"
+
+
+def test_a_wrong_secret_for_a_trusted_id_is_still_refused(creds, server_view):
+    """The kept entry answers only for the very token that was checked."""
+    view, _seconds = server_view
+    cred, token = creds.create("ai:x", ["propose"], by="admin:root")
+    assert view.authenticate(token) == cred
+    with pytest.raises(AccessError) as info:
+        view.authenticate(token[:-1] + ("A" if token[-1] != "A" else "B"))
+    assert (info.value.status, info.value.code) == (401, "invalid_token")
+    assert view.authenticate(token) == cred
+
+
+def test_without_cache_seconds_every_check_reads_the_row(creds):
+    """The default (0 s): a token revoked by another process is refused at its next check."""
+    view = Credentials(creds.store, clock=creds.clock, ids=creds.ids, monotonic=lambda: 0.0)
+    cred, token = creds.create("ai:x", ["propose"], by="admin:root")
+    assert view.authenticate(token) == cred
+    creds.revoke(cred.id, by="admin:root")
+    with pytest.raises(AccessError) as info:
+        view.authenticate(token)
+    assert info.value.code == "revoked_token"
+
+
+def test_the_server_trusts_a_checked_token_for_the_documented_second():
+    """docs/http-mcp.md promises that a token revoked by another process stops working within one
+    second on `crmgate serve`: a longer trust is a weaker guarantee than the one documented."""
+    assert TOKEN_CACHE_SECONDS == 1.0

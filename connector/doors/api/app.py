@@ -55,9 +55,12 @@ def package_version() -> str:
         return "0"
 
 
-def _no_unknown_query(request: Request) -> None:
+async def _no_unknown_query(request: Request) -> None:
     """Refuse query parameters a route does not declare: a typo'd filter must not silently widen
-    what is listed (`?statuz=pending` would list every status)."""
+    what is listed (`?statuz=pending` would list every status). Async: a sync dependency costs a
+    hop to the thread pool and back on every request, for a check this small."""
+    if not request.scope["query_string"]:
+        return
     route = request.scope.get("route")
     declared = {p.alias for p in route.dependant.query_params} if route is not None else set()
     unknown = sorted(set(request.query_params) - declared)
@@ -84,14 +87,17 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
     app.add_middleware(MaxBodySize, limit=max_body_bytes)
     app.add_middleware(RequestLog, request_ids=request_ids)  # added last: outermost, sees every answer
 
-    def authenticated(request: Request, response: Response,
-                      auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:
+    def admitted(request: Request, response: Response, auth: HTTPAuthorizationCredentials | None) -> Credential:
         token = auth.credentials if auth is not None else None
         cred, admission = service.admit(token, action=f"{request.method} {request.url.path}"[:200],
                                         client=request.client.host if request.client else None)
         response.headers.update(admission.headers())
         request.state.actor, request.state.credential_id = cred.actor, cred.id  # for the request log
         return cred
+
+    def authenticated(request: Request, response: Response,
+                      auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:
+        return admitted(request, response, auth)
 
     Caller = Depends(authenticated)
 
@@ -102,9 +108,12 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
 
     def needs(scope: str, action: str) -> Any:
         """The caller, refused (403) for a missing scope BEFORE its body is validated: a read-only
-        token posting a malformed body learns that it may not, not how to fix the body. Async: a
-        check this small is not worth a hop to the thread pool (the sync ones each make one)."""
-        async def scoped(cred: Credential = Caller) -> Credential:
+        token posting a malformed body learns that it may not, not how to fix the body. One
+        dependency (admission and scope in one trip to the thread pool), not one inside another:
+        each level costs FastAPI's dependency solving on every request."""
+        def scoped(request: Request, response: Response,
+                   auth: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Credential:
+            cred = admitted(request, response, auth)
             service.require(cred, scope, action=action)
             return cred
         return Depends(scoped)
