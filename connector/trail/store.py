@@ -11,10 +11,11 @@ Contract:
   (no copy is made); treat both as read-only.
 * Readers page by ``seq`` with ``(start, limit)`` (:mod:`crmgate.trail.reading`).
 * Durability: ``append`` returns once the batch is on disk (SQLite: the WAL flushed; PostgreSQL:
-  the WAL flushed through ``synchronous_commit``), unless called with ``durable=False``: then it
-  returns once committed (readers see it, a crash of the process keeps it) but a power loss or OS
-  crash may lose it, together with any later non-durable appends (never a durable append that
-  followed it: each flush covers every commit before it, so what survives is always a prefix).
+  the WAL flushed by a synchronous commit), unless called with ``durable=False``: then it returns
+  once committed (readers see it, a crash of this process keeps it) but a power loss, an OS crash
+  or (PostgreSQL) a database server crash may lose it, with any later non-durable appends (never a
+  durable append that followed it: each flush covers every commit before it, so what survives is
+  always a prefix).
   Use it only for entries whose loss something else repairs, e.g. write results (their intent,
   durable before the CRM call, is left without a result and reconcile resolves it).
 * Driver errors surface as :class:`TrailStoreError` (chained); errors raised by ``also`` and
