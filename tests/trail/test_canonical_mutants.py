@@ -127,3 +127,10 @@ def test_floats_keep_the_json_encoder_where_orjson_writes_them_otherwise():
 
     content = {"kind": "k", "data": {"x": [1e-05, 1e-07]}}
     assert splice_body(*split_body(content), 1, "T") == '{"data":{"x":[1e-05,1e-07]},"kind":"k","seq":1,"ts":"T"}'
+
+
+def test_values_that_may_hold_floats_are_written_by_the_json_encoder():
+    """canonical_json of any value (not promised float-free) writes floats as json does: orjson
+    would write 1e-05 as 0.00001 and 2.5e-07 as 2.5e-7."""
+    assert canonical_json({"r": 1e-05, "n": [2.5e-07]}) == '{"n":[2.5e-07],"r":1e-05}'
+    assert canonical_json({"r": 1e-05}, jsonable=True) == '{"r":1e-05}'
