@@ -10,12 +10,14 @@ batches of --batch, every fourth with an idempotency key. Workers set up first, 
 together; the figure is all proposals / (last worker's end - first worker's start). The same runs
 go against the baseline tree (benchmarks/baseline.py) in the same session, interleaved; medians
 of --reps. --single repeats the 1/2/4 runs with one proposal per call. The PostgreSQL server
-shares the machine's cores with the workers.
+shares the machine's cores with the workers. ``--against REF`` runs REF (e.g. main) in the
+baseline's place, for an A/B of a branch (its figures are then printed as "baseline").
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 PG = "postgresql://postgres@127.0.0.1:5432"
-DB = "s4_core_bench"
+DB = f"crmgate_bench_{os.getpid()}"  # per run: two runs at once must not drop each other's database
 
 
 def lead(w: int, i: int) -> dict:
@@ -113,6 +115,8 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=300, help="proposals per worker one at a time (0: skip)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--against", default=None,
+                    help="a git ref to run instead of the baseline (e.g. main: an A/B of a branch)")
     args = ap.parse_args()
     if args.worker:
         worker(args)
@@ -125,7 +129,7 @@ def main() -> None:
     modes = [("batches of %d" % args.batch, args.per_worker, args.batch)]
     if args.single:
         modes.append(("single proposals", args.single, 1))
-    with tempfile.TemporaryDirectory() as tmp, baseline_tree() as old:
+    with tempfile.TemporaryDirectory() as tmp, (baseline_tree(args.against) if args.against else baseline_tree()) as old:
         work = Path(tmp)
         subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
                         "from crmgate.trail import generate_keypair; "

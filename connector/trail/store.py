@@ -4,17 +4,20 @@ Contract:
 
 * :meth:`TrailStore.append` writes a batch in ONE transaction: it serialises the entries' bodies,
   then locks the head row, gives the entries the next gap-free sequence numbers and one timestamp
-  from the clock, chains their hashes, inserts them, runs the caller's ``also(conn, entries)`` in
-  the same transaction, stores one checkpoint of the new head signed by the trail key, moves the
-  head and commits. Any failure leaves nothing. The head row is the last lock an append takes.
+  from the clock, chains their hashes, inserts them, stores one checkpoint of the new head signed
+  by the trail key, moves the head and commits. The caller's ``also(conn, entries)`` runs in the
+  same transaction BEFORE the head is locked (``entries``: the NewEntry items, not numbered yet),
+  so its rows and row locks never lengthen the section every writer queues for. Any failure
+  leaves nothing. The head row is the last lock an append takes.
 * The entries ``append`` returns share ``data`` with the NewEntry when it was already plain JSON
   (no copy is made); treat both as read-only.
 * Readers page by ``seq`` with ``(start, limit)`` (:mod:`crmgate.trail.reading`).
 * Durability: ``append`` returns once the batch is on disk (SQLite: the WAL flushed; PostgreSQL:
-  the WAL flushed through ``synchronous_commit``), unless called with ``durable=False``: then it
-  returns once committed (readers see it, a crash of the process keeps it) but a power loss or OS
-  crash may lose it, together with any later non-durable appends (never a durable append that
-  followed it: each flush covers every commit before it, so what survives is always a prefix).
+  the WAL flushed by a synchronous commit), unless called with ``durable=False``: then it returns
+  once committed (readers see it, a crash of this process keeps it) but a power loss, an OS crash
+  or (PostgreSQL) a database server crash may lose it, with any later non-durable appends (never a
+  durable append that followed it: each flush covers every commit before it, so what survives is
+  always a prefix).
   Use it only for entries whose loss something else repairs, e.g. write results (their intent,
   durable before the CRM call, is left without a result and reconcile resolves it).
 * Driver errors surface as :class:`TrailStoreError` (chained); errors raised by ``also`` and
@@ -58,7 +61,7 @@ from crmgate.trail.records import ID_FIELDS, Entry, NewEntry
 log = structlog.get_logger("crmgate.trail")
 
 Clock = Callable[[], datetime]
-AlsoHook = Callable[[Connection, list[Entry]], None]
+AlsoHook = Callable[[Connection, list[NewEntry]], None]
 BuildHook = Callable[[Connection], Sequence[NewEntry]]
 
 _E, _C, _H = schema.entries, schema.checkpoints, schema.head
@@ -79,15 +82,15 @@ _PG_ROW = "(" + ", ".join(["%s"] * len(_ROW)) + ")"
 _PG_COPY_FROM = 8  # more entries than this go by COPY, a fraction of a multi-row INSERT's cost
 
 
-def _write_pg(raw: Any, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...] | None) -> None:
-    """Insert the entries, then (unless ``checkpoint`` is None) the checkpoint and the new head and
-    COMMIT, on the driver's connection ``raw``, in as few round trips as possible: each one under
-    the head lock costs every other worker as much as the work itself, and more when the holder is
-    descheduled between two of them (four workers on two cores). A few entries ride in the one
-    statement that also writes the checkpoint and the head; more go first by COPY. That statement
-    and the COMMIT go in one pipeline (one round trip), with synchronous_commit off for this
-    transaction: the commit releases the head lock without waiting for the WAL flush (``_flush``
-    waits for it after, when the append is durable)."""
+def _write_pg(raw: Any, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...]) -> None:
+    """Insert the entries, the checkpoint and the new head and COMMIT, on the driver's connection
+    ``raw``, in as few round trips as possible: each one under the head lock costs every other
+    worker as much as the work itself, and more when the holder is descheduled between two of them
+    (four workers on two cores). A few entries ride in the one statement that also writes the
+    checkpoint and the head; more go first by COPY. That statement and the COMMIT go in one
+    pipeline (one round trip), with synchronous_commit off for this transaction: the commit
+    releases the head lock without waiting for the WAL flush (``_flush`` waits for it after, when
+    the append is durable)."""
     cols = ", ".join(_ROW)
     with raw.cursor() as cur:
         if len(rows) > _PG_COPY_FROM:
@@ -96,15 +99,10 @@ def _write_pg(raw: Any, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...]
                     copy.write_row(row)
             rows = []
         values = [v for r in rows for v in r]
-        entries = f"INSERT INTO {_E.name} ({cols}) VALUES {', '.join([_PG_ROW] * len(rows))}" if rows else ""
-        if checkpoint is None:
-            if entries:
-                cur.execute(entries, values)
-            return
+        entries = f"e AS (INSERT INTO {_E.name} ({cols}) VALUES {', '.join([_PG_ROW] * len(rows))}), " if rows else ""
         with raw.pipeline():
             cur.execute("SET LOCAL synchronous_commit = off")
-            cur.execute(f"WITH {f'e AS ({entries}), ' if entries else ''}"
-                        f"c AS (INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (%s, %s, %s, %s, %s)) "
+            cur.execute(f"WITH {entries}c AS (INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (%s, %s, %s, %s, %s)) "
                         f"UPDATE {_H.name} SET seq = %s, hash = %s WHERE id = 1",
                         (*values, *checkpoint, checkpoint[0], checkpoint[1]))
             raw.commit()
@@ -200,8 +198,12 @@ class TrailStore(TrailReader):
         which are held to the commit. The head row is always the last lock an append takes, so
         writers that share no pool and no key only queue for the short section described below.
 
-        Under the head lock: sequence numbers, the timestamp, the hash links, the inserts, ``also``,
-        the checkpoint and the head update. Entry bodies are serialised before it (``split_body``).
+        ``also(conn, entries)`` runs after ``build`` (with the NewEntry items it returned), still
+        before the head lock; not at all when there is nothing to append.
+
+        Under the head lock: sequence numbers, the timestamp, the hash links, the inserts, the
+        checkpoint, the head update and the commit. Entry bodies are serialised before it
+        (``split_body``).
         """
         if self._signer is None:
             raise TrailStoreError("this trail store has no signer; appending needs the trail private key")
@@ -219,6 +221,10 @@ class TrailStore(TrailReader):
                     entries = list(build(conn))
                     in_hook = False
                     datas, parts = self._prepare(entries)
+                if entries and also is not None:
+                    in_hook = True
+                    also(conn, list(entries))  # type: ignore[arg-type]
+                    in_hook = False
                 if entries:
                     asked = perf_counter()
                     raw = conn.connection.driver_connection
@@ -235,19 +241,12 @@ class TrailStore(TrailReader):
                     checkpoint = (last.seq, last.hash, ts, self._signer.key_id, self._signer.sign(message))
                     if self._sqlite:
                         raw.executemany(_SQLITE_INSERT, rows)
-                    else:  # with ``also``, its rows go between the entries and the checkpoint
-                        _write_pg(raw, rows, checkpoint if also is None else None)
-                    if also is not None:
-                        in_hook = True
-                        also(conn, list(out))
-                        in_hook = False
-                        if not self._sqlite:
-                            _write_pg(raw, [], checkpoint)
-                    if self._sqlite:
                         raw.execute(_SQLITE_CHECKPOINT, checkpoint)
                         raw.execute(_SQLITE_MOVE_HEAD, (last.seq, last.hash))
                         if not durable and hasattr(raw, "skip_flush"):  # a file (memory has no flush)
                             raw.skip_flush()
+                    else:
+                        _write_pg(raw, rows, checkpoint)
             if out:
                 self.lock_stats.add(locked - asked, perf_counter() - locked)
             if out and durable and not self._sqlite:

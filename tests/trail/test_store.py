@@ -102,19 +102,29 @@ def test_each_batch_ends_with_a_signed_checkpoint(make_store, signer):
     assert [cp.seq for cp in store.checkpoints(start=4, limit=1)] == [4]
 
 
-def test_also_runs_in_the_same_transaction(make_store):
-    """Rows written by `also` commit with the batch, and `also` sees the batch's uncommitted entries."""
+def test_also_runs_in_the_same_transaction_before_the_head_is_locked(make_store):
+    """Rows written by `also` commit with the batch. It runs before the head lock: it gets the
+    entries being appended (not numbered yet) and the trail does not hold them yet, on PostgreSQL
+    the head row is still free for another writer, and an empty batch does not call it."""
     store = make_store()
     side = Table("side_effects", MetaData(), Column("change_id", String, primary_key=True))
     side.create(store.engine)
+    store.append([entry(0)])
     seen = []
 
     def also(conn, entries):
-        seen.append(conn.execute(select(func.count()).select_from(text("trail_entries"))).scalar_one())
+        seen.append((conn.execute(select(func.count()).select_from(text("trail_entries"))).scalar_one(),
+                     [type(e).__name__ for e in entries]))
+        if conn.dialect.name != "sqlite":  # SQLite's write lock is the whole file's, taken at BEGIN
+            with store.engine.connect() as other:
+                other.exec_driver_sql("SET lock_timeout = '200ms'")
+                assert other.exec_driver_sql("SELECT seq FROM trail_head WHERE id = 1 FOR UPDATE").scalar() == 1
+                other.rollback()
         conn.execute(side.insert(), [{"change_id": e.change_id} for e in entries])
 
     written = store.append([entry(1), entry(2)], also=also)
-    assert seen == [2]
+    store.append([], also=also)
+    assert seen == [(1, ["NewEntry", "NewEntry"])]
     with store.engine.connect() as conn:
         assert sorted(conn.execute(select(side.c.change_id)).scalars()) == [e.change_id for e in written]
 
