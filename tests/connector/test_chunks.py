@@ -290,3 +290,61 @@ def test_chunk_calls_run_in_the_callers_log_context(make_gate, tmp_path, clock):
         gate.propose([lead(LastName=f"L{i}") for i in range(40)])
     assert len(seen) == 4 and all(s.get("request_id") == "req-7" for s in seen)
     assert crm.threads and threading.current_thread().name not in crm.threads
+
+
+def _plans(n: int) -> list[Plan]:
+    return [Plan(i, None, f"p{i}", write=True) for i in range(n)]  # type: ignore[arg-type]
+
+
+def _ok(writes, stops=None):
+    from crmgate.writes.send import Sent
+    from crmgate.adapters.base import WriteResult
+
+    return Sent({p.index: WriteResult(status="ok") for p in writes})
+
+
+def test_the_drain_appends_what_came_back_while_a_later_call_is_out():
+    """Waiting for the last calls, the results that already came back are appended first (the
+    append overlaps the wait), not held until every call is back."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    first, second = Future(), Future()
+    plans = _plans(2)
+    first.set_result(_ok(plans[:1]))
+    appended: list[list[int]] = []
+
+    def finish(landed):
+        appended.append([p.index for writes, _ in landed for p in writes])
+        if not second.done():
+            second.set_result(_ok(plans[1:]))  # the call comes back after the first append
+
+    fallback = threading.Timer(WAIT, lambda: second.done() or second.set_result(_ok(plans[1:])))
+    fallback.start()
+    try:
+        chunks._drain(deque([(plans[:1], first), (plans[1:], second)]), [], finish, quiet=False)
+    finally:
+        fallback.cancel()
+    assert appended == [[0], [1]]
+
+
+def test_a_failed_append_keeps_its_own_error_when_the_results_cannot_be_recorded_either():
+    """The store fails mid-pipeline (a chunk's append raises): the calls in flight are awaited, their
+    results are tried once more (that fails too, and is logged), and the caller sees the append's
+    original error, not the second one."""
+    from structlog.testing import capture_logs
+
+    commits: list[int] = []
+
+    def commit(chunk, landed):
+        commits.append(chunk[0].index)
+        if len(commits) == 2:
+            raise ValueError("the trail store went away")
+
+    def finish(landed):
+        raise RuntimeError("still away")
+
+    with capture_logs() as logs, pytest.raises(ValueError, match="went away"):
+        chunks.run_chunks(chunks.split(_plans(30), 10, 1), commit=commit, send=_ok, finish=finish, lanes=1)
+    assert commits == [0, 10]
+    assert [e["event"] for e in logs] == ["chunks.results_not_recorded"] and logs[0]["changes"] == 10
