@@ -348,3 +348,53 @@ def test_a_failed_append_keeps_its_own_error_when_the_results_cannot_be_recorded
         chunks.run_chunks(chunks.split(_plans(30), 10, 1), commit=commit, send=_ok, finish=finish, lanes=1)
     assert commits == [0, 10]
     assert [e["event"] for e in logs] == ["chunks.results_not_recorded"] and logs[0]["changes"] == 10
+
+
+def test_lanes_follow_the_adapters_concurrency():
+    """No pipelining for the sandbox; an adapter's ``write_lanes`` wins; else its configured
+    concurrency; one lane for an adapter that configures none (HubSpot)."""
+    from types import SimpleNamespace as NS
+
+    assert chunks.lanes(NS(kind="sandbox")) == 0
+    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4))) == 4
+    assert chunks.lanes(NS(kind="hubspot")) == 1
+    assert chunks.lanes(NS(kind="hubspot", settings=NS())) == 1
+    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4), write_lanes=0)) == 0
+
+
+def test_one_lane_means_one_call_at_a_time():
+    """With one lane, a chunk's call waits for the call before it: the second chunk is submitted
+    while the first call is still out, and still runs on the same single worker after it."""
+    released = threading.Event()
+    ran: list[tuple[int, str]] = []
+
+    def send(writes, stops):
+        ran.append((writes[0].index, threading.current_thread().name))
+        if writes[0].index == 0:
+            assert released.wait(WAIT)
+        return _ok(writes)
+
+    def commit(chunk, landed):
+        if chunk[0].index == 20:  # the third commit: chunk 1 was submitted while call 0 was out
+            released.set()
+
+    chunks.run_chunks(chunks.split(_plans(30), 10, 1), commit=commit, send=send, finish=lambda landed: None,
+                      lanes=1)
+    assert [i for i, _ in ran] == [0, 10, 20] and len({name for _, name in ran}) == 1
+
+
+def test_calls_not_started_when_the_batch_stops_are_recorded_as_not_sent():
+    """A call still queued when the batch stops is cancelled: its records fail as ``not_sent``
+    (certainly not applied), with that marked in the error's details."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(3)
+    recorded: list = []
+    chunks._drain(deque([(plans, Future())]), [], recorded.extend, quiet=True)
+    (writes, sent), = recorded
+    assert writes == plans
+    errors = [sent.results[p.index].error for p in plans]
+    assert {(sent.results[p.index].status, e.code, e.details.get("not_sent"), e.ambiguous) for p, e in
+            zip(plans, errors)} == {("failed", "not_sent", True, False)}
+
