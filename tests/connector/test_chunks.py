@@ -398,3 +398,21 @@ def test_calls_not_started_when_the_batch_stops_are_recorded_as_not_sent():
     assert {(sent.results[p.index].status, e.code, e.details.get("not_sent"), e.ambiguous) for p, e in
             zip(plans, errors)} == {("failed", "not_sent", True, False)}
 
+
+
+def test_results_that_came_back_together_are_appended_together():
+    """The drain appends in as few transactions as the waits allow: results already back, and a
+    call that is back too, go in one append; an append is never made with nothing in it."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(3)
+    back, also_back = Future(), Future()
+    back.set_result(_ok(plans[1:2]))
+    also_back.set_result(_ok(plans[2:]))
+    appended: list[list[int]] = []
+    chunks._drain(deque([(plans[1:2], back), (plans[2:], also_back)]), [(plans[:1], _ok(plans[:1]))],
+                  lambda landed: appended.append([p.index for writes, _ in landed for p in writes]), quiet=False)
+    assert appended == [[0, 1, 2]]
+    chunks._drain(deque(), [], lambda landed: appended.append([]), quiet=False)
+    assert appended == [[0, 1, 2]]
