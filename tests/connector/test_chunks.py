@@ -422,3 +422,27 @@ def test_results_that_came_back_together_are_appended_together():
     assert appended == [[0, 1, 2]]
     chunks._drain(deque(), [], lambda landed: appended.append([]), quiet=False)
     assert appended == [[0, 1, 2]]
+
+
+def test_the_drain_sends_a_call_still_queued_when_nothing_went_wrong():
+    """At the end of a healthy batch a chunk whose call has not started yet is still sent (only a
+    stopping batch cancels queued calls), even when earlier results are waiting to be appended."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(2)
+    queued: Future = Future()
+    recorded: list = []
+
+    def finish(landed):
+        recorded.extend(landed)
+        if not queued.done():
+            queued.set_result(_ok(plans[1:]))  # the worker got to it meanwhile
+
+    fallback = threading.Timer(WAIT, lambda: queued.done() or queued.set_result(_ok(plans[1:])))
+    fallback.start()
+    try:
+        chunks._drain(deque([(plans[1:], queued)]), [(plans[:1], _ok(plans[:1]))], finish, quiet=False)
+    finally:
+        fallback.cancel()
+    assert [(w[0].index, s.results[w[0].index].status) for w, s in recorded] == [(0, "ok"), (1, "ok")]
