@@ -446,3 +446,22 @@ def test_the_drain_sends_a_call_still_queued_when_nothing_went_wrong():
     finally:
         fallback.cancel()
     assert [(w[0].index, s.results[w[0].index].status) for w, s in recorded] == [(0, "ok"), (1, "ok")]
+
+
+def test_an_adapter_bug_found_while_draining_cancels_the_calls_behind_it():
+    """Waiting for the last calls, one comes back with an adapter bug: calls queued behind it are
+    cancelled (recorded not sent), not sent after the bug."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(2)
+    buggy, queued = Future(), Future()
+    buggy.set_result(chunks.Sent({0: _ok(plans[:1]).results[0]}, unexpected=ZeroDivisionError("bug")))
+    fallback = threading.Timer(WAIT, lambda: queued.done() or queued.set_result(_ok(plans[1:])))
+    fallback.start()
+    recorded: list = []
+    try:
+        chunks._drain(deque([(plans[:1], buggy), (plans[1:], queued)]), [], recorded.extend, quiet=False)
+    finally:
+        fallback.cancel()
+    assert queued.cancelled() and recorded[1][1].results[1].error.code == "not_sent"
