@@ -180,3 +180,14 @@ def test_a_batch_whose_keys_are_all_settled_reconciles_nothing(gate):
     again = gate.propose(batch)
     assert [a.replayed for a in again] == [True] * 3 and [a.status for a in again] == [o.status for o in first]
     assert len(checkouts) == 1
+
+
+def test_an_outcome_that_writes_nothing_gives_the_decisions_reason(gate):
+    """A queued or rejected outcome's reason is the deciding rule's reason, as the trail records it."""
+    o = gate.propose(opp())[0]
+    outs = gate.propose([hygiene(o.record_id, ForecastCategoryName="Commit"),
+                         {**lead(), "fields": {"LastName": "Ng", "Company": ""}}])
+    assert [x.status for x in outs] == ["queued", "rejected"]
+    for x in outs:
+        decided = gate.store.entries_for(proposal_id=x.proposal_id)[0]
+        assert x.reason and x.reason == decided.data["decision"]["reason"]
