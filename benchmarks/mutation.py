@@ -67,6 +67,7 @@ MODULES: dict[str, list[str]] = {
                                      "tests/connector/test_idempotency_race.py", "tests/connector/test_reconcile.py",
                                      "tests/connector/test_approvals_unknown.py"],
     "connector/writes/pipeline.py": ["tests/connector/test_pipeline_mutants.py", "tests/connector/test_pipeline.py",
+                                     "tests/connector/test_chunks.py",
                                      "tests/connector/test_unknown.py", "tests/connector/test_idempotency_race.py",
                                      "tests/routing/test_replay_does_no_work.py", "tests/routing/test_routing_pipeline.py",
                                      "tests/duplicates/test_guard_cli.py", "tests/connector/test_crash.py"],

@@ -290,3 +290,178 @@ def test_chunk_calls_run_in_the_callers_log_context(make_gate, tmp_path, clock):
         gate.propose([lead(LastName=f"L{i}") for i in range(40)])
     assert len(seen) == 4 and all(s.get("request_id") == "req-7" for s in seen)
     assert crm.threads and threading.current_thread().name not in crm.threads
+
+
+def _plans(n: int) -> list[Plan]:
+    return [Plan(i, None, f"p{i}", write=True) for i in range(n)]  # type: ignore[arg-type]
+
+
+def _ok(writes, stops=None):
+    from crmgate.writes.send import Sent
+    from crmgate.adapters.base import WriteResult
+
+    return Sent({p.index: WriteResult(status="ok") for p in writes})
+
+
+def test_the_drain_appends_what_came_back_while_a_later_call_is_out():
+    """Waiting for the last calls, the results that already came back are appended first (the
+    append overlaps the wait), not held until every call is back."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    first, second = Future(), Future()
+    plans = _plans(2)
+    first.set_result(_ok(plans[:1]))
+    appended: list[list[int]] = []
+
+    def finish(landed):
+        appended.append([p.index for writes, _ in landed for p in writes])
+        if not second.done():
+            second.set_result(_ok(plans[1:]))  # the call comes back after the first append
+
+    fallback = threading.Timer(WAIT, lambda: second.done() or second.set_result(_ok(plans[1:])))
+    fallback.start()
+    try:
+        chunks._drain(deque([(plans[:1], first), (plans[1:], second)]), [], finish, quiet=False)
+    finally:
+        fallback.cancel()
+    assert appended == [[0], [1]]
+
+
+def test_a_failed_append_keeps_its_own_error_when_the_results_cannot_be_recorded_either():
+    """The store fails mid-pipeline (a chunk's append raises): the calls in flight are awaited, their
+    results are tried once more (that fails too, and is logged), and the caller sees the append's
+    original error, not the second one."""
+    from structlog.testing import capture_logs
+
+    commits: list[int] = []
+
+    def commit(chunk, landed):
+        commits.append(chunk[0].index)
+        if len(commits) == 2:
+            raise ValueError("the trail store went away")
+
+    def finish(landed):
+        raise RuntimeError("still away")
+
+    with capture_logs() as logs, pytest.raises(ValueError, match="went away"):
+        chunks.run_chunks(chunks.split(_plans(30), 10, 1), commit=commit, send=_ok, finish=finish, lanes=1)
+    assert commits == [0, 10]
+    assert [e["event"] for e in logs] == ["chunks.results_not_recorded"] and logs[0]["changes"] == 10
+
+
+def test_lanes_follow_the_adapters_concurrency():
+    """No pipelining for the sandbox; an adapter's ``write_lanes`` wins; else its configured
+    concurrency; one lane for an adapter that configures none (HubSpot)."""
+    from types import SimpleNamespace as NS
+
+    assert chunks.lanes(NS(kind="sandbox")) == 0
+    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4))) == 4
+    assert chunks.lanes(NS(kind="hubspot")) == 1
+    assert chunks.lanes(NS(kind="hubspot", settings=NS())) == 1
+    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4), write_lanes=0)) == 0
+
+
+def test_one_lane_means_one_call_at_a_time():
+    """With one lane, a chunk's call waits for the call before it: the second chunk is submitted
+    while the first call is still out, and still runs on the same single worker after it."""
+    released = threading.Event()
+    ran: list[tuple[int, str]] = []
+
+    def send(writes, stops):
+        ran.append((writes[0].index, threading.current_thread().name))
+        if writes[0].index == 0:
+            assert released.wait(WAIT)
+        return _ok(writes)
+
+    def commit(chunk, landed):
+        if chunk[0].index == 20:  # the third commit: chunk 1 was submitted while call 0 was out
+            released.set()
+
+    chunks.run_chunks(chunks.split(_plans(30), 10, 1), commit=commit, send=send, finish=lambda landed: None,
+                      lanes=1)
+    assert [i for i, _ in ran] == [0, 10, 20] and len({name for _, name in ran}) == 1
+
+
+def test_calls_not_started_when_the_batch_stops_are_recorded_as_not_sent():
+    """A call still queued when the batch stops is cancelled: its records fail as ``not_sent``
+    (certainly not applied), with that marked in the error's details."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(3)
+    recorded: list = []
+    queued: Future = Future()
+    fallback = threading.Timer(WAIT, lambda: queued.done() or queued.set_result(_ok(plans)))  # no hang if broken
+    fallback.start()
+    try:
+        chunks._drain(deque([(plans, queued)]), [], recorded.extend, quiet=True)
+    finally:
+        fallback.cancel()
+    (writes, sent), = recorded
+    assert writes == plans
+    errors = [sent.results[p.index].error for p in plans]
+    assert {(sent.results[p.index].status, e.code, e.details.get("not_sent"), e.ambiguous) for p, e in
+            zip(plans, errors)} == {("failed", "not_sent", True, False)}
+
+
+
+def test_results_that_came_back_together_are_appended_together():
+    """The drain appends in as few transactions as the waits allow: results already back, and a
+    call that is back too, go in one append; an append is never made with nothing in it."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(3)
+    back, also_back = Future(), Future()
+    back.set_result(_ok(plans[1:2]))
+    also_back.set_result(_ok(plans[2:]))
+    appended: list[list[int]] = []
+    chunks._drain(deque([(plans[1:2], back), (plans[2:], also_back)]), [(plans[:1], _ok(plans[:1]))],
+                  lambda landed: appended.append([p.index for writes, _ in landed for p in writes]), quiet=False)
+    assert appended == [[0, 1, 2]]
+    chunks._drain(deque(), [], lambda landed: appended.append([]), quiet=False)
+    assert appended == [[0, 1, 2]]
+
+
+def test_the_drain_sends_a_call_still_queued_when_nothing_went_wrong():
+    """At the end of a healthy batch a chunk whose call has not started yet is still sent (only a
+    stopping batch cancels queued calls), even when earlier results are waiting to be appended."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(2)
+    queued: Future = Future()
+    recorded: list = []
+
+    def finish(landed):
+        recorded.extend(landed)
+        if not queued.done():
+            queued.set_result(_ok(plans[1:]))  # the worker got to it meanwhile
+
+    fallback = threading.Timer(WAIT, lambda: queued.done() or queued.set_result(_ok(plans[1:])))
+    fallback.start()
+    try:
+        chunks._drain(deque([(plans[1:], queued)]), [(plans[:1], _ok(plans[:1]))], finish, quiet=False)
+    finally:
+        fallback.cancel()
+    assert [(w[0].index, s.results[w[0].index].status) for w, s in recorded] == [(0, "ok"), (1, "ok")]
+
+
+def test_an_adapter_bug_found_while_draining_cancels_the_calls_behind_it():
+    """Waiting for the last calls, one comes back with an adapter bug: calls queued behind it are
+    cancelled (recorded not sent), not sent after the bug."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    plans = _plans(2)
+    buggy, queued = Future(), Future()
+    buggy.set_result(chunks.Sent({0: _ok(plans[:1]).results[0]}, unexpected=ZeroDivisionError("bug")))
+    fallback = threading.Timer(WAIT, lambda: queued.done() or queued.set_result(_ok(plans[1:])))
+    fallback.start()
+    recorded: list = []
+    try:
+        chunks._drain(deque([(plans[:1], buggy), (plans[1:], queued)]), [], recorded.extend, quiet=False)
+    finally:
+        fallback.cancel()
+    assert queued.cancelled() and recorded[1][1].results[1].error.code == "not_sent"

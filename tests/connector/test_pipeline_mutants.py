@@ -2,6 +2,8 @@
 (docs/mutation.md): rounds, per-proposal failures inside a round, result entries, reasons."""
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from tests.connector.conftest import hygiene, lead, opp
 
 
@@ -166,3 +168,26 @@ def test_an_unknown_outcome_quotes_the_crm_error(gate, sandbox):
     [out] = gate.propose(lead())
     assert out.status == "unknown"
     assert out.reason.startswith("outcome unknown: reset by peer; the write may have been applied")
+
+
+def test_a_batch_whose_keys_are_all_settled_reconciles_nothing(gate):
+    """Repeating a batch whose keys all have final outcomes replays them with one read: the
+    recovery of open keys (a reconcile and its reads) runs only when a stored outcome is open."""
+    batch = [{**lead(LastName=f"S{i}"), "idempotency_key": f"s-{i}"} for i in range(3)]
+    first = gate.propose(batch)
+    checkouts: list[int] = []
+    sa.event.listen(gate.store.engine, "checkout", lambda *a: checkouts.append(1))
+    again = gate.propose(batch)
+    assert [a.replayed for a in again] == [True] * 3 and [a.status for a in again] == [o.status for o in first]
+    assert len(checkouts) == 1
+
+
+def test_an_outcome_that_writes_nothing_gives_the_decisions_reason(gate):
+    """A queued or rejected outcome's reason is the deciding rule's reason, as the trail records it."""
+    o = gate.propose(opp())[0]
+    outs = gate.propose([hygiene(o.record_id, ForecastCategoryName="Commit"),
+                         {**lead(), "fields": {"LastName": "Ng", "Company": ""}}])
+    assert [x.status for x in outs] == ["queued", "rejected"]
+    for x in outs:
+        decided = gate.store.entries_for(proposal_id=x.proposal_id)[0]
+        assert x.reason and x.reason == decided.data["decision"]["reason"]
