@@ -63,10 +63,12 @@ def candidate_rows(conn: sqlite3.Connection, object: str, keys: Mapping[str, Seq
     for field, starts in prefixes.items():
         if not _SAFE.match(field):
             continue
-        for p in sorted({p.casefold() for p in starts if isinstance(p, str) and p}):
+        found = sorted({p.casefold() for p in starts if isinstance(p, str) and p})
+        if found:
             _ensure_index(conn, object, field, made)
-            selects.append((f"SELECT id FROM (SELECT id {live} AND {_expr(field)} >= ? AND {_expr(field)} < ? "
-                            f"LIMIT {PER_PREFIX})", [p, p + _TOP]))
+            expr = _expr(field)
+            one = f"SELECT id FROM (SELECT id {live} AND {expr} >= ? AND {expr} < ? LIMIT {PER_PREFIX})"
+            selects += [(one, [p, p + _TOP]) for p in found]  # the same text for every prefix: built once
     ids: set[str] = set()
     # one SELECT per look-up lets each use its own index, in compound SELECTs of at most
     # _COMPOUND terms (SQLite allows 500)

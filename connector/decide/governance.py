@@ -72,6 +72,9 @@ def pool_keys(rulebook: Rulebook, proposals: list[Proposal]) -> set[Key]:
 def govern(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rulebook,
            enrichment: EnrichmentResult | None, states: Mapping[Key, PoolState],
            duplicate: duplicates.DuplicateCheck | None = None) -> Governed:
+    if enrichment is None and not rulebook.routing:  # the common case: the rules alone decide
+        d = duplicates.fold(decide(proposal, current, rulebook), duplicate)
+        return Governed(d, provenance={c.field: {"source": "proposal"} for c in d.changes}, duplicate=duplicate)
     fields = proposal.fields  # read only below: copied only to add enriched values
     if enrichment is not None:
         fields = {**fields, **enrichment.values}
