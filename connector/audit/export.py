@@ -44,7 +44,6 @@ In CSV, ``status`` is the change's status after each entry, read from that entry
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -124,24 +123,23 @@ class ExportFilters:
 
 class _Sink:
     """A binary file that hashes and counts what is written to it: ``write`` gathers text in memory
-    (a C method: an export makes two or three writes per entry) and :meth:`spill` writes it out
-    once it holds about 1 MiB."""
+    (a list's C ``append``: an export makes two or three writes per entry) and :meth:`spill` writes
+    it out once it holds about 1 MiB."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.sha = hashlib.sha256()
         self.bytes = 0
-        self._buf = io.StringIO()
-        self.write = self._buf.write
+        self._buf: list[str] = []
+        self.write = self._buf.append
 
     def spill(self) -> None:
-        if self._buf.tell() > 1 << 20:
+        if sum(map(len, self._buf)) > 1 << 20:
             self.flush()
 
     def flush(self) -> None:
-        data = self._buf.getvalue().encode("utf-8")
-        self._buf.seek(0)
-        self._buf.truncate()
+        data = "".join(self._buf).encode("utf-8")
+        self._buf.clear()
         self.sha.update(data)
         self.bytes += len(data)
         self.fh.write(data)
