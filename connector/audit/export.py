@@ -52,14 +52,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from crmgate.audit.formats import (
-    CSV_COLUMNS,
-    ENTRIES_SUFFIX,
-    csv_entry,
-    csv_text,
-    jsonl_line,
-    loads,
-)
+from crmgate.audit.csvworker import CsvRenderer, NotRendered
+from crmgate.audit.formats import CSV_COLUMNS, ENTRIES_SUFFIX, csv_text, jsonl_line
 from crmgate.audit.streamcheck import Recheck, stream_checked
 from crmgate.clock import Clock, iso, parse_time, utc_now  # noqa: F401 - parse_time re-exported for the CLI
 from crmgate.trail import TrailSigner, TrailStore, VerifyReport, verify_entries
@@ -68,6 +62,10 @@ from crmgate.trail.records import Checkpoint
 from crmgate.trail.verify import Problem
 
 FORMATS = ("jsonl", "csv")
+#: from this many entries in the trail, a CSV's rows are rendered in a worker process by default
+PARALLEL_FROM = 100_000
+#: entries per batch handed to the CSV renderer
+BATCH = 1000
 Progress = Callable[[int], None]
 Selector = Callable[[dict[str, Any]], bool]
 _CHANGE_FILTERS = ("actor", "use_case", "object", "record_id")
@@ -155,22 +153,26 @@ def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
 
 def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "jsonl",
                  filters: ExportFilters = ExportFilters(), signer: TrailSigner,
-                 clock: Clock | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                 clock: Clock | None = None, progress: Progress | None = None,
+                 parallel: bool | None = None) -> dict[str, Any]:
     """Export the trail to ``out`` (see the module docstring) and return the signed manifest.
 
-    ``progress(n)`` is called with the number of entries read since the last call. Raises
+    ``progress(n)`` is called with the number of entries read since the last call. ``parallel``:
+    render a CSV's rows in a worker process (:mod:`crmgate.audit.csvworker`); by default when the
+    trail holds :data:`PARALLEL_FROM` entries or more and the machine more than one core. Raises
     :class:`TrailInvalidError` when the stored trail does not verify, ``ValueError`` on a bad ``fmt``.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     try:
-        return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=False)
+        return _export(store, Path(out), fmt, filters, signer, clock, progress, parallel, careful=False)
     except Recheck:  # the streaming check saw something: the trail verifier names it exactly
-        return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=True)
+        return _export(store, Path(out), fmt, filters, signer, clock, progress, False, careful=True)
 
 
 def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, signer: TrailSigner,
-            clock: Clock | None, progress: Progress | None, *, careful: bool) -> dict[str, Any]:
+            clock: Clock | None, progress: Progress | None, parallel: bool | None, *,
+            careful: bool) -> dict[str, Any]:
     manifest_path, chain_path, entries_path = sidecar_paths(out)
     finals = [out, chain_path, manifest_path, *([entries_path] if fmt == "csv" else [])]
     parts = [p.with_name(p.name + ".part") for p in finals]
@@ -181,7 +183,12 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
             with store.scan() as scan:
                 head = scan.head()
                 select, changes = _selector(scan, filters)
-                writer = _Writer(data, sinks[2] if fmt == "csv" else None, chain, progress)
+                if parallel is None:
+                    parallel = head is not None and head[0] >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+                renderer = CsvRenderer(parallel) if fmt == "csv" else None
+                if renderer is not None:
+                    files.callback(renderer.close)
+                writer = _Writer(data, sinks[2] if fmt == "csv" else None, chain, progress, renderer, careful)
                 if careful:
                     report = verify_entries(_stream(scan.rows(), scan.checkpoints(), select, writer),
                                             scan.checkpoints(), signer.public_key())
@@ -191,7 +198,7 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
                     head_seq, head_hash = report.head_seq, report.head_hash
                 else:
                     head_seq, head_hash = stream_checked(scan, head, signer.public_key(), _filtered(filters), select,
-                                                          writer, parse=fmt == "csv")
+                                                          writer)
             writer.done()
             for sink in sinks:
                 sink.flush()
@@ -232,15 +239,18 @@ class _Stats:
 class _Writer:
     """Writes each entry to the export (when selected) and the chain file, and counts."""
 
-    def __init__(self, data: _Sink, entries: _Sink | None, chain: _Sink, progress: Progress | None) -> None:
+    def __init__(self, data: _Sink, entries: _Sink | None, chain: _Sink, progress: Progress | None,
+                 renderer: CsvRenderer | None = None, careful: bool = False) -> None:
         self.data, self.entries, self.chain = data, entries, ChainWriter(chain.write)  # ``entries``: a CSV's
         self.sinks = (data, chain) if entries is None else (data, chain, entries)
+        self.renderer, self.careful = renderer, careful
+        self.batch: list[str] = []  # a CSV's entry lines not yet handed to the renderer
         if entries is not None:
             data.write(csv_text([list(CSV_COLUMNS)]))
         self.stats = _Stats()
         self.progress, self.unreported = progress, 0
 
-    def entry(self, seq: int, body: str, prev: str, digest: str, selected: bool, content: Any = None) -> None:
+    def entry(self, seq: int, body: str, prev: str, digest: str, selected: bool) -> None:
         if selected:
             stats = self.stats
             line = jsonl_line(body, prev, digest) + "\n"
@@ -249,9 +259,9 @@ class _Writer:
                 stats.rows += 1
             else:
                 self.entries.write(line)
-                text, rows = csv_entry(_parsed(body) if content is None else content, digest)
-                self.data.write(text)
-                stats.rows += rows
+                self.batch.append(line)
+                if len(self.batch) >= BATCH:
+                    self._render(self.renderer.submit)  # type: ignore[union-attr]
             stats.entries += 1
             if stats.first is None:
                 stats.first = seq
@@ -269,7 +279,22 @@ class _Writer:
         self.chain.checkpoint(cp)
         self.stats.last_checkpoint = cp
 
+    def _render(self, take: Callable[..., Iterator[tuple[str, int]]]) -> None:
+        """Hand the batch to the renderer (``take`` is its submit or drain) and write what comes back."""
+        lines, self.batch = "".join(self.batch), []
+        try:
+            for text, rows in (take(lines) if lines else take()):
+                self.data.write(text)
+                self.stats.rows += rows
+        except NotRendered:  # a body that is not JSON: the trail verifier names it
+            if not self.careful:
+                raise Recheck from None
+
     def done(self) -> None:
+        if self.renderer is not None:
+            if self.batch:
+                self._render(self.renderer.submit)
+            self._render(lambda: self.renderer.drain())  # type: ignore[union-attr]
         if self.progress is not None and self.unreported:
             self.progress(self.unreported)
 
@@ -284,15 +309,6 @@ def _selector(scan: Any, filters: ExportFilters) -> tuple[Selector, int | None]:
 
 def _filtered(filters: ExportFilters) -> bool:
     return any(value is not None for value in filters.to_dict().values())
-
-
-def _parsed(body: str) -> Any:
-    """A body's content; ``{}`` when it is not JSON (only on the careful path, whose verifier then
-    refuses the export, so a corrupt body is reported, never a traceback)."""
-    try:
-        return loads(body)
-    except ValueError:
-        return {}
 
 
 def _stream(rows: Iterator[dict[str, Any]], checkpoints: Iterator[Checkpoint], select: Selector,
