@@ -178,17 +178,20 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
     parts = [p.with_name(p.name + ".part") for p in finals]
     try:
         with ExitStack() as files:
-            sinks = [_Sink(files.enter_context(open(p, "wb"))) for p in (parts[0], parts[1], *parts[3:])]
-            data, chain = sinks[0], sinks[1]
+            # JSONL: the lines are the export; CSV: they go to the entries file and the renderer
+            # writes the CSV (in a worker process, or here)
+            lines, chain = (_Sink(files.enter_context(open(p, "wb")))
+                            for p in (parts[3] if fmt == "csv" else parts[0], parts[1]))
             with store.scan() as scan:
                 head = scan.head()
                 select, changes = _selector(scan, filters)
-                if parallel is None:
-                    parallel = head is not None and head[0] >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
-                renderer = CsvRenderer(parallel) if fmt == "csv" else None
-                if renderer is not None:
+                renderer = None
+                if fmt == "csv":
+                    if parallel is None:
+                        parallel = head is not None and head[0] >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+                    renderer = CsvRenderer(parts[0], csv_text([list(CSV_COLUMNS)]), parallel)
                     files.callback(renderer.close)
-                writer = _Writer(data, sinks[2] if fmt == "csv" else None, chain, progress, renderer, careful)
+                writer = _Writer(lines, chain, progress, renderer, careful)
                 if careful:
                     report = verify_entries(_stream(scan.rows(), scan.checkpoints(), select, writer),
                                             scan.checkpoints(), signer.public_key())
@@ -200,12 +203,13 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
                     head_seq, head_hash = stream_checked(scan, head, signer.public_key(), _filtered(filters), select,
                                                           writer)
             writer.done()
-            for sink in sinks:
+            for sink in (lines, chain):
                 sink.flush()
         stats = writer.stats
+        sha, size = writer.csv if renderer is not None else (lines.sha.hexdigest(), lines.bytes)
         manifest = {
             "created_at": iso((clock or utc_now)()),
-            "file": out.name, "file_format": fmt, "sha256": data.sha.hexdigest(), "bytes": data.bytes,
+            "file": out.name, "file_format": fmt, "sha256": sha, "bytes": size,
             "entries": stats.entries, "rows": stats.rows, "first_seq": stats.first, "last_seq": stats.last,
             "filters": filters.to_dict(),
             "selection": {"by": "changes" if changes is not None else "entries", "changes": changes,
@@ -215,8 +219,8 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
             "head_checkpoint": stats.last_checkpoint.to_dict() if stats.last_checkpoint else None,
         }
         if fmt == "csv":
-            manifest["entries_file"] = {"file": entries_path.name, "sha256": sinks[2].sha.hexdigest(),
-                                        "bytes": sinks[2].bytes}
+            manifest["entries_file"] = {"file": entries_path.name, "sha256": lines.sha.hexdigest(),
+                                        "bytes": lines.bytes}
         manifest = sign_manifest(manifest, signer)
         parts[2].write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         for part, final_path in zip(parts, finals):
@@ -237,16 +241,16 @@ class _Stats:
 
 
 class _Writer:
-    """Writes each entry to the export (when selected) and the chain file, and counts."""
+    """Writes each entry's line (to the JSONL export, or to a CSV's entries file and renderer) and
+    the chain file, and counts."""
 
-    def __init__(self, data: _Sink, entries: _Sink | None, chain: _Sink, progress: Progress | None,
+    def __init__(self, lines: _Sink, chain: _Sink, progress: Progress | None,
                  renderer: CsvRenderer | None = None, careful: bool = False) -> None:
-        self.data, self.entries, self.chain = data, entries, ChainWriter(chain.write)  # ``entries``: a CSV's
-        self.sinks = (data, chain) if entries is None else (data, chain, entries)
+        self.lines, self.chain = lines, ChainWriter(chain.write)
+        self.sinks = (lines, chain)
         self.renderer, self.careful = renderer, careful
         self.batch: list[str] = []  # a CSV's entry lines not yet handed to the renderer
-        if entries is not None:
-            data.write(csv_text([list(CSV_COLUMNS)]))
+        self.csv = ("", 0)  # a CSV's SHA-256 and bytes, once done
         self.stats = _Stats()
         self.progress, self.unreported = progress, 0
 
@@ -254,14 +258,13 @@ class _Writer:
         if selected:
             stats = self.stats
             line = jsonl_line(body, prev, digest) + "\n"
-            if self.entries is None:
-                self.data.write(line)
+            self.lines.write(line)
+            if self.renderer is None:
                 stats.rows += 1
             else:
-                self.entries.write(line)
                 self.batch.append(line)
                 if len(self.batch) >= BATCH:
-                    self._render(self.renderer.submit)  # type: ignore[union-attr]
+                    self._render()
             stats.entries += 1
             if stats.first is None:
                 stats.first = seq
@@ -279,22 +282,23 @@ class _Writer:
         self.chain.checkpoint(cp)
         self.stats.last_checkpoint = cp
 
-    def _render(self, take: Callable[..., Iterator[tuple[str, int]]]) -> None:
-        """Hand the batch to the renderer (``take`` is its submit or drain) and write what comes back."""
-        lines, self.batch = "".join(self.batch), []
+    def _render(self, finish: bool = False) -> None:
+        """Hand the batch to the renderer; when ``finish``, also wait for the CSV and take its counts."""
+        assert self.renderer is not None
         try:
-            for text, rows in (take(lines) if lines else take()):
-                self.data.write(text)
-                self.stats.rows += rows
+            if self.batch:
+                self.renderer.add("".join(self.batch))
+                self.batch.clear()
+            if finish:
+                sha, size, self.stats.rows = self.renderer.finish()
+                self.csv = (sha, size)
         except NotRendered:  # a body that is not JSON: the trail verifier names it
             if not self.careful:
                 raise Recheck from None
 
     def done(self) -> None:
         if self.renderer is not None:
-            if self.batch:
-                self._render(self.renderer.submit)
-            self._render(lambda: self.renderer.drain())  # type: ignore[union-attr]
+            self._render(finish=True)
         if self.progress is not None and self.unreported:
             self.progress(self.unreported)
 
