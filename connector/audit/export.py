@@ -1,7 +1,8 @@
 """Exports for auditors: the trail, filtered, as JSONL or CSV, with a chain proof and a signed manifest.
 
 :func:`export_trail` writes its files in ONE pass over one read snapshot of the store, so memory
-stays flat however long the trail is:
+stays flat however long the trail is (a CSV's rows are rendered and written beside that pass, by a
+worker process on a large trail: :mod:`crmgate.audit.csvworker`):
 
 * ``PATH``: the selected entries (formats in :mod:`crmgate.audit.formats`);
 * ``PATH.entries.jsonl`` (CSV only): the selected entries as hashed, in the JSONL format, which the
@@ -20,10 +21,10 @@ The stored chain is verified on the rows as they are written: seqs gap-free from
 ``prev_hash`` the hash before it, every hash recomputed from its body, every checkpoint signed and
 equal to the chain at its seq, the last entry signed and equal to the head row, and every column
 the export reads (the selection's) equal to the hashed body (an unfiltered export reads no column
-but the hashes: every byte it writes comes from the body). At the first row that does not pass, the export starts again under the full trail
-verifier (:func:`crmgate.trail.verify_entries`, which also checks every indexed column), so a trail
-that does not verify is not exported: :class:`TrailInvalidError` carries the verifier's report and
-no file is left behind. Files are written under ``.part`` names and renamed at the end; existing
+but the hashes: every byte it writes comes from the body). At the first row that does not pass,
+the export starts again under the full trail verifier (:func:`crmgate.trail.verify_entries`, which
+also checks every indexed column), so a trail that does not verify is not exported:
+:class:`TrailInvalidError` carries the verifier's report and no file is left behind. Files are written under ``.part`` names and renamed at the end; existing
 files are replaced.
 
 Selection (said in the manifest's ``selection``):
