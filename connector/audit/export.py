@@ -286,10 +286,10 @@ class _Writer:
     def _render(self, finish: bool = False) -> None:
         """Hand the batch to the renderer; when ``finish``, also wait for the CSV and take its counts."""
         assert self.renderer is not None
+        lines, self.batch = "".join(self.batch), []
         try:
-            if self.batch:
-                self.renderer.add("".join(self.batch))
-                self.batch.clear()
+            if lines:
+                self.renderer.add(lines)
             if finish:
                 sha, size, self.stats.rows = self.renderer.finish()
                 self.csv = (sha, size)
