@@ -7,9 +7,10 @@ Builds one signed SQLite trail of realistic entries (``TrailStore.append`` in ba
 first to ``--small`` entries, then on to ``--entries``. At each size it runs, each step in its own
 process: JSONL export, CSV export, JSONL verify, CSV verify (unfiltered, every entry). At the full
 size the baseline code (``benchmarks/baseline.py``: the tree before the scale work) runs the same
-four steps on the SAME store database, each in its own process too. Each step reports its wall time
-and the CPU time and the peak resident set size of the process that did the work (``ru_maxrss``: the whole process,
-not only the Python heap), so the two sizes show whether memory stays flat.
+four steps on the SAME store database, each in its own process too. Each step reports its wall time,
+its CPU time and the peak resident set size of the process that did the work (``ru_maxrss``: the
+whole process, not only the Python heap), and of its worker process when it had one (a large CSV
+export renders its rows in one), so the two sizes show whether memory stays flat.
 """
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ def child(step: str, fmt: str, work: Path, out: Path) -> None:
         detail = {"entries": report.entries}
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mib": rss_kib / 1024, **detail}))
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # a CSV export's worker process, when it had one
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mib": rss_kib / 1024, "child_cpu_s": kids.ru_utime +
+                      kids.ru_stime, "child_rss_mib": kids.ru_maxrss / 1024, **detail}))
 
 
 def run_step(step: str, fmt: str, work: Path, out: Path, env: dict[str, str]) -> dict:
@@ -89,8 +92,10 @@ def run_all(work: Path, label: str, env: dict[str, str],
         out = work / f"{label}.{fmt}"
         results[(step, fmt)] = r = run_step(step, fmt, work, out, env)
         size = f"   {r['bytes'] / 2**20:6.0f} MiB on disk" if "bytes" in r else ""
-        print(f"  {label:<9} {step:<6} {fmt:<5} {r['seconds']:7.2f} s (CPU {r.get('cpu_s', 0):6.2f} s)   peak RSS {r['rss_mib']:6.0f} MiB{size}",
-              flush=True)
+        kid = (f" + worker {r['child_cpu_s']:5.2f} s" if r.get("child_cpu_s") else "")
+        kid_rss = (f" + worker {r['child_rss_mib']:4.0f} MiB" if r.get("child_cpu_s") else "")
+        print(f"  {label:<9} {step:<6} {fmt:<5} {r['seconds']:7.2f} s (CPU {r.get('cpu_s', 0):6.2f} s{kid})   "
+              f"peak RSS {r['rss_mib']:6.0f} MiB{kid_rss}{size}", flush=True)
         if step == "verify":  # keep the disk use bounded: the exports of this label are done with
             for f in work.glob(f"{label}.{fmt}*"):
                 f.unlink()
@@ -142,7 +147,9 @@ def main() -> None:
     print(f"\npeak RSS of the process doing each step (MiB): {small:,} entries -> {args.entries:,} entries")
     for key in steps:
         extra = f"   baseline at {args.entries:,}: {base[key]['rss_mib']:.0f}" if base else ""
-        print(f"  {key[0]} {key[1]:<5} {sizes[small][key]['rss_mib']:6.0f} -> {now[key]['rss_mib']:6.0f}{extra}")
+        kid = (f"   (its worker process {sizes[small][key]['child_rss_mib']:.0f} -> {now[key]['child_rss_mib']:.0f})"
+               if now[key].get("child_cpu_s") else "")
+        print(f"  {key[0]} {key[1]:<5} {sizes[small][key]['rss_mib']:6.0f} -> {now[key]['rss_mib']:6.0f}{kid}{extra}")
     if base:
         print()
         for step, fmt in steps:

@@ -1,7 +1,8 @@
 """Exports for auditors: the trail, filtered, as JSONL or CSV, with a chain proof and a signed manifest.
 
 :func:`export_trail` writes its files in ONE pass over one read snapshot of the store, so memory
-stays flat however long the trail is:
+stays flat however long the trail is (a CSV's rows are rendered and written beside that pass, by a
+worker process on a large trail: :mod:`crmgate.audit.csvworker`):
 
 * ``PATH``: the selected entries (formats in :mod:`crmgate.audit.formats`);
 * ``PATH.entries.jsonl`` (CSV only): the selected entries as hashed, in the JSONL format, which the
@@ -20,10 +21,10 @@ The stored chain is verified on the rows as they are written: seqs gap-free from
 ``prev_hash`` the hash before it, every hash recomputed from its body, every checkpoint signed and
 equal to the chain at its seq, the last entry signed and equal to the head row, and every column
 the export reads (the selection's) equal to the hashed body (an unfiltered export reads no column
-but the hashes: every byte it writes comes from the body). At the first row that does not pass, the export starts again under the full trail
-verifier (:func:`crmgate.trail.verify_entries`, which also checks every indexed column), so a trail
-that does not verify is not exported: :class:`TrailInvalidError` carries the verifier's report and
-no file is left behind. Files are written under ``.part`` names and renamed at the end; existing
+but the hashes: every byte it writes comes from the body). At the first row that does not pass,
+the export starts again under the full trail verifier (:func:`crmgate.trail.verify_entries`, which
+also checks every indexed column), so a trail that does not verify is not exported:
+:class:`TrailInvalidError` carries the verifier's report and no file is left behind. Files are written under ``.part`` names and renamed at the end; existing
 files are replaced.
 
 Selection (said in the manifest's ``selection``):
@@ -44,7 +45,6 @@ In CSV, ``status`` is the change's status after each entry, read from that entry
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -53,14 +53,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from crmgate.audit.formats import (
-    CSV_COLUMNS,
-    ENTRIES_SUFFIX,
-    csv_entry,
-    csv_text,
-    jsonl_line,
-    loads,
-)
+from crmgate.audit.csvworker import CsvRenderer, NotRendered
+from crmgate.audit.formats import CSV_COLUMNS, ENTRIES_SUFFIX, csv_text, jsonl_line
 from crmgate.audit.streamcheck import Recheck, stream_checked
 from crmgate.clock import Clock, iso, parse_time, utc_now  # noqa: F401 - parse_time re-exported for the CLI
 from crmgate.trail import TrailSigner, TrailStore, VerifyReport, verify_entries
@@ -69,6 +63,10 @@ from crmgate.trail.records import Checkpoint
 from crmgate.trail.verify import Problem
 
 FORMATS = ("jsonl", "csv")
+#: from this many entries in the trail, a CSV's rows are rendered in a worker process by default
+PARALLEL_FROM = 100_000
+#: entries per batch handed to the CSV renderer
+BATCH = 1000
 Progress = Callable[[int], None]
 Selector = Callable[[dict[str, Any]], bool]
 _CHANGE_FILTERS = ("actor", "use_case", "object", "record_id")
@@ -124,24 +122,23 @@ class ExportFilters:
 
 class _Sink:
     """A binary file that hashes and counts what is written to it: ``write`` gathers text in memory
-    (a C method: an export makes two or three writes per entry) and :meth:`spill` writes it out
-    once it holds about 1 MiB."""
+    (a list's C ``append``: an export makes two or three writes per entry) and :meth:`spill` writes
+    it out once it holds about 1 MiB."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.sha = hashlib.sha256()
         self.bytes = 0
-        self._buf = io.StringIO()
-        self.write = self._buf.write
+        self._buf: list[str] = []
+        self.write = self._buf.append
 
     def spill(self) -> None:
-        if self._buf.tell() > 1 << 20:
+        if sum(map(len, self._buf)) > 1 << 20:
             self.flush()
 
     def flush(self) -> None:
-        data = self._buf.getvalue().encode("utf-8")
-        self._buf.seek(0)
-        self._buf.truncate()
+        data = "".join(self._buf).encode("utf-8")
+        self._buf.clear()
         self.sha.update(data)
         self.bytes += len(data)
         self.fh.write(data)
@@ -157,33 +154,45 @@ def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
 
 def export_trail(store: TrailStore, out: str | os.PathLike[str], *, fmt: str = "jsonl",
                  filters: ExportFilters = ExportFilters(), signer: TrailSigner,
-                 clock: Clock | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                 clock: Clock | None = None, progress: Progress | None = None,
+                 parallel: bool | None = None) -> dict[str, Any]:
     """Export the trail to ``out`` (see the module docstring) and return the signed manifest.
 
-    ``progress(n)`` is called with the number of entries read since the last call. Raises
+    ``progress(n)`` is called with the number of entries read since the last call. ``parallel``:
+    render a CSV's rows in a worker process (:mod:`crmgate.audit.csvworker`); by default when the
+    trail holds :data:`PARALLEL_FROM` entries or more and the machine more than one core. Raises
     :class:`TrailInvalidError` when the stored trail does not verify, ``ValueError`` on a bad ``fmt``.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     try:
-        return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=False)
+        return _export(store, Path(out), fmt, filters, signer, clock, progress, parallel, careful=False)
     except Recheck:  # the streaming check saw something: the trail verifier names it exactly
-        return _export(store, Path(out), fmt, filters, signer, clock, progress, careful=True)
+        return _export(store, Path(out), fmt, filters, signer, clock, progress, False, careful=True)
 
 
 def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, signer: TrailSigner,
-            clock: Clock | None, progress: Progress | None, *, careful: bool) -> dict[str, Any]:
+            clock: Clock | None, progress: Progress | None, parallel: bool | None, *,
+            careful: bool) -> dict[str, Any]:
     manifest_path, chain_path, entries_path = sidecar_paths(out)
     finals = [out, chain_path, manifest_path, *([entries_path] if fmt == "csv" else [])]
     parts = [p.with_name(p.name + ".part") for p in finals]
     try:
         with ExitStack() as files:
-            sinks = [_Sink(files.enter_context(open(p, "wb"))) for p in (parts[0], parts[1], *parts[3:])]
-            data, chain = sinks[0], sinks[1]
+            # JSONL: the lines are the export; CSV: they go to the entries file and the renderer
+            # writes the CSV (in a worker process, or here)
+            lines, chain = (_Sink(files.enter_context(open(p, "wb")))
+                            for p in (parts[3] if fmt == "csv" else parts[0], parts[1]))
             with store.scan() as scan:
                 head = scan.head()
                 select, changes = _selector(scan, filters)
-                writer = _Writer(data, sinks[2] if fmt == "csv" else None, chain, progress)
+                renderer = None
+                if fmt == "csv":
+                    if parallel is None:
+                        parallel = head is not None and head[0] >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+                    renderer = CsvRenderer(parts[0], csv_text([list(CSV_COLUMNS)]), parallel)
+                    files.callback(renderer.close)
+                writer = _Writer(lines, chain, progress, renderer, careful)
                 if careful:
                     report = verify_entries(_stream(scan.rows(), scan.checkpoints(), select, writer),
                                             scan.checkpoints(), signer.public_key())
@@ -193,14 +202,15 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
                     head_seq, head_hash = report.head_seq, report.head_hash
                 else:
                     head_seq, head_hash = stream_checked(scan, head, signer.public_key(), _filtered(filters), select,
-                                                          writer, parse=fmt == "csv")
+                                                          writer)
             writer.done()
-            for sink in sinks:
+            for sink in (lines, chain):
                 sink.flush()
         stats = writer.stats
+        sha, size = writer.csv if renderer is not None else (lines.sha.hexdigest(), lines.bytes)
         manifest = {
             "created_at": iso((clock or utc_now)()),
-            "file": out.name, "file_format": fmt, "sha256": data.sha.hexdigest(), "bytes": data.bytes,
+            "file": out.name, "file_format": fmt, "sha256": sha, "bytes": size,
             "entries": stats.entries, "rows": stats.rows, "first_seq": stats.first, "last_seq": stats.last,
             "filters": filters.to_dict(),
             "selection": {"by": "changes" if changes is not None else "entries", "changes": changes,
@@ -210,8 +220,8 @@ def _export(store: TrailStore, out: Path, fmt: str, filters: ExportFilters, sign
             "head_checkpoint": stats.last_checkpoint.to_dict() if stats.last_checkpoint else None,
         }
         if fmt == "csv":
-            manifest["entries_file"] = {"file": entries_path.name, "sha256": sinks[2].sha.hexdigest(),
-                                        "bytes": sinks[2].bytes}
+            manifest["entries_file"] = {"file": entries_path.name, "sha256": lines.sha.hexdigest(),
+                                        "bytes": lines.bytes}
         manifest = sign_manifest(manifest, signer)
         parts[2].write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         for part, final_path in zip(parts, finals):
@@ -232,28 +242,30 @@ class _Stats:
 
 
 class _Writer:
-    """Writes each entry to the export (when selected) and the chain file, and counts."""
+    """Writes each entry's line (to the JSONL export, or to a CSV's entries file and renderer) and
+    the chain file, and counts."""
 
-    def __init__(self, data: _Sink, entries: _Sink | None, chain: _Sink, progress: Progress | None) -> None:
-        self.data, self.entries, self.chain = data, entries, ChainWriter(chain.write)  # ``entries``: a CSV's
-        self.sinks = (data, chain) if entries is None else (data, chain, entries)
-        if entries is not None:
-            data.write(csv_text([list(CSV_COLUMNS)]))
+    def __init__(self, lines: _Sink, chain: _Sink, progress: Progress | None,
+                 renderer: CsvRenderer | None = None, careful: bool = False) -> None:
+        self.lines, self.chain = lines, ChainWriter(chain.write)
+        self.sinks = (lines, chain)
+        self.renderer, self.careful = renderer, careful
+        self.batch: list[str] = []  # a CSV's entry lines not yet handed to the renderer
+        self.csv = ("", 0)  # a CSV's SHA-256 and bytes, once done
         self.stats = _Stats()
         self.progress, self.unreported = progress, 0
 
-    def entry(self, seq: int, body: str, prev: str, digest: str, selected: bool, content: Any = None) -> None:
+    def entry(self, seq: int, body: str, prev: str, digest: str, selected: bool) -> None:
         if selected:
             stats = self.stats
             line = jsonl_line(body, prev, digest) + "\n"
-            if self.entries is None:
-                self.data.write(line)
+            self.lines.write(line)
+            if self.renderer is None:
                 stats.rows += 1
             else:
-                self.entries.write(line)
-                text, rows = csv_entry(_parsed(body) if content is None else content, digest)
-                self.data.write(text)
-                stats.rows += rows
+                self.batch.append(line)
+                if len(self.batch) >= BATCH:
+                    self._render()
             stats.entries += 1
             if stats.first is None:
                 stats.first = seq
@@ -271,7 +283,23 @@ class _Writer:
         self.chain.checkpoint(cp)
         self.stats.last_checkpoint = cp
 
+    def _render(self, finish: bool = False) -> None:
+        """Hand the batch to the renderer; when ``finish``, also wait for the CSV and take its counts."""
+        assert self.renderer is not None
+        lines, self.batch = "".join(self.batch), []
+        try:
+            if lines:
+                self.renderer.add(lines)
+            if finish:
+                sha, size, self.stats.rows = self.renderer.finish()
+                self.csv = (sha, size)
+        except NotRendered:  # a body that is not JSON: the trail verifier names it
+            if not self.careful:
+                raise Recheck from None
+
     def done(self) -> None:
+        if self.renderer is not None:
+            self._render(finish=True)
         if self.progress is not None and self.unreported:
             self.progress(self.unreported)
 
@@ -286,15 +314,6 @@ def _selector(scan: Any, filters: ExportFilters) -> tuple[Selector, int | None]:
 
 def _filtered(filters: ExportFilters) -> bool:
     return any(value is not None for value in filters.to_dict().values())
-
-
-def _parsed(body: str) -> Any:
-    """A body's content; ``{}`` when it is not JSON (only on the careful path, whose verifier then
-    refuses the export, so a corrupt body is reported, never a traceback)."""
-    try:
-        return loads(body)
-    except ValueError:
-        return {}
 
 
 def _stream(rows: Iterator[dict[str, Any]], checkpoints: Iterator[Checkpoint], select: Selector,

@@ -132,52 +132,39 @@ def csv_entry_rows(content: Mapping[str, Any], digest: str) -> list[list[str]]:
 
 def csv_entry(content: Mapping[str, Any], digest: str) -> tuple[str, int]:
     """Return one entry's CSV text and its number of rows: :func:`csv_entry_rows` exactly as
-    ``csv.writer`` writes them (``\\r\\n`` after each row). An entry whose cells need no quoting and
-    no ``'`` (most) is joined directly: the writer scanning every cell of every row, and the cells
-    built one by one, were most of a CSV export's time."""
+    ``csv.writer`` writes them (``\\r\\n`` after each row). The usual entry (a dict of the content
+    fields, string ids and status, field changes as dicts with all three keys) whose cells need no
+    quoting and no ``'`` is joined by hand: the writer scanning every cell of every row, and the
+    cells built one by one, were most of a CSV export's time. Any other goes through the csv module."""
     try:
-        fast = _fast_entry(content, digest)
-    except (KeyError, TypeError, AttributeError):  # not the usual shape: the general path says what it is
-        fast = None
-    if fast is not None:
-        return fast
+        seq = content["seq"]
+        status = "unresolved" if content["kind"] in _INTENTS else entry_status(content)
+        if type(seq) is int and type(status) is str:
+            head = f"{seq},{','.join(_HEAD(content))},{status},"  # join: TypeError unless every id is a string
+            data = content["data"]
+            changes = data.get("changes")
+            if type(changes) is not list:
+                decision = data.get("decision")
+                changes = decision.get("changes") if type(decision) is dict else None
+            if type(changes) is list and changes:
+                tails = [f"{field},{before},{after}"  # an int's f-string is its JSON
+                         if type(field) is str and type(before) in _STR_INT and type(after) in _STR_INT else
+                         f"{_plain(field)},{_plain(before)},{_plain(after)}"
+                         for field, before, after in map(_FIELD, changes)]
+            else:
+                tails = [",,"]
+            n = len(tails)
+            cells = ",".join([head, *tails, digest])
+            # one cell per comma, none holding a quote or a line break (the only characters
+            # ``csv.writer`` quotes for, besides the comma), none starting with a formula character
+            if (cells.count(",") == 10 + 3 * n and '"' not in cells and "\n" not in cells and "\r" not in cells
+                    and cells[:1] not in _FIRST and _FORMULA_AFTER_COMMA(cells) is None):
+                end = f",{digest}\r\n"
+                return head + (end + head).join(tails) + end, n
+    except (KeyError, TypeError, AttributeError):  # not the usual shape: the csv module renders it
+        pass
     rows = csv_entry_rows(content, digest)
     return csv_text(rows), len(rows)
-
-
-def _fast_entry(content: Any, digest: str) -> tuple[str, int] | None:
-    """:func:`csv_entry` for the usual entry (a dict of the content fields, string ids and status,
-    field changes as dicts with all three keys), or None when any cell needs quoting or a ``'``.
-    Raises ``KeyError``/``TypeError`` on any other shape (a cell that is not a string included)."""
-    seq = content["seq"]
-    status = "unresolved" if content["kind"] in _INTENTS else entry_status(content)
-    if type(seq) is not int or type(status) is not str:
-        return None
-    head = f"{seq},{','.join(_HEAD(content))},{status},"  # join: TypeError unless every id is a string
-    data = content["data"]
-    changes = data.get("changes")
-    if type(changes) is not list:
-        decision = data.get("decision")
-        changes = decision.get("changes") if type(decision) is dict else None
-    tails = []
-    if type(changes) is list and changes:
-        for change in changes:
-            field, before, after = _FIELD(change)
-            if type(field) is str and type(before) in _STR_INT and type(after) in _STR_INT:
-                tails.append(f"{field},{before},{after}")  # an int's f-string is its JSON
-            else:
-                tails.append(f"{_plain(field)},{_plain(before)},{_plain(after)}")
-    else:
-        tails.append(",,")
-    n = len(tails)
-    cells = ",".join([head, *tails, digest])
-    # one cell per comma, none holding a quote or a line break (the only characters ``csv.writer``
-    # quotes for, besides the comma) and none starting with a formula character (those get a ``'``)
-    if (cells.count(",") != 10 + 3 * n or '"' in cells or "\n" in cells or "\r" in cells
-            or cells[:1] in _FIRST or _FORMULA_AFTER_COMMA(cells) is not None):
-        return None
-    end = f",{digest}\r\n"
-    return head + (end + head).join(tails) + end, n
 
 
 def csv_text(rows: list[list[str]]) -> str:

@@ -50,9 +50,9 @@ def csv_rows_v1(body: str, prev_hash: str, digest: str,
     return [row + [prev_hash, body if i == 0 else ""] for i, row in enumerate(rows)]
 
 
-def v2_renderer(entries: Path) -> Callable[[Mapping[str, Any], str], str]:
-    """Return ``render(content, hash)``: an entry's rows in format 2, with the final statuses
-    folded from the entries file at ``entries``."""
+def v2_renderer(entries: Path) -> Callable[[Mapping[str, Any], str], tuple[str, int]]:
+    """Return ``render(content, hash)``: an entry's text in format 2 and its number of rows, with
+    the final statuses folded from the entries file at ``entries``."""
     fold = StatusFold()
     with open(entries, encoding="utf-8", newline="") as fh:
         for line in fh:
@@ -63,7 +63,10 @@ def v2_renderer(entries: Path) -> Callable[[Mapping[str, Any], str], str]:
             if isinstance(content, dict):
                 fold.feed(content)
     final = fold.status
-    return lambda content, digest: csv_text(csv_rows_v2(content, digest, final))
+    def render(content: Mapping[str, Any], digest: str) -> tuple[str, int]:
+        rows = csv_rows_v2(content, digest, final)
+        return csv_text(rows), len(rows)
+    return render
 
 
 def _final(path: Path) -> dict[str, str]:

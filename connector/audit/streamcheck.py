@@ -21,16 +21,14 @@ class Recheck(Exception):
 
 
 def stream_checked(scan: Any, head: tuple[int, str] | None, key: TrailVerifierKey, filtered: bool,
-                   select: Callable[[dict[str, Any]], bool], writer: Any, *, parse: bool) -> tuple[int, str]:
+                   select: Callable[[dict[str, Any]], bool], writer: Any) -> tuple[int, str]:
     """Stream and check: seqs gap-free from 1, every ``prev_hash`` the previous hash, every hash
     recomputed from its body, every checkpoint in order, signed by ``key`` and equal to the chain at
     its seq, the last entry signed and equal to the head row; and every column the selection reads
-    equal to the body. ``writer`` gets ``entry(seq, body, prev_hash, hash, selected, content)`` and
-    ``checkpoint(cp)``, ``content`` the parsed body when ``parse`` (a CSV renders it) or a filter
-    needs it, else None. Returns the head; raises :class:`Recheck` on any doubt."""
+    equal to the body. ``writer`` gets ``entry(seq, body, prev_hash, hash, selected)`` and
+    ``checkpoint(cp)``. Returns the head; raises :class:`Recheck` on any doubt."""
     checked = SELECT_COLUMNS if filtered else ()
     columns = (*BASE, *checked)
-    parse = parse or filtered
     checkpoints = scan.checkpoints()
     pending = next(checkpoints, None)
     last_seq, last_hash, last_cp = 0, GENESIS, 0
@@ -39,16 +37,15 @@ def stream_checked(scan: Any, head: tuple[int, str] | None, key: TrailVerifierKe
         seq, body, prev, digest = t[0], t[1], t[2], t[3]
         if seq != last_seq + 1 or prev != last_hash or entry_hash(prev, body) != digest:
             raise Recheck
-        content = None
-        if parse:
+        if checked:
             try:
                 content = loads(body)
             except ValueError:
                 raise Recheck from None
-            if type(content) is not dict or content.get("seq") != seq or checked and any(
+            if type(content) is not dict or content.get("seq") != seq or any(
                     t[i] != content.get(name) for i, name in enumerate(checked, start=4)):
                 raise Recheck
-        writer.entry(seq, body, prev, digest, everything or select(dict(zip(columns, t))), content)
+        writer.entry(seq, body, prev, digest, everything or select(dict(zip(columns, t))))
         last_seq, last_hash = seq, digest
         while pending is not None and pending.seq <= seq:
             if pending.seq != seq or pending.head_hash != digest or not _signed(pending, key):

@@ -136,10 +136,6 @@ def _jsonl_items(path: Path) -> Iterator[_Item]:
 _HEADER = csv_text([list(CSV_COLUMNS)])
 
 
-def _text_of(content: Any, digest: str) -> str:
-    return csv_entry(content, digest)[0]
-
-
 def _csv_items(path: Path, entries: Path) -> Iterator[_Item]:
     """The hashed entries of a CSV export (from ``entries``), each checked against the CSV: its
     rows rendered again and compared with the file's text. After the first difference the CSV is
@@ -155,11 +151,11 @@ def _csv_items(path: Path, entries: Path) -> Iterator[_Item]:
         if not entries.is_file():
             yield _Item(-1, error=f"the CSV's entries file {entries.name} is missing")
             return
-        render, lost = _text_of if header == _HEADER else v2_renderer(entries), False
+        render, lost = csv_entry if header == _HEADER else v2_renderer(entries), False
         for item in _jsonl_items(entries):
             if not lost and item.error is None:
                 try:
-                    text = render(loads(item.body), item.hash)
+                    text = render(loads(item.body), item.hash)[0]
                 except (ValueError, TypeError, AttributeError):
                     text = None
                 if text is None or fh.read(len(text)) != text:

@@ -98,3 +98,26 @@ def test_usual_entries_take_the_joined_path_and_odd_ones_are_quoted():
                                f'Company,Acme,"Acme, Inc.",{"h" * 64}\r\n'
                                f"7,2026-11-22T09:00:00.000000Z,write.intent,ai:a,Lead,00Q1,prp_1,chg_1,unresolved,"
                                f"NumberOfEmployees,,'-5,{'h' * 64}\r\n")
+
+
+def test_a_csv_rendered_in_a_worker_process_is_the_same_bytes(store, clock, keys, tmp_path):
+    """Rendered in a worker process (several batches in flight) or in the exporter's own process,
+    a CSV export is the same bytes, its rows in seq order; both verify."""
+    from crmgate.audit.csvworker import IN_FLIGHT
+    from crmgate.audit.export import BATCH, export_trail
+    from crmgate.audit.verify_export import verify_export
+    from tests.audit.conftest import mixed_entry
+
+    n = BATCH * (IN_FLIGHT + 1) + 7
+    for start in range(0, n, 500):
+        store.append([mixed_entry(i) for i in range(start, min(n, start + 500))])
+    made = {}
+    for parallel in (True, False):
+        out = tmp_path / f"{parallel}" / "x.csv"
+        out.parent.mkdir()
+        manifest = export_trail(store, out, fmt="csv", signer=keys[0], clock=clock, parallel=parallel)
+        assert verify_export(out, keys[1]).ok and manifest["rows"] == 2 * n
+        made[parallel] = [out.read_bytes(), out.with_name("x.csv.entries.jsonl").read_bytes()]
+    assert made[True] == made[False]
+    seqs = [int(line.split(b",", 1)[0]) for line in made[True][0].splitlines()[1:]]
+    assert seqs == sorted(seqs) and seqs[-1] == n

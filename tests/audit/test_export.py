@@ -228,16 +228,16 @@ def test_a_column_the_export_does_not_read_does_not_stop_it(trail, keys, tmp_pat
     assert verify_export(out, keys[1]).ok
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_a_body_that_is_not_json_is_reported_not_a_traceback(trail, keys, tmp_path, fmt):
+@pytest.mark.parametrize("fmt,parallel", [("jsonl", None), ("csv", False), ("csv", True)])
+def test_a_body_that_is_not_json_is_reported_not_a_traceback(trail, keys, tmp_path, fmt, parallel):
     """A stored body replaced by text that is not JSON stops the export with the verifier's
-    report (hash_mismatch and malformed_entry at its seq), in CSV too, where bodies are parsed (a
-    result's body even before the chain is checked, for the change statuses)."""
+    report (hash_mismatch and malformed_entry at its seq), in CSV too, where bodies are parsed to
+    render rows (in a worker process or not)."""
     import sqlite3
 
     with sqlite3.connect(trail.engine.url.database) as conn:
         conn.execute("UPDATE trail_entries SET body = 'not json', kind = 'write.result' WHERE seq = 4")
     with pytest.raises(TrailInvalidError) as info:
-        export_trail(trail, tmp_path / f"x.{fmt}", fmt=fmt, signer=keys[0])
+        export_trail(trail, tmp_path / f"x.{fmt}", fmt=fmt, signer=keys[0], parallel=parallel)
     assert {("hash_mismatch", 4), ("malformed_entry", 4)} <= {(p.code, p.seq) for p in info.value.report.problems}
     assert list(tmp_path.glob("x.*")) == []

@@ -450,3 +450,13 @@ def test_rows_after_the_last_entry_are_named(export, keys):
     report = verify_export(path, keys[1])
     assert [p.message for p in report.problems if p.code == "malformed_entry"] == [
         "the CSV has rows after the last exported entry"]
+
+
+def test_an_entries_line_shaped_like_the_exporters_but_not_json_is_an_edit_not_a_crash(export, keys):
+    """A line of a CSV's entries file that ends with the two hashes as the exporter writes them is
+    sliced, not parsed; when its body is not JSON, the CSV's rows cannot be rendered from it: it is
+    entry_edited at the seq it claims, never a traceback."""
+    path = export("csv")
+    _rewrite(_entries_file(path), lambda t: t.replace('{"actor":"ai:b"', '{"actor":"ai:b"!', 1))
+    report = verify_export(path, keys[1])
+    assert _problems(report) == [("entries_sha256", None), ("entry_edited", 2)]
