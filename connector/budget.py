@@ -141,7 +141,8 @@ class SqlWindows(MovingWindowStorage):
         now = self.clock()
         with self.engine.connect() as conn:
             conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})  # a read: no write lock on SQLite
-            # one snapshot on PostgreSQL too (a read-only transaction): the count and the rows agree
+            # a read, without the key's lock: a take running meanwhile may or may not be counted,
+            # as with any read of a moving window
             with conn.begin():
                 row = conn.exec_driver_sql(self._sql(_COUNT), (key,)).first()
                 if row is None:
