@@ -56,7 +56,8 @@ class BatchGuard:
                     for f, values in q.prefixes.items():
                         starts[target][f].update(values)
             asked = {target: ({f: sorted(v) for f, v in equals[target].items()},
-                              {f: sorted(v) for f, v in starts[target].items()}) for target in set(equals) | set(starts)}
+                              {f: sorted(v) for f, v in starts[target].items()})
+                     for target in set(equals) | set(starts)}
         records: list[Record] = []
         errors: dict[str, CRMError] = {}
         for target in sorted(asked):
