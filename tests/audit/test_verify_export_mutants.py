@@ -460,3 +460,19 @@ def test_an_entries_line_shaped_like_the_exporters_but_not_json_is_an_edit_not_a
     _rewrite(_entries_file(path), lambda t: t.replace('{"actor":"ai:b"', '{"actor":"ai:b"!', 1))
     report = verify_export(path, keys[1])
     assert _problems(report) == [("entries_sha256", None), ("entry_edited", 2)]
+
+
+def test_a_format_2_entry_whose_status_cannot_be_looked_up_is_an_edit_not_a_crash(tmp_path):
+    """In a format-2 CSV's entries file, an entry whose change_id is a list (its final status cannot
+    be looked up) is entry_edited at its seq, never a traceback."""
+    import shutil
+
+    from crmgate.trail import load_public_key
+
+    legacy = Path(__file__).parent / "legacy_v2"
+    for f in legacy.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / "audit.csv"
+    _rewrite(_entries_file(path), lambda t: t.replace('"change_id":"chg_1"', '"change_id":["chg_1"]', 1))
+    report = verify_export(path, load_public_key(tmp_path / "trail.pub"))
+    assert _problems(report) == [("entries_sha256", None), ("entry_edited", 1)]
