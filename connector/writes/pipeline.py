@@ -166,7 +166,7 @@ class WritePath:
             self._also(queue_rows, plans, provisional=True)(conn, decided)
             return [*results, *decided]
 
-        # the landed results' rows under the head lock, as reconcile's: it takes the head, then these rows
+        # durable: this append holds the next chunk's intents, which must be on disk before its call
         self.store.append(build, also=self._also([], done, provisional=False) if done else None)
 
     @staticmethod
@@ -224,8 +224,9 @@ class WritePath:
     def _finish(self, batch_id: str, landed: list[chunks.Landed]) -> None:
         """ONE append of the results that ``landed``, with their in-flight and idempotency rows."""
         entries, done = self._results(landed, batch_id)
-        # rows under the head lock, as reconcile's: it takes the head, then these rows
-        self.store.append(entries, also=self._also([], done, provisional=False))
+        # results only: not waiting for the disk is safe, since a lost result leaves its intent open
+        # for reconcile (connector/trail/store.py, durable=False)
+        self.store.append(entries, also=self._also([], done, provisional=False), durable=False)
 
     def _results(self, landed: list[chunks.Landed], batch_id: str) -> tuple[list[NewEntry], list[Plan]]:
         """The result entries of sent writes; sets each one's final outcome."""

@@ -191,3 +191,20 @@ def test_an_outcome_that_writes_nothing_gives_the_decisions_reason(gate):
     for x in outs:
         decided = gate.store.entries_for(proposal_id=x.proposal_id)[0]
         assert x.reason and x.reason == decided.data["decision"]["reason"]
+
+
+def test_only_the_intent_append_waits_for_the_disk(gate):
+    """A write's decision and intent are flushed to disk before the CRM call; its result append is
+    not (``durable=False``: a lost result is an intent without a result, which reconcile settles).
+    A decision that writes nothing (here a rejection) is one durable append."""
+    stats = gate.store.lock_stats
+    before = (stats.appends, stats.flushes)
+    made = gate.propose(lead())[0]
+    assert made.status == "applied"
+    assert (stats.appends - before[0], stats.flushes - before[1]) == (2, 1)
+    kinds = [e.kind for e in gate.store.read(1, 1000) if e.proposal_id == made.proposal_id]
+    assert kinds == ["proposal.decided", "write.intent", "write.result"]  # committed all the same
+    before = (stats.appends, stats.flushes)
+    refused = gate.propose(lead(AnnualRevenue=50_000_000))[0]
+    assert refused.status == "rejected"
+    assert (stats.appends - before[0], stats.flushes - before[1]) == (1, 1)

@@ -122,7 +122,7 @@ def trail_export(ctx: Ctx, fmt: str, out: str, since: str | None, until: str | N
     --actor, --use-case, --object and --record select changes: the export holds every entry of
     each selected change, whoever made it (decision, intent, result, approval and edits, rejection,
     rollback, feedback...); the manifest's "selection" says how. --since/--until alone select
-    entries by time. In CSV, "status" is each change's final status and "step" the entry's own.
+    entries by time. In CSV, "status" is the change's status after each entry (its last row says where it stands).
 
     Streams one read snapshot (memory stays flat), verifies the stored chain while doing so and
     refuses (exit 1) to export a trail that does not verify. Prints the manifest as JSON. Needs
