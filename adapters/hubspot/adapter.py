@@ -74,6 +74,9 @@ class HubSpotAdapter(Adapter):
 
     kind = "hubspot"
     max_batch = 100
+    #: chunk calls the write path keeps in flight (crmgate.writes.chunks): as many as this adapter
+    #: sends at once, so a pipelined round keeps the rate window as full as one whole call does
+    write_lanes = property(lambda self: self.calls.max_inflight)
     find_candidates = _find_candidates  # CRM search, at its own rate (crmgate.adapters.hubspot.search)
 
     def __init__(self, *, token: str, host: str = "https://api.hubapi.com",
