@@ -139,6 +139,21 @@ LEGACY = Path(__file__).parent / "legacy_v1"
 LEGACY_V2 = Path(__file__).parent / "legacy_v2"
 
 
+def _verify_edited_copy(fixture: Path, tmp_path: Path, cell: str, edited: str):
+    """Copy an old export ``fixture`` to ``tmp_path``, replace the first ``cell`` of its audit.csv
+    with ``edited``, and verify it against the fixture's public key."""
+    import shutil
+
+    from crmgate.trail import load_public_key
+
+    for f in fixture.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / "audit.csv"
+    text = path.read_bytes().decode("utf-8")
+    path.write_text(text.replace(cell, edited, 1), encoding="utf-8", newline="")
+    return verify_export(path, load_public_key(tmp_path / "trail.pub"))
+
+
 @pytest.mark.parametrize("name", ["audit.csv", "audit.jsonl"])
 def test_exports_made_before_csv_format_2_still_verify(name, tmp_path):
     """Exports written by the previous exporter (CSV with prev_hash and body columns; JSONL, whose
@@ -153,16 +168,7 @@ def test_exports_made_before_csv_format_2_still_verify(name, tmp_path):
 def test_an_edited_cell_of_a_format_1_csv_is_named(tmp_path):
     """In a format-1 CSV, a field cell outside the hashed body cell is still compared with the rows
     rendered from that body: an edit is entry_edited at its seq."""
-    import shutil
-
-    from crmgate.trail import load_public_key
-
-    for f in LEGACY.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    path = tmp_path / "audit.csv"
-    text = path.read_bytes().decode("utf-8")
-    path.write_text(text.replace(",'-2,", ",'-3,", 1), encoding="utf-8", newline="")
-    report = verify_export(path, load_public_key(tmp_path / "trail.pub"))
+    report = _verify_edited_copy(LEGACY, tmp_path, ",'-2,", ",'-3,")
     assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
 
 
@@ -182,16 +188,7 @@ def test_csv_exports_of_format_2_still_verify(name, entries):
 def test_an_edited_status_of_a_format_2_csv_is_named(tmp_path):
     """In a format-2 CSV the final status is still rendered again from the entries: a status cell
     changed from rolled_back to applied is entry_edited at its seq."""
-    import shutil
-
-    from crmgate.trail import load_public_key
-
-    for f in LEGACY_V2.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    path = tmp_path / "audit.csv"
-    text = path.read_bytes().decode("utf-8")
-    path.write_text(text.replace(",rolled_back,ok,", ",applied,ok,", 1), encoding="utf-8", newline="")
-    report = verify_export(path, load_public_key(tmp_path / "trail.pub"))
+    report = _verify_edited_copy(LEGACY_V2, tmp_path, ",rolled_back,ok,", ",applied,ok,")
     assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
 
 
