@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crmgate.trail import schema
 from crmgate.trail.engine import BEGIN_OPTION
+from crmgate.trail.pgappend import RELEASE_BARRIER, take_barrier
 from crmgate.trail.errors import TrailStoreError
 from crmgate.trail.records import Checkpoint, Entry
 from crmgate.trail.scan import TrailScan, row_to_checkpoint, row_to_entry
@@ -44,11 +45,15 @@ class TrailReader:
     def _reading(self, snapshot: bool = False) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
+                barrier = False
                 if self._sqlite:
                     conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
                 elif snapshot:
+                    barrier = take_barrier(conn.connection.driver_connection)
                     conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
+                    if barrier:  # the snapshot is taken as this first statement starts
+                        conn.exec_driver_sql(RELEASE_BARRIER)
                     yield conn
         except SQLAlchemyError as exc:
             raise TrailStoreError(f"reading the trail failed: {type(exc).__name__}") from exc
@@ -127,6 +132,8 @@ class TrailReader:
 
     @contextmanager
     def scan(self, page: int = 5000) -> Iterator[TrailScan]:
-        """Open one consistent read snapshot for streaming raw rows (verifier, exports)."""
+        """Open one consistent read snapshot for streaming raw rows (verifier, exports). On
+        PostgreSQL it is taken when no append is between its entries and its checkpoint (see
+        :mod:`crmgate.trail.pgappend`), so a live trail verifies without an unsigned tail."""
         with self._reading(snapshot=True) as conn:
             yield TrailScan(conn, page)

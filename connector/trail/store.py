@@ -8,7 +8,13 @@ Contract:
   by the trail key, moves the head and commits. The caller's ``also(conn, entries)`` runs in the
   same transaction BEFORE the head is locked (``entries``: the NewEntry items, not numbered yet),
   so its rows and row locks never lengthen the section every writer queues for. Any failure
-  leaves nothing. The head row is the last lock an append takes.
+  leaves nothing, except on PostgreSQL after the entries' commit: there the section under the head
+  lock is one server-side call and its COMMIT (:mod:`crmgate.trail.pgappend`), and the checkpoint
+  is signed after it and committed by a second transaction; if that fails (or the process dies
+  first) the append raises but its entries stay, unsigned (``trail verify``: ``unsigned_tail``)
+  until the next append's checkpoint signs a head that chains through them. Readers' snapshots
+  (:meth:`scan`) never fall between the two commits. The head row is the last lock an append
+  takes.
 * The entries ``append`` returns share ``data`` with the NewEntry when it was already plain JSON
   (no copy is made); treat both as read-only.
 * Readers page by ``seq`` with ``(start, limit)`` (:mod:`crmgate.trail.reading`).
@@ -55,6 +61,7 @@ from crmgate.trail.engine import KeptConnections, flush_file, is_sqlite, make_en
 from crmgate.trail.errors import TrailStoreError
 from crmgate.trail.keys import TrailSigner
 from crmgate.trail.lockstats import LockStats
+from crmgate.trail.pgappend import append_rows, ensure_function, write_checkpoint
 from crmgate.trail.reading import TrailReader, format_ts
 from crmgate.trail.records import ID_FIELDS, Entry, NewEntry
 
@@ -73,39 +80,10 @@ _CP = ("seq", "head_hash", "ts", "key_id", "signature")
 # Per-append statements go straight to the driver, inside the transaction SQLAlchemy began (on
 # SQLite, BEGIN IMMEDIATE took the lock): SQLAlchemy's execution machinery cost ~50 us a statement,
 # more than the database's work.
-_PG_HEAD_LOCK = f"SELECT seq, hash FROM {_H.name} WHERE id = 1 FOR UPDATE"
 _SQLITE_HEAD = f"SELECT seq, hash FROM {_H.name} WHERE id = 1"
 _SQLITE_CHECKPOINT = f"INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (?, ?, ?, ?, ?)"
 _SQLITE_MOVE_HEAD = f"UPDATE {_H.name} SET seq = ?, hash = ? WHERE id = 1"
 _DEBUG = logging.getLogger("crmgate.trail")
-_PG_ROW = "(" + ", ".join(["%s"] * len(_ROW)) + ")"
-_PG_COPY_FROM = 8  # more entries than this go by COPY, a fraction of a multi-row INSERT's cost
-
-
-def _write_pg(raw: Any, rows: list[tuple[Any, ...]], checkpoint: tuple[Any, ...]) -> None:
-    """Insert the entries, the checkpoint and the new head and COMMIT, on the driver's connection
-    ``raw``, in as few round trips as possible: each one under the head lock costs every other
-    worker as much as the work itself, and more when the holder is descheduled between two of them
-    (four workers on two cores). A few entries ride in the one statement that also writes the
-    checkpoint and the head; more go first by COPY. That statement and the COMMIT go in one
-    pipeline (one round trip), with synchronous_commit off for this transaction: the commit
-    releases the head lock without waiting for the WAL flush (``_flush`` waits for it after, when
-    the append is durable)."""
-    cols = ", ".join(_ROW)
-    with raw.cursor() as cur:
-        if len(rows) > _PG_COPY_FROM:
-            with cur.copy(f"COPY {_E.name} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            rows = []
-        values = [v for r in rows for v in r]
-        entries = f"e AS (INSERT INTO {_E.name} ({cols}) VALUES {', '.join([_PG_ROW] * len(rows))}), " if rows else ""
-        with raw.pipeline():
-            cur.execute("SET LOCAL synchronous_commit = off")
-            cur.execute(f"WITH {entries}c AS (INSERT INTO {_C.name} ({', '.join(_CP)}) VALUES (%s, %s, %s, %s, %s)) "
-                        f"UPDATE {_H.name} SET seq = %s, hash = %s WHERE id = 1",
-                        (*values, *checkpoint, checkpoint[0], checkpoint[1]))
-            raw.commit()
 
 
 _CATEGORIES = ("IntegrityError", "OperationalError", "ProgrammingError", "DataError", "InternalError",
@@ -174,6 +152,8 @@ class TrailStore(TrailReader):
             schema.metadata.create_all(conn)
             if conn.execute(select(_H.c.id).where(_H.c.id == 1)).first() is None:
                 conn.execute(insert(_H).values(id=1, seq=0, hash=GENESIS))
+            if not self._sqlite:
+                ensure_function(conn.connection.driver_connection)
 
     def _now(self) -> str:
         return format_ts(self._clock() if self._clock is not None else datetime.now(timezone.utc))
@@ -202,8 +182,8 @@ class TrailStore(TrailReader):
         before the head lock; not at all when there is nothing to append.
 
         Under the head lock: sequence numbers, the timestamp, the hash links, the inserts, the
-        checkpoint, the head update and the commit. Entry bodies are serialised before it
-        (``split_body``).
+        head update and the commit, and on SQLite the checkpoint (on PostgreSQL it follows the
+        commit, see the module docstring). Entry bodies are serialised before it (``split_body``).
         """
         if self._signer is None:
             raise TrailStoreError("this trail store has no signer; appending needs the trail private key")
@@ -225,32 +205,22 @@ class TrailStore(TrailReader):
                     in_hook = True
                     also(conn, list(entries))  # type: ignore[arg-type]
                     in_hook = False
-                if entries:
+                if entries and self._sqlite:
                     asked = perf_counter()
                     raw = conn.connection.driver_connection
-                    if self._sqlite:
-                        seq, prev = raw.execute(_SQLITE_HEAD).fetchone()
-                    else:
-                        with raw.cursor() as cur:
-                            seq, prev = cur.execute(_PG_HEAD_LOCK).fetchone()
+                    seq, prev = raw.execute(_SQLITE_HEAD).fetchone()
                     locked = perf_counter()
                     ts = self._now()
                     out, rows = self._chain(entries, datas, parts, int(seq), prev, ts)  # type: ignore[arg-type]
-                    last = out[-1]
-                    message = checkpoint_message(last.seq, last.hash, ts, self._signer.key_id)
-                    checkpoint = (last.seq, last.hash, ts, self._signer.key_id, self._signer.sign(message))
-                    if self._sqlite:
-                        raw.executemany(_SQLITE_INSERT, rows)
-                        raw.execute(_SQLITE_CHECKPOINT, checkpoint)
-                        raw.execute(_SQLITE_MOVE_HEAD, (last.seq, last.hash))
-                        if not durable and hasattr(raw, "skip_flush"):  # a file (memory has no flush)
-                            raw.skip_flush()
-                    else:
-                        _write_pg(raw, rows, checkpoint)
-            if out:
+                    raw.executemany(_SQLITE_INSERT, rows)
+                    raw.execute(_SQLITE_CHECKPOINT, self._checkpoint(out[-1], ts))
+                    raw.execute(_SQLITE_MOVE_HEAD, (out[-1].seq, out[-1].hash))
+                    if not durable and hasattr(raw, "skip_flush"):  # a file (memory has no flush)
+                        raw.skip_flush()
+                elif entries:
+                    out = self._append_pg(conn, entries, datas, parts, durable)  # type: ignore[arg-type]
+            if out and self._sqlite:
                 self.lock_stats.add(locked - asked, perf_counter() - locked)
-            if out and durable and not self._sqlite:
-                self._flush()
         except (SQLAlchemyError, sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
             if in_hook:
                 raise
@@ -261,17 +231,35 @@ class TrailStore(TrailReader):
             log.debug("trail.appended", first_seq=out[0].seq, last_seq=out[-1].seq)
         return out
 
-    def _flush(self) -> None:
-        """Return once the last append is durable. A transaction committed with synchronous_commit
-        off is flushed by any later synchronous commit (WAL is flushed in order), so this commits
-        one with a transaction id of its own (nothing else is written) under the server's own
-        durability setting. Many workers' flushes share one fsync; none holds the head lock."""
-        with self._writers.begin() as conn:
-            raw = conn.connection.driver_connection
-            with raw.pipeline():  # BEGIN, the statement and COMMIT in one round trip
-                raw.execute("SELECT txid_current()")
-                raw.commit()
-        self.lock_stats.flushes += 1
+    def _checkpoint(self, last: Entry, ts: str) -> tuple[Any, ...]:
+        """The checkpoint row (``_CP`` order) signing ``last`` as the head."""
+        key_id = self._signer.key_id  # type: ignore[union-attr]
+        message = checkpoint_message(last.seq, last.hash, ts, key_id)
+        return (last.seq, last.hash, ts, key_id, self._signer.sign(message))  # type: ignore[union-attr]
+
+    def _append_pg(self, conn: Connection, entries: Sequence[NewEntry], datas: list[Any],
+                   parts: list[tuple[str, str]], durable: bool) -> list[Entry]:
+        """The PostgreSQL append (:mod:`crmgate.trail.pgappend`): one round trip holds the head
+        lock; the checkpoint is signed after it and committed in a second transaction, the one
+        that waits for the disk when ``durable``. A failure after the first commit drops the
+        connection, so its session's advisory lock cannot outlive it."""
+        raw = conn.connection.driver_connection
+        ids = [list(column) for column in zip(*map(_ids, entries))]
+        try:
+            seq, prev, ts, hashes, waited, held = append_rows(raw, self._now(), [e.kind for e in entries], ids, parts)
+            out: list[Entry] = []
+            for item, data, digest in zip(entries, datas, hashes, strict=True):
+                seq += 1
+                out.append(Entry(seq, ts, item.kind, *_ids(item), data, prev, digest))
+                prev = digest
+            write_checkpoint(raw, self._checkpoint(out[-1], ts), durable)
+        except BaseException:
+            conn.invalidate()
+            raise
+        self.lock_stats.add(waited, held)
+        if durable:
+            self.lock_stats.flushes += 1
+        return out
 
     @staticmethod
     def _prepare(entries: Sequence[NewEntry]) -> tuple[list[Any], list[tuple[str, str]]]:
