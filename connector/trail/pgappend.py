@@ -45,7 +45,7 @@ _ID_PARAMS = ", ".join(f"p_{name} text[]" for name in ID_FIELDS)
 _ID_UNNEST = ", ".join(f"p_{name}" for name in ID_FIELDS)
 
 CREATE = f"""
-CREATE FUNCTION {FUNCTION}(p_ts text, p_kind text[], {_ID_PARAMS}, p_before text[], p_after text[])
+CREATE FUNCTION {FUNCTION}(p_ts text, p_kind text[], {_ID_PARAMS}, p_before text, p_after text)
 RETURNS TABLE (head_seq bigint, head_hash text, ts text, hashes text, waited float8, held float8)
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -58,7 +58,9 @@ DECLARE
   bodies text[];
   prevs text[];
   hs text[];
-  n int := cardinality(p_before);
+  befores text[] := string_to_array(p_before, E'\\x1e');
+  afters text[] := string_to_array(p_after, E'\\x1e');
+  n int := cardinality(befores);
 BEGIN
   SELECT t.seq, t.hash INTO s, cur FROM {_H.name} t WHERE t.id = 1 FOR UPDATE;
   locked := clock_timestamp();
@@ -66,7 +68,7 @@ BEGIN
   -- timestamps never go backwards along seq (p_ts was read before the lock)
   SELECT greatest(p_ts, max(e.ts)) INTO p_ts FROM {_E.name} e WHERE e.seq = s;
   FOR i IN 1..n LOOP
-    body := p_before[i] || (s + i)::text || ',"ts":"' || p_ts || p_after[i];
+    body := befores[i] || (s + i)::text || ',"ts":"' || p_ts || afters[i];
     prevs[i] := cur;
     cur := encode(sha256(convert_to(cur || E'\\n' || body, 'UTF8')), 'hex');
     bodies[i] := body;
@@ -143,8 +145,9 @@ def append_rows(raw: Any, ts: str, kinds: list[str], ids: Sequence[list[Any]],
     One simple-protocol query ``SELECT ...; COMMIT`` with the arguments inlined as constants (or,
     when the transaction has not begun, the SELECT alone in autocommit): psycopg's pipeline mode,
     the other way to send a statement and its COMMIT together, cost ~3x the client CPU."""
+    # canonical JSON escapes every control character: RS (\x1e) cannot occur in a body half
     args = ", ".join([quote(ts), *(quote(array_literal(column)) for column in (kinds, *ids)),
-                      quote(array_literal([p[0] for p in parts])), quote(array_literal([p[1] for p in parts]))])
+                      quote("\x1e".join([p[0] for p in parts])), quote("\x1e".join([p[1] for p in parts]))])
     call = f"SELECT * FROM {FUNCTION}({args})"
     with raw.cursor() as cur:
         if raw.info.transaction_status == TransactionStatus.IDLE:
