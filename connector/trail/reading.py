@@ -46,15 +46,20 @@ class TrailReader:
         try:
             with self.engine.connect() as conn:
                 barrier = False
-                if self._sqlite:
-                    conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
-                elif snapshot:
-                    barrier = take_barrier(conn.connection.driver_connection)
-                    conn.execution_options(isolation_level="REPEATABLE READ")
-                with conn.begin():
-                    if barrier:  # the snapshot is taken as this first statement starts
-                        conn.exec_driver_sql(RELEASE_BARRIER)
-                    yield conn
+                try:
+                    if self._sqlite:
+                        conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
+                    elif snapshot:
+                        barrier = take_barrier(conn.connection.driver_connection)
+                        conn.execution_options(isolation_level="REPEATABLE READ")
+                    with conn.begin():
+                        if barrier:  # the snapshot is taken as this first statement starts
+                            conn.exec_driver_sql(RELEASE_BARRIER)
+                            barrier = False
+                        yield conn
+                finally:
+                    if barrier:  # never back to the pool holding it: every append would wait
+                        conn.invalidate()
         except SQLAlchemyError as exc:
             raise TrailStoreError(f"reading the trail failed: {type(exc).__name__}") from exc
 

@@ -7,10 +7,11 @@ import json
 import psycopg
 import pytest
 
-from crmgate.trail import NewEntry, verify_store
-from crmgate.trail.canonical import canonical_json, entry_hash
-from crmgate.trail.pgappend import FUNCTION, LOCK_CLASS, take_barrier
-from crmgate.trail.records import CONTENT_FIELDS
+from crmgate.trail import NewEntry, TrailStore, verify_store
+from crmgate.trail.canonical import canonical_json, checkpoint_message, entry_hash
+from crmgate.trail.pgappend import (FUNCTION, LOCK_CLASS, RELEASE_BARRIER, append_rows, take_barrier,
+                                    write_checkpoint)
+from crmgate.trail.records import CONTENT_FIELDS, ID_FIELDS
 
 from .trailkit import entry, rows, sql
 
@@ -18,6 +19,7 @@ AWKWARD = [
     "Zürich", "日本語のテキスト", "😀 astral \U0001F9D1\u200D\U0001F4BB", "e\u0301 combining", "\u2028\u2029 separators",
     "nul \u0000 inside", 'quotes " and \\ backslash \\" \\\\', "\x7f\x01\x1f controls", "\ufeff bom", "שלום rtl",
     ',"seq":0,"ts":"" the cut mark', "\U0010FFFF last code point", "tab\tnew\nline\r",
+    "it's O'Brien's '' $$ $fn$ E'x' \\' \\\\'", '{braces,"and",NULL}', "NULL", "",
 ]
 
 
@@ -101,3 +103,26 @@ def test_a_store_without_the_function_gets_it_when_opened(make_store, signer):
     again = make_store()
     assert again.append([entry(2)])[0].seq == 2
     assert verify_store(again, signer.public_key()).ok
+
+
+def test_between_its_two_commits_an_append_holds_readers_off(make_store, signer):
+    """The real protocol, driven step by step on connections of the test's own: once the append
+    call has committed the entries (unsigned yet), a reader's barrier is not had; the checkpoint's
+    commit releases it, and the trail then verifies."""
+    store = make_store()
+    _pg(store)
+    store.append([entry(1)])
+    second = entry(2)
+    _, parts = TrailStore._prepare([second])
+    with psycopg.connect(_conninfo(store)) as appender, psycopg.connect(_conninfo(store)) as reader:
+        seq, _, ts, hashes, _, _ = append_rows(appender, "2026-11-22T09:00:01.000000Z", [second.kind],
+                                               [[getattr(second, name)] for name in ID_FIELDS], parts)
+        assert store.head() == (seq + 1, hashes[-1])
+        assert not take_barrier(reader, lock_timeout_ms=1)
+        signed = (seq + 1, hashes[-1], ts, signer.key_id,
+                  signer.sign(checkpoint_message(seq + 1, hashes[-1], ts, signer.key_id)))
+        write_checkpoint(appender, signed, durable=True)
+        assert take_barrier(reader, lock_timeout_ms=1)
+        reader.execute(RELEASE_BARRIER)
+        reader.commit()
+    assert verify_store(store, signer.public_key()).ok
