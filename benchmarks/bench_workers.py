@@ -10,7 +10,9 @@ batches of --batch, every fourth with an idempotency key. Workers set up first, 
 together; the figure is all proposals / (last worker's end - first worker's start). The same runs
 go against the baseline tree (benchmarks/baseline.py) in the same session, interleaved; medians
 of --reps. --single repeats the 1/2/4 runs with one proposal per call. The PostgreSQL server
-shares the machine's cores with the workers. ``--against REF`` runs REF (e.g. main) in the
+shares the machine's cores with the workers. A sampler of pg_stat_activity also prints how often
+some backend waited on a lock, and how often a backend blocking it was waiting for its own client
+(a lock held across a client round trip). ``--against REF`` runs REF (e.g. main) in the
 baseline's place, for an A/B of a branch (its figures are then printed as "baseline").
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -72,6 +75,29 @@ def psql(sql: str, db: str = "postgres") -> None:
                    check=True, capture_output=True)
 
 
+class LockSampler(threading.Thread):
+    """Samples pg_stat_activity of the run's database every few ms: how often some backend waits
+    on a lock, and how often a backend blocking it is itself waiting for its client (a lock held
+    across a client round trip; ``ClientRead``). Diagnostics only."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop, self.samples, self.waiting, self.blockers, self.on_client = threading.Event(), 0, 0, 0, 0
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            while not self.stop.wait(0.003):
+                rows = conn.execute("SELECT pid, wait_event, pg_blocking_pids(pid) FROM pg_stat_activity "
+                                    "WHERE datname = %s", (DB,)).fetchall()
+                self.samples += 1
+                blocking = {b for _, _, bs in rows for b in bs}
+                self.waiting += bool(blocking)
+                self.blockers += len(blocking)
+                self.on_client += sum(1 for pid, event, _ in rows if pid in blocking and event == "ClientRead")
+
+
 def one_run(env: dict, n_workers: int, per_worker: int, batch: int, work: Path, key: Path) -> dict:
     schema = "r" + uuid.uuid4().hex[:12]
     psql(f"CREATE SCHEMA {schema}", DB)
@@ -86,10 +112,14 @@ def one_run(env: dict, n_workers: int, per_worker: int, batch: int, work: Path, 
                 env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         for p in procs:
             assert p.stdout.readline().strip() == "ready"
+        sampler = LockSampler()
+        sampler.start()
         for p in procs:
             p.stdin.write("go\n")
             p.stdin.flush()
         reports = [json.loads(p.stdout.readline()) for p in procs]
+        sampler.stop.set()
+        sampler.join()
         for p in procs:
             p.wait(timeout=120)
     finally:
@@ -100,7 +130,8 @@ def one_run(env: dict, n_workers: int, per_worker: int, batch: int, work: Path, 
     wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
     held = [r["held_s"] for r in reports if r["held_s"] is not None]
     return {"rate": sum(r["n"] for r in reports) / wall, "wall": wall, "tree": reports[0]["tree"],
-            "held": sum(held) / wall if held else None}
+            "held": sum(held) / wall if held else None, "waiting": sampler.waiting / max(1, sampler.samples),
+            "on_client": sampler.on_client / max(1, sampler.blockers)}
 
 
 def main() -> None:
@@ -139,12 +170,14 @@ def main() -> None:
         for label, per_worker, batch in modes:
             rates: dict[tuple[str, int], list[float]] = {}
             held: dict[int, list[float]] = {}
+            locks: dict[tuple[str, int], list[tuple[float, float]]] = {}
             for _ in range(args.reps):
                 for n in counts:
                     for tree in ("baseline", "current"):
                         r = one_run(envs[tree], n, per_worker, batch, work, work / "k")
                         assert ("crmgate-baseline-" in r["tree"]) == (tree == "baseline"), r["tree"]
                         rates.setdefault((tree, n), []).append(r["rate"])
+                        locks.setdefault((tree, n), []).append((r["waiting"], r["on_client"]))
                         if tree == "current" and r["held"] is not None:
                             held.setdefault(n, []).append(r["held"])
             med = {k: statistics.median(v) for k, v in rates.items()}
@@ -152,6 +185,10 @@ def main() -> None:
             for n in counts:
                 print(f"  {n} worker(s): current {med[('current', n)]:8,.0f}/s   baseline {med[('baseline', n)]:8,.0f}/s"
                       f"   head lock held {statistics.median(held.get(n, [0])):.0%} of the wall time")
+                waits = {t: [statistics.median(x) for x in zip(*locks[(t, n)])] for t in ("current", "baseline")}
+                print(f"      someone waiting on a lock: current {waits['current'][0]:.0%}, baseline "
+                      f"{waits['baseline'][0]:.0%} of the samples; of the backends blocking them, waiting for "
+                      f"their own client: current {waits['current'][1]:.0%}, baseline {waits['baseline'][1]:.0%}")
             if 1 in counts and 2 in counts:
                 cur, base = med[("current", 2)] / med[("current", 1)], med[("baseline", 2)] / med[("baseline", 1)]
                 row(f"2 workers / 1 worker, {label}", cur, base, unit="x", target=">= 1.7x", met=cur >= 1.7)
