@@ -1,6 +1,6 @@
 """TrailStore behaviour found unpinned by mutation testing: lock statistics, the build hook, how
 driver errors and hook errors surface, what is logged, the read defaults, the PostgreSQL write
-path (COPY or one statement, with and without ``also``) and its read snapshot, and which appends
+path (one server-side call, with and without ``also``) and its read snapshot, and which appends
 wait for the disk (``durable``)."""
 from __future__ import annotations
 
@@ -95,11 +95,11 @@ def _occupy_next_seq(store: TrailStore) -> None:
                "VALUES (2, 'x', 'x', '{}', :g, :g)", g=GENESIS)
 
 
-@pytest.mark.parametrize("size", [2, 9], ids=["insert", "copy"])
+@pytest.mark.parametrize("size", [2, 9], ids=["small", "larger"])
 def test_a_driver_error_while_appending_is_a_store_error(make_store, size):
     """A database error during the append (here a row already at the next seq) surfaces as
-    TrailStoreError naming the driver error, chained to it, and nothing of the batch stays; also
-    for a batch that PostgreSQL writes by COPY, straight through the driver."""
+    TrailStoreError naming the driver error, chained to it, and nothing of the batch stays (on
+    PostgreSQL the server-side call fails before its commit)."""
     store = make_store()
     store.append([entry(1)])
     _occupy_next_seq(store)
@@ -107,7 +107,7 @@ def test_a_driver_error_while_appending_is_a_store_error(make_store, size):
         store.append([entry(2 + i) for i in range(size)])
     assert raised.value.code == "trail_store_error"
     assert str(raised.value) in ("appending to the trail failed: IntegrityError",
-                                 "appending to the trail failed: UniqueViolation")  # psycopg's own, by COPY
+                                 "appending to the trail failed: UniqueViolation")  # psycopg's own class
     assert isinstance(raised.value.__cause__, (sqlite3.IntegrityError, IntegrityError, psycopg.IntegrityError))
     assert store.head()[0] == 1 and [cp.seq for cp in store.checkpoints()] == [1]
 
@@ -259,11 +259,11 @@ def test_reads_return_at_most_1000_by_default(signer, clock):
         assert len(cps) == 1000 and (cps[0].seq, cps[-1].seq) == (1000, 1999)
 
 
-# -- the write path per backend (PostgreSQL: COPY above 8 entries, one statement otherwise) --------
+# -- the write path per backend (PostgreSQL: one server-side call, see trail/pgappend.py) ----------
 
 @pytest.mark.parametrize("with_also", [False, True], ids=["plain", "also"])
 def test_batches_of_every_size_are_stored_whole(make_store, signer, with_also):
-    """Batches of 1, 8, 9 and 20 entries (on PostgreSQL: multi-row INSERT up to 8, COPY above),
+    """Batches of 1, 8, 9 and 20 entries (8 and 9: where PostgreSQL once switched to COPY),
     with and without ``also``: every entry reads back as appended, each batch stores one signed
     checkpoint at its last seq, the head follows, and the whole trail verifies."""
     store = make_store()
