@@ -61,6 +61,8 @@ class SandboxAdapter(Adapter):
 
     kind = "sandbox"
     max_batch: int = 200
+    #: its calls are Python work in the caller's process: a call kept in flight would only add switches
+    write_lanes: int = 0
     max_candidates: int = 50_000
 
     def __init__(

@@ -350,16 +350,37 @@ def test_a_failed_append_keeps_its_own_error_when_the_results_cannot_be_recorded
     assert [e["event"] for e in logs] == ["chunks.results_not_recorded"] and logs[0]["changes"] == 10
 
 
-def test_lanes_follow_the_adapters_concurrency():
-    """No pipelining for the sandbox; an adapter's ``write_lanes`` wins; else its configured
-    concurrency; one lane for an adapter that configures none (HubSpot)."""
+def test_lanes_are_the_adapters_write_lanes_only():
+    """``write_lanes`` is the adapter contract's word on pipelining, and the only one read: an
+    adapter's kind or its settings' ``concurrency`` do not count; a negative value means none."""
     from types import SimpleNamespace as NS
 
-    assert chunks.lanes(NS(kind="sandbox")) == 0
-    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4))) == 4
-    assert chunks.lanes(NS(kind="hubspot")) == 1
-    assert chunks.lanes(NS(kind="hubspot", settings=NS())) == 1
+    from crmgate.adapters.base import Adapter
+
+    assert Adapter.write_lanes == 1  # the contract's default: one call in flight
+    assert chunks.lanes(NS(kind="sandbox", write_lanes=3)) == 3
+    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4), write_lanes=2)) == 2
     assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4), write_lanes=0)) == 0
+    assert chunks.lanes(NS(kind="hubspot", write_lanes=-1)) == 0
+
+
+def test_the_sandbox_says_no_lanes_and_salesforce_its_concurrency(tmp_path):
+    """The embedded sandbox's calls are work in this process (0 lanes); Salesforce keeps
+    ``crm.concurrency`` calls in flight, and setting ``write_lanes`` on it turns pipelining off (as
+    ``benchmarks/bench_salesforce.py`` does)."""
+    from crmgate.adapters.salesforce.adapter import SalesforceAdapter
+    from tests.fakes.salesforce_fake import SESSION_ID, SalesforceFake
+
+    with SandboxAdapter(tmp_path / "crm.db") as sandbox:
+        assert chunks.lanes(sandbox) == 0
+    with SalesforceFake() as fake:
+        for concurrency in (1, 3):
+            sf = SalesforceAdapter.from_settings({"instance_url": fake.url, "concurrency": concurrency},
+                                                 env={"SALESFORCE_SESSION_ID": SESSION_ID})
+            assert chunks.lanes(sf) == concurrency
+            sf.write_lanes = 0
+            assert chunks.lanes(sf) == 0
+            sf.close()
 
 
 def test_one_lane_means_one_call_at_a_time():
