@@ -323,7 +323,7 @@ class WritePath:
                                                          p.proposal.object, _OP_TEXT[p.proposal.op]) for p in writes], now)
             else:
                 inflight.finished(conn, {p.change_id: p.outcome.status for p in writes})  # type: ignore[misc, union-attr]
-            inflight.save_outcomes(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
+            inflight.save_claimed(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
                                            if provisional and plan.write else plan.outcome) for key, plan in keyed])
         return write_rows
 
