@@ -58,3 +58,18 @@ def test_a_key_whose_row_is_missing_is_still_stored(engine):
     stored = _stored(engine)
     assert stored == {"k1": ("prp_1", _outcome("applied", "00Q1").to_dict()),
                       "gone": ("prp_2", _outcome("rejected").to_dict())}
+
+
+def test_claimed_keys_are_saved_without_a_look_up(engine):
+    """Keys whose rows exist are replaced on the driver alone: no SQLAlchemy statement at all
+    (neither save_outcomes' look-up nor its UPDATE/INSERT), while a missing row takes that path."""
+    seen: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    with engine.begin() as conn:
+        inflight.claim_keys(conn, {"k1": "prp_1", "k2": "prp_1"})
+        seen.clear()
+        inflight.save_claimed(conn, [("k1", "prp_1", _outcome("queued")), ("k2", "prp_1", _outcome("rejected"))])
+        assert seen == []
+        inflight.save_claimed(conn, [("k3", "prp_1", _outcome("queued"))])
+        assert seen  # the fallback: looked up, then inserted
+    assert _stored(engine)["k2"] == ("prp_1", _outcome("rejected").to_dict())
