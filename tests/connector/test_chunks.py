@@ -214,7 +214,7 @@ def test_same_record_proposals_still_run_in_rounds(make_gate, tmp_path, clock):
 
 
 _WORKER = """
-import os, signal, sys
+import itertools, os, signal, sys
 from pathlib import Path
 from crmgate.gate import Gate
 from crmgate.project.scaffold import example_rulebook
@@ -223,15 +223,15 @@ from crmgate.trail import TrailStore, load_signer
 from tests.connector.test_chunks import Chunked
 
 work = Path(sys.argv[1])
-calls = []
+calls = itertools.count(1)  # next() is atomic: two lanes' calls never both see the third
 
 def before_call(kind, reqs):
-    calls.append(1)
+    n = next(calls)
     with open(work / "sent.txt", "a") as f:
         f.write("".join(r.idempotency_key + "\\n" for r in reqs))
         f.flush()
         os.fsync(f.fileno())
-    if len(calls) == 3:  # mid-pipeline: chunks 1-2 sent, later ones decided or not
+    if n == 3:  # mid-pipeline: chunks 1-2 sent, later ones decided or not
         os.kill(os.getpid(), signal.SIGKILL)
 
 crm = Chunked(work / "crm.db", before_call=before_call)
