@@ -21,6 +21,10 @@ Contract (checked by ``tests/adapter_contract.py``, which every adapter's tests 
 * ``find_candidates(object, keys, prefixes)`` (optional) returns records whose fields equal one of
   the given values or start with one of the given prefixes, ignoring case: the duplicate guard's
   one look-up per object per batch.
+* ``write_lanes`` (default 1) is how many write calls of one batch the caller may keep in flight
+  at once while it prepares the next (0: none, each call is made and answered before the next
+  is prepared). An adapter whose calls are work in the caller's own process says 0; one that
+  sends several calls at once says how many.
 * ``Record.version`` is an opaque token that changes on every write to the record
   (Salesforce ``SystemModstamp``, HubSpot ``hs_lastmodifieddate``, the sandbox's ``SystemModstamp``).
 """
@@ -103,6 +107,8 @@ class Adapter(ABC):
     kind: str = "abstract"
     #: the most records one write call carries; larger requests are split into chunks
     max_batch: int = 200
+    #: write calls a caller may keep in flight at once (0: one after another; see the module docs)
+    write_lanes: int = 1
 
     @abstractmethod
     def objects(self) -> Sequence[str]:

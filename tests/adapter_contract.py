@@ -102,6 +102,11 @@ class AdapterContract:
         """The adapter announces every object this suite writes."""
         assert set(self.objects_under_test) | {self.object_name} <= set(adapter.objects())
 
+    def test_write_lanes_is_a_count_of_calls_in_flight(self, adapter: Adapter) -> None:
+        """``write_lanes`` says how many write calls a caller may keep in flight: a whole number, 0 or more."""
+        lanes = adapter.write_lanes
+        assert isinstance(lanes, int) and not isinstance(lanes, bool) and lanes >= 0
+
     def test_create_then_get_round_trips_fields(self, adapter: Adapter) -> None:
         """What is created is read back exactly, for every object under test."""
         for object in self.objects_under_test:

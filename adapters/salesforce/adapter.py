@@ -80,6 +80,7 @@ class SalesforceAdapter(Adapter):
                  sleep: Callable[[float], None] = time.sleep, jitter: Callable[[], float] = random.random,
                  clock: Callable[[], datetime] | None = None, budget: Any = None, trip_s: float = 3600.0) -> None:
         self.settings = settings
+        self.write_lanes = settings.concurrency  # one chunk call in flight per lane, as crm.concurrency says
         self.api_usage: tuple[int, int] | None = None
         self._sleep, self._jitter = sleep, jitter
         self._clock = clock or (lambda: datetime.now(UTC))

@@ -20,7 +20,6 @@ Behaviour mirrors what crmgate relies on in a real CRM:
 """
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -33,7 +32,7 @@ from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, Record,
 from crmgate.adapters.errors import CRMError, CRMValidationError, NotFoundError
 from crmgate.adapters.sandbox.faults import Fault, translated
 from crmgate.adapters.sandbox.chunks import create_chunk, update_chunk
-from crmgate.adapters.sandbox.rows import (bad_values, conflict_error, fetch_row, gone_error, required_error,
+from crmgate.adapters.sandbox.rows import (bad_values, conflict_error, dump_fields, fetch_row, gone_error, required_error,
                                            to_record, write_fields, written)
 from crmgate.adapters.sandbox.schema import (  # noqa: F401 (re-exported: the sandbox's public constants)
     _SCHEMA,
@@ -61,6 +60,8 @@ class SandboxAdapter(Adapter):
 
     kind = "sandbox"
     max_batch: int = 200
+    #: its calls are Python work in the caller's process: a call kept in flight would only add switches
+    write_lanes: int = 0
     max_candidates: int = 50_000
 
     def __init__(
@@ -336,7 +337,7 @@ class SandboxAdapter(Adapter):
         fields = {name: value for name, value in req.fields.items() if value is not None}
         conn.execute(
             "INSERT INTO sandbox_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-            (new_id, object, json.dumps(fields), stamp, self.user, stamp, self.user, stamp),
+            (new_id, object, dump_fields(fields), stamp, self.user, stamp, self.user, stamp),
         )
         if key is not None:
             conn.execute("INSERT INTO sandbox_idempotency VALUES (?, ?, ?)", (object, key, new_id))

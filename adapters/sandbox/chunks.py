@@ -7,13 +7,12 @@ request must see the earlier one's effect). The adapter keeps that path for pend
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
 from crmgate.adapters.base import CreateRequest, UpdateRequest, WriteResult
-from crmgate.adapters.sandbox.rows import (UPDATE_ROW, bad_values, conflict_error, fetch_row, gone_error, merged,
+from crmgate.adapters.sandbox.rows import (UPDATE_ROW, bad_values, conflict_error, dump_fields, fetch_row, gone_error, merged,
                                            required_error, to_record, written)
 from crmgate.adapters.sandbox.schema import KEY_PREFIXES, format_stamp, next_stamp, salesforce_id
 
@@ -58,7 +57,7 @@ def create_chunk(conn: sqlite3.Connection, object: str, chunk: Sequence[CreateRe
             req = chunk[i]
             new_id = salesforce_id(prefix, n)
             fields = {name: value for name, value in req.fields.items() if value is not None}
-            rows.append((new_id, object, json.dumps(fields), stamp, user, stamp, user, stamp))
+            rows.append((new_id, object, dump_fields(fields), stamp, user, stamp, user, stamp))
             if req.idempotency_key is not None:
                 claimed.append((object, req.idempotency_key, new_id))
             results[i] = WriteResult("ok", new_id, written(object, new_id, fields, stamp, user, stamp, user))

@@ -57,19 +57,9 @@ _NOT_SENT = RecordError(code="not_sent", message="not sent: the batch stopped be
 
 
 def lanes(adapter: Adapter) -> int:
-    """How many chunk calls the write path keeps in flight for ``adapter`` (0: no pipelining).
-
-    An adapter's own ``write_lanes`` wins. The embedded sandbox gets 0: its calls are Python work
-    in this process, so a thread would only add switches. Others get their configured
-    ``concurrency`` (Salesforce's ``crm.concurrency``), at least 1: even one call in flight hides
-    its latency behind the next chunk's decisions."""
-    declared = getattr(adapter, "write_lanes", None)
-    if isinstance(declared, int):
-        return max(0, declared)
-    if adapter.kind == "sandbox":
-        return 0
-    concurrency = getattr(getattr(adapter, "settings", None), "concurrency", 1)
-    return max(1, concurrency) if isinstance(concurrency, int) else 1
+    """How many chunk calls the write path keeps in flight for ``adapter`` (0: no pipelining): its
+    ``write_lanes`` (:class:`~crmgate.adapters.base.Adapter`), never below 0."""
+    return max(0, adapter.write_lanes)
 
 
 def split(plans: list[Plan], size: int, lanes: int) -> list[list[Plan]]:

@@ -104,6 +104,20 @@ def save_outcomes(conn: sa.Connection, items: list[tuple[str, str, Outcome]]) ->
         conn.execute(_ADD, new)
 
 
+def save_claimed(conn: sa.Connection, items: list[tuple[str, str, Outcome]]) -> None:
+    """:func:`save_outcomes` for keys already claimed (:func:`claim_keys`, in this transaction or
+    an earlier one of the same proposal): their rows exist, so one UPDATE each on the driver and
+    no look-up first. Should a row be missing after all, :func:`save_outcomes` stores every item."""
+    if not items:
+        return
+    rows = [(json.dumps(o.to_dict(), ensure_ascii=False), k) for k, _, o in items]
+    with _driver(conn) as (cur, mark):
+        ran = cur.executemany(_CLAIMED_SQL.format(mark), rows)
+        changed = (cur if ran is None else ran).rowcount  # sqlite3 answers a cursor, psycopg None
+    if changed != len(rows):
+        save_outcomes(conn, items)
+
+
 def restate(conn: sa.Connection, key: str | None, **changes: Any) -> None:
     """Rewrite the stored outcome of ``key`` (if any) with ``changes``, so a replay of the key
     answers what became of the change later (approved, requeued...)."""
@@ -127,6 +141,7 @@ def provisional(outcome: Outcome) -> Outcome:
 # 50-90 us a call, several times the database's own work), in the caller's transaction.
 _STARTED_SQL = (f"INSERT INTO {_T.name} (change_id, proposal_id, idempotency_key, object, op, state, started_at) "
                 "VALUES ({0}, {0}, {0}, {0}, {0}, 'writing', {0})")
+_CLAIMED_SQL = f"UPDATE {_I.name} SET outcome = {{0}} WHERE key = {{0}}"
 _DONE_SQL = f"DELETE FROM {_T.name} WHERE change_id IN ({{}})"
 _UNKNOWN_SQL = (f"UPDATE {_T.name} SET state = 'unknown', claimed_by = NULL, claimed_until = NULL "
                 "WHERE change_id IN ({})")

@@ -37,7 +37,7 @@ from crmgate.decide.governance import govern, pool_keys
 from crmgate.rules.decision import Decision
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.trail import NewEntry, TrailStore
-from crmgate.writes import chunks, inflight
+from crmgate.writes import chunks, durable, inflight
 from crmgate.writes.before_images import read_before_images
 from crmgate.writes.duplicates import BatchGuard
 from crmgate.writes.outcome import Outcome
@@ -62,6 +62,7 @@ class _Round:
     guard: BatchGuard
     keys: set[pools.Key]
     live: set[pools.Key]
+    pipelined: bool
 
 
 class WritePath:
@@ -70,8 +71,10 @@ class WritePath:
     def __init__(self, *, rulebook: Any, adapter: Adapter, store: TrailStore, clock: Clock,
                  ids: IdFactory, approval_ttl: timedelta = timedelta(hours=72),
                  enricher: Enricher | None = None,
-                 recover: Callable[[dict[str, Outcome]], dict[str, Outcome]] | None = None) -> None:
+                 recover: Callable[[dict[str, Outcome]], dict[str, Outcome]] | None = None,
+                 sync: Callable[[TrailStore], None] = durable.sync) -> None:
         self.rulebook = rulebook
+        self.sync = sync  # puts committed appends on disk (a pipelined chunk's, before its call)
         self.recover = recover  # reconciles the first attempts of repeated keys that are still open
         self.enricher = enricher
         self.adapter = adapter
@@ -122,9 +125,12 @@ class WritePath:
                     plan.before.fields if plan.before else None)  # read only: the enricher merges a copy
         keys = pool_keys(self.rulebook, [p.proposal for p in plans]) if self.rulebook.routing else set()
         live = {k for k in keys if not self.rulebook.routing[k[0]].shadow}  # the pools a decision may advance
-        round_ = _Round(batch_id, read_errors, guard, keys, live)
-        chunks.run_chunks(chunks.split(plans, self.adapter.max_batch, self.lanes),
-                          commit=partial(self._commit, round_), send=partial(send, self.adapter),
+        parts = chunks.split(plans, self.adapter.max_batch, self.lanes)
+        # pipelined: a chunk's intents commit without waiting for the disk; its call's worker waits
+        # (durable.sync) before the call, while this thread decides the next chunk
+        round_ = _Round(batch_id, read_errors, guard, keys, live, pipelined=len(parts) > 1)
+        sync = partial(self.sync, self.store) if round_.pipelined else None
+        chunks.run_chunks(parts, commit=partial(self._commit, round_), send=partial(send, self.adapter, sync=sync),
                           finish=partial(self._finish, batch_id), lanes=self.lanes)
         return plans
 
@@ -166,8 +172,10 @@ class WritePath:
             self._also(queue_rows, plans, provisional=True)(conn, decided)
             return [*results, *decided]
 
-        # durable: this append holds the next chunk's intents, which must be on disk before its call
-        self.store.append(build, also=self._also([], done, provisional=False) if done else None)
+        # this append holds the chunk's intents, which must be on disk before its call: now, or
+        # (pipelined) in the call's worker thread first
+        self.store.append(build, also=self._also([], done, provisional=False) if done else None,
+                          durable=not round_.pipelined)
 
     @staticmethod
     def _replay(stored: Outcome, proposal: Proposal, proposal_id: str, batch_id: str) -> Outcome:
@@ -323,7 +331,7 @@ class WritePath:
                                                          p.proposal.object, _OP_TEXT[p.proposal.op]) for p in writes], now)
             else:
                 inflight.finished(conn, {p.change_id: p.outcome.status for p in writes})  # type: ignore[misc, union-attr]
-            inflight.save_outcomes(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
+            inflight.save_claimed(conn, [(key, plan.proposal_id, inflight.provisional(plan.outcome)  # type: ignore[arg-type]
                                            if provisional and plan.write else plan.outcome) for key, plan in keyed])
         return write_rows
 

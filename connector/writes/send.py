@@ -15,7 +15,7 @@ not applied, so ``failed``, never ``unknown``). After an adapter bug nothing mor
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from crmgate.adapters.base import Adapter, CreateRequest, DeleteRequest, UpdateRequest, WriteResult
@@ -49,8 +49,21 @@ class Stops:
         return self._by_key.get(None) or self._by_key.get(key)
 
 
-def send(adapter: Adapter, plans: Sequence[Plan], stops: Stops | None = None) -> Sent:
-    """Send ``plans`` (decided writes), grouped by (object, op), one adapter call per group."""
+def send(adapter: Adapter, plans: Sequence[Plan], stops: Stops | None = None,
+         sync: Callable[[], None] | None = None) -> Sent:
+    """Send ``plans`` (decided writes), grouped by (object, op), one adapter call per group.
+
+    ``sync`` first, when given: it puts the plans' committed intents on disk. If it fails, nothing
+    is sent, now or later in the round: every plan fails ``not_sent`` (certainly not applied)."""
+    if sync is not None:
+        try:
+            sync()
+        except Exception as exc:  # noqa: BLE001 - the intents may not be on disk: no call may go out
+            err = RecordError(code="not_sent", details={"not_sent": True}, message=(
+                f"not sent: the trail could not be flushed to disk ({type(exc).__name__})"))
+            if stops is not None:
+                stops.stop(None, err)
+            return Sent({p.index: WriteResult(status="failed", error=err) for p in plans})
     groups: dict[Key, list[Plan]] = {}
     for plan in plans:
         groups.setdefault((plan.proposal.object, plan.proposal.op), []).append(plan)

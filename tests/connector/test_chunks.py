@@ -1,13 +1,16 @@
 """Chunk pipelining (crmgate.writes.chunks): chunk k+1 is decided and its intents committed while
 chunk k's call is in flight; intents still precede every call, outcomes keep submission order, and
-failures, adapter bugs and a killed process leave every sent write accounted for."""
+failures, adapter bugs and a killed process leave every sent write accounted for; a chunk's intents
+are made durable by its worker before its call."""
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,9 +18,11 @@ import pytest
 from crmgate import tables
 from crmgate.adapters.errors import CRMValidationError, UnavailableError
 from crmgate.adapters.sandbox.adapter import SandboxAdapter
-from crmgate.writes import chunks, inflight
+from crmgate.trail import TrailStore, verify_store
+from crmgate.writes import chunks, durable, inflight
+from crmgate.writes.intake import coerce
+from crmgate.writes.pipeline import WritePath
 from crmgate.writes.plan import Plan
-from crmgate.trail import verify_store
 from tests.connector.conftest import hygiene, lead, opp
 
 WAIT = 10  # seconds; only reached when the behaviour under test is broken
@@ -214,7 +219,7 @@ def test_same_record_proposals_still_run_in_rounds(make_gate, tmp_path, clock):
 
 
 _WORKER = """
-import os, signal, sys
+import itertools, os, signal, sys
 from pathlib import Path
 from crmgate.gate import Gate
 from crmgate.project.scaffold import example_rulebook
@@ -223,15 +228,15 @@ from crmgate.trail import TrailStore, load_signer
 from tests.connector.test_chunks import Chunked
 
 work = Path(sys.argv[1])
-calls = []
+calls = itertools.count(1)  # next() is atomic: two lanes' calls never both see the third
 
 def before_call(kind, reqs):
-    calls.append(1)
+    n = next(calls)
     with open(work / "sent.txt", "a") as f:
         f.write("".join(r.idempotency_key + "\\n" for r in reqs))
         f.flush()
         os.fsync(f.fileno())
-    if len(calls) == 3:  # mid-pipeline: chunks 1-2 sent, later ones decided or not
+    if n == 3:  # mid-pipeline: chunks 1-2 sent, later ones decided or not
         os.kill(os.getpid(), signal.SIGKILL)
 
 crm = Chunked(work / "crm.db", before_call=before_call)
@@ -247,7 +252,6 @@ def test_a_process_killed_mid_pipeline_leaves_every_sent_write_recorded(tmp_path
     the trail verifies, reconcile settles every open write, and repeating the batch with the same
     keys makes each record exactly once."""
     from crmgate.gate import Gate
-    from crmgate.trail import TrailStore
 
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", _WORKER, str(tmp_path)], cwd=root, capture_output=True,
@@ -350,16 +354,37 @@ def test_a_failed_append_keeps_its_own_error_when_the_results_cannot_be_recorded
     assert [e["event"] for e in logs] == ["chunks.results_not_recorded"] and logs[0]["changes"] == 10
 
 
-def test_lanes_follow_the_adapters_concurrency():
-    """No pipelining for the sandbox; an adapter's ``write_lanes`` wins; else its configured
-    concurrency; one lane for an adapter that configures none (HubSpot)."""
+def test_lanes_are_the_adapters_write_lanes_only():
+    """``write_lanes`` is the adapter contract's word on pipelining, and the only one read: an
+    adapter's kind or its settings' ``concurrency`` do not count; a negative value means none."""
     from types import SimpleNamespace as NS
 
-    assert chunks.lanes(NS(kind="sandbox")) == 0
-    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4))) == 4
-    assert chunks.lanes(NS(kind="hubspot")) == 1
-    assert chunks.lanes(NS(kind="hubspot", settings=NS())) == 1
+    from crmgate.adapters.base import Adapter
+
+    assert Adapter.write_lanes == 1  # the contract's default: one call in flight
+    assert chunks.lanes(NS(kind="sandbox", write_lanes=3)) == 3
+    assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4), write_lanes=2)) == 2
     assert chunks.lanes(NS(kind="salesforce", settings=NS(concurrency=4), write_lanes=0)) == 0
+    assert chunks.lanes(NS(kind="hubspot", write_lanes=-1)) == 0
+
+
+def test_the_sandbox_says_no_lanes_and_salesforce_its_concurrency(tmp_path):
+    """The embedded sandbox's calls are work in this process (0 lanes); Salesforce keeps
+    ``crm.concurrency`` calls in flight, and setting ``write_lanes`` on it turns pipelining off (as
+    ``benchmarks/bench_salesforce.py`` does)."""
+    from crmgate.adapters.salesforce.adapter import SalesforceAdapter
+    from tests.fakes.salesforce_fake import SESSION_ID, SalesforceFake
+
+    with SandboxAdapter(tmp_path / "crm.db") as sandbox:
+        assert chunks.lanes(sandbox) == 0
+    with SalesforceFake() as fake:
+        for concurrency in (1, 3):
+            sf = SalesforceAdapter.from_settings({"instance_url": fake.url, "concurrency": concurrency},
+                                                 env={"SALESFORCE_SESSION_ID": SESSION_ID})
+            assert chunks.lanes(sf) == concurrency
+            sf.write_lanes = 0
+            assert chunks.lanes(sf) == 0
+            sf.close()
 
 
 def test_one_lane_means_one_call_at_a_time():
@@ -465,3 +490,103 @@ def test_an_adapter_bug_found_while_draining_cancels_the_calls_behind_it():
     finally:
         fallback.cancel()
     assert queued.cancelled() and recorded[1][1].results[1].error.code == "not_sent"
+
+
+# -- a pipelined chunk is made durable by its worker, before its call (writes/durable.py) -----------
+def _path(gate, sync) -> WritePath:
+    """The gate's write path with ``sync`` in place of durable.sync."""
+    return WritePath(rulebook=gate.rulebook, adapter=gate.adapter, store=gate.store, clock=gate.clock,
+                     ids=gate.ids, sync=sync)
+
+
+def test_each_chunk_is_made_durable_in_its_worker_before_its_call(make_gate, tmp_path, clock, keypair):
+    """Sync, then call, chunk after chunk, in the worker thread; each sync comes after its chunk's
+    intents committed; the appends themselves never wait for the disk (no flush of their own)."""
+    events: list[tuple[str, str, int]] = []
+
+    def sync(store):  # counts the committed intents on a connection of its own, outside the store
+        with closing(sqlite3.connect(tmp_path / "trail.db")) as conn:
+            (n,) = conn.execute("SELECT count(*) FROM trail_entries WHERE kind = 'write.intent'").fetchone()
+        events.append(("sync", threading.current_thread().name, n))
+
+    def before_call(kind, reqs):
+        events.append(("call", threading.current_thread().name, len(reqs)))
+
+    crm = Chunked(tmp_path / "crm.db", clock=clock, before_call=before_call)
+    crm.write_lanes = 1
+    gate = make_gate(crm)
+    flushes = gate.store.lock_stats.flushes
+    outs = _path(gate, sync).run(coerce([lead(LastName=f"L{i}") for i in range(45)]))
+    assert [o.status for o in outs] == ["applied"] * 45
+    assert [e[0] for e in events] == ["sync", "call"] * 5
+    assert all(name.startswith("crmgate-chunk") for _, name, _ in events)
+    seen = [n for what, _, n in events if what == "sync"]  # intents committed when each chunk synced
+    assert all(n >= min(10 * (k + 1), 45) for k, n in enumerate(seen)), seen
+    assert gate.store.lock_stats.flushes == flushes
+    assert not _open_writes(gate) and verify_store(gate.store, keypair[1]).ok
+
+
+def test_a_round_of_one_chunk_waits_for_the_disk_in_its_append(make_gate, tmp_path, clock):
+    """Not pipelined: the intents' append is durable itself and nothing else syncs."""
+    synced: list[object] = []
+    gate = make_gate(Chunked(tmp_path / "crm.db", clock=clock))
+    flushes = gate.store.lock_stats.flushes
+    outs = _path(gate, synced.append).run(coerce([lead(LastName=f"L{i}") for i in range(5)]))
+    assert {o.status for o in outs} == {"applied"} and synced == []
+    assert gate.store.lock_stats.flushes == flushes + 1
+
+
+def test_a_failed_sync_sends_nothing_more(make_gate, tmp_path, clock, keypair):
+    """When the trail cannot be flushed, that chunk's call and every later one are not made: their
+    writes fail ``not_sent`` (certainly not applied), with their results recorded."""
+    calls: list[int] = []
+    syncs: list[int] = []
+
+    def sync(store):
+        syncs.append(1)
+        if len(syncs) == 2:
+            raise OSError("disk gone")
+
+    crm = Chunked(tmp_path / "crm.db", clock=clock, before_call=lambda kind, reqs: calls.append(len(reqs)))
+    crm.write_lanes = 1
+    gate = make_gate(crm)
+    outs = _path(gate, sync).run(coerce([lead(LastName=f"L{i}") for i in range(40)]))
+    assert calls == [10]
+    assert [o.status for o in outs] == ["applied"] * 10 + ["failed"] * 30
+    assert {o.error["code"] for o in outs[10:]} == {"not_sent"}
+    assert all(o.error["details"]["not_sent"] for o in outs[10:])
+    assert "could not be flushed" in outs[10].error["message"]
+    assert not _open_writes(gate) and verify_store(gate.store, keypair[1]).ok
+    assert crm.get_many("Lead", [o.record_id for o in outs[10:] if o.record_id]) == {}
+
+
+@pytest.mark.parametrize("kind", ["file", "memory", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_sync_runs_on_every_store(kind, tmp_path, keypair, request):
+    """durable.sync on a SQLite file (its WAL), an in-memory SQLite store (nothing to flush) and
+    PostgreSQL (a commit of its own): it returns, and the store keeps appending."""
+    from crmgate.trail import NewEntry
+
+    url = {"file": f"sqlite:///{tmp_path / 'trail.db'}", "memory": "sqlite://"}.get(kind) \
+        or request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg://", 1)
+    with TrailStore(url, signer=keypair[0]) as store:
+        store.append([NewEntry(kind="x")], durable=False)
+        durable.sync(store)
+        store.append([NewEntry(kind="y")])
+        assert [e.kind for e in store.iter_entries()] == ["x", "y"]
+
+
+def test_send_without_a_round_makes_no_call_when_sync_fails(tmp_path):
+    """send() on its own (no stops shared with other chunks): a failed sync still sends nothing."""
+    from crmgate.rules.proposal import Proposal
+    from crmgate.writes.plan import Plan
+    from crmgate.writes.send import send
+
+    def sync():
+        raise OSError("disk gone")
+
+    crm = Chunked(tmp_path / "crm.db", before_call=lambda kind, reqs: pytest.fail("a call went out"))
+    plan = Plan(0, Proposal.model_validate(lead(LastName="L")), "prp_1", change_id="chg_1", write=True,
+                send={"LastName": "L", "Company": "Initech"})
+    sent = send(crm, [plan], None, sync=sync)
+    assert sent.results[0].status == "failed" and sent.results[0].error.code == "not_sent"
+    assert sent.unexpected is None and crm.calls == []
