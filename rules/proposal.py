@@ -19,6 +19,10 @@ class Op(StrEnum):
     DELETE = "delete"
 
 
+#: each op's text, read without the enum's ``value`` property (a descriptor call per read)
+OP_TEXT: dict[Op, str] = {op: op.value for op in Op}
+
+
 class Proposal(BaseModel):
     """One proposed change to one record. Immutable once parsed."""
 
