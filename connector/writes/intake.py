@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crmgate.errors import ProposalError
-from crmgate.rules.proposal import Proposal
+from crmgate.rules.proposal import OP_TEXT, Op, Proposal
 
 MAX_DEPTH = 64  # nesting deeper than this is refused: no proposal needs it, and parsers recurse
 
@@ -123,7 +123,10 @@ def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Prop
     for i, item in enumerate(items):
         plain = item.__class__ is dict  # the common case: the isinstance tests below are slower
         if not plain and isinstance(item, Proposal):
-            bad = json_problem(item.model_dump(mode="python"))
+            # a Proposal built by this module (the HTTP and MCP doors parse, then propose): its
+            # values read as they are, without model_dump, when they are plain JSON already
+            bad = None if item.__class__ is Proposal and _plain(_values(item)) else \
+                json_problem(item.model_dump(mode="python"))
             if bad is None:
                 out.append(item)
             else:
@@ -154,6 +157,15 @@ def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Prop
     if not out:
         raise ProposalError("no proposal given: the input holds an empty list")
     return out
+
+
+def _values(p: Proposal) -> dict[str, Any]:
+    """What ``model_dump(mode="python")`` gives for a Proposal whose values are plain JSON (the op
+    as its text); a value that is not plain makes :func:`_plain` refuse, and model_dump decides."""
+    op = p.op
+    return {"object": p.object, "op": OP_TEXT[op] if op.__class__ is Op else op, "record_id": p.record_id,
+            "fields": p.fields, "actor": p.actor, "use_case": p.use_case, "confidence": p.confidence,
+            "reasons": p.reasons, "inputs": p.inputs, "idempotency_key": p.idempotency_key}
 
 
 def _where(index: int, lines: list[int] | None) -> dict[str, Any]:
