@@ -101,12 +101,15 @@ def _union(object: str, shapes: tuple[tuple[str, int], ...]) -> str:
 
 def _build(object: str, shapes: Sequence[tuple[str, int]]) -> str:
     """The compound SELECT of ids for these look-ups, in order: ``(field, n)`` an equality with n
-    values, ``(field, 0)`` one prefix range. The object is a literal (a known object name): a
-    partial index is only used when the query repeats its WHERE terms as written."""
+    values, ``(field, 0)`` one prefix range."""
+    return " UNION ".join([_term(object, field, n) for field, n in shapes])
+
+
+@lru_cache(maxsize=1024)  # a batch repeats one prefix term per create: its text is made once
+def _term(object: str, field: str, n: int) -> str:
+    # the object is a literal (a known object name): a partial index is only used when the query
+    # repeats its WHERE terms as written
     live = f"FROM sandbox_records WHERE object = '{object}' AND is_deleted = 0"
-    terms = []
-    for field, n in shapes:
-        expr = _expr(field)
-        terms.append(f"SELECT id {live} AND {expr} IN ({','.join('?' * n)})" if n else
-                     f"SELECT id FROM (SELECT id {live} AND {expr} >= ? AND {expr} < ? LIMIT {PER_PREFIX})")
-    return " UNION ".join(terms)
+    expr = _expr(field)
+    return (f"SELECT id {live} AND {expr} IN ({','.join('?' * n)})" if n else
+            f"SELECT id FROM (SELECT id {live} AND {expr} >= ? AND {expr} < ? LIMIT {PER_PREFIX})")
