@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 _SAFE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
