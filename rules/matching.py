@@ -24,7 +24,7 @@ from crmgate.rules.matching_models import FUZZY_KINDS, MatchingSection, MatchKey
 _EXACT_ANCHORS = ("email", "phone", "website_domain")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Candidate:
     """An existing record, or (``in_batch``) a create earlier in the same batch (id ``batch:<proposal>``)."""
 
@@ -32,6 +32,16 @@ class Candidate:
     id: str
     fields: Mapping[str, Any]
     in_batch: bool = False
+
+    def __init__(self, object: str, id: str, fields: Mapping[str, Any], in_batch: bool = False) -> None:
+        # the slots set directly (one per record and per create of a batch), not by object.__setattr__
+        _SET_OBJECT(self, object)
+        _SET_ID(self, id)
+        _SET_FIELDS(self, fields)
+        _SET_IN_BATCH(self, in_batch)
+
+
+_SET_OBJECT, _SET_ID, _SET_FIELDS, _SET_IN_BATCH = (getattr(Candidate, name).__set__ for name in Candidate.__slots__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,23 +151,20 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
     shared = section.shared_set
     matches: list[RuleMatch] = []
     for rule in section.rules:
-        scored = []
         mine: dict[int, str | None] = {}
         for n, key in enumerate(rule.keys):  # stops at the first key the proposal lacks
             value = key_value(key, key.fields, fields, shared)
             if value is None:
                 break
             mine[n] = value
-        if len(mine) < len(rule.keys):
-            continue  # the proposal lacks a key this rule needs: it cannot match anything
-        for cand in pool.shortlist(rule, obj, fields, shared, mine):
-            score = rule_score(rule, obj, fields, cand, shared, pool, mine)
-            if score is not None:
-                scored.append(Scored(cand.object, cand.id, score, cand.in_batch))
-        if scored:
-            # best first; existing records before batch neighbours on a tie, then by id for stable output
-            scored.sort(key=lambda s: (-s.score, s.in_batch, s.id))
-            matches.append(RuleMatch(rule.id, rule.action, tuple(scored), rule.overwrite))
+        else:  # (a proposal lacking a key this rule needs cannot match anything)
+            scored = [Scored(cand.object, cand.id, score, cand.in_batch)
+                      for cand in pool.shortlist(rule, obj, fields, shared, mine)
+                      if (score := rule_score(rule, obj, fields, cand, shared, pool, mine)) is not None]
+            if scored:
+                # best first; existing records before batch neighbours on a tie, then by id for stable output
+                scored.sort(key=lambda s: (-s.score, s.in_batch, s.id))
+                matches.append(RuleMatch(rule.id, rule.action, tuple(scored), rule.overwrite))
     return MatchResult(obj, tuple(matches))
 
 
@@ -245,8 +252,9 @@ def candidate_queries(obj: str, section: MatchingSection,
                       proposals: Iterable[Mapping[str, Any]]) -> dict[str, CandidateQuery]:
     """Per candidate object, the exact values and prefixes that find every possible match of the
     proposals' ``fields`` (one query per object for a whole batch)."""
-    equals: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    # keyed by (target, field): one flat dict each, not a dict of dicts made per call
+    equals: dict[tuple[str, str], set[str]] = {}
+    starts: dict[tuple[str, str], set[str]] = {}
     plans = section.plans.get(obj)
     if plans is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
         plans = section.plans[obj] = tuple(
@@ -261,17 +269,23 @@ def candidate_queries(obj: str, section: MatchingSection,
             else:
                 for key, targets in asks:
                     exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
-                    for target, name in targets:
+                    for where in targets:
                         if exact_values:
-                            equals[target][name].update(exact_values)
+                            got = equals.get(where)
+                            if got is None:
+                                equals[where] = set(exact_values)
+                            else:
+                                got.update(exact_values)
                         if prefixes:
-                            starts[target][name].update(prefixes)
+                            got = starts.get(where)
+                            if got is None:
+                                starts[where] = set(prefixes)
+                            else:
+                                got.update(prefixes)
     out: dict[str, CandidateQuery] = {}
-    for target in sorted(set(equals) | set(starts)):
-        q = CandidateQuery({f: tuple(sorted(v)) for f, v in equals[target].items() if v},
-                           {f: tuple(sorted(v)) for f, v in starts[target].items() if v})
-        if q:
-            out[target] = q
+    for target in sorted({t for t, _ in equals} | {t for t, _ in starts}):
+        out[target] = CandidateQuery({f: tuple(sorted(v)) for (t, f), v in equals.items() if t == target},
+                                     {f: tuple(sorted(v)) for (t, f), v in starts.items() if t == target})
     return out
 
 

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from crmgate.rules.conditions import is_number, values_equal
-from crmgate.rules.proposal import Op, Proposal
+from crmgate.rules.proposal import OP_TEXT, Op, Proposal
 from crmgate.rules.schema import TIER_RANK, RiskRule, Rulebook
 
 DEFAULT_RULE = "risk.default"
@@ -79,7 +79,7 @@ def assess_risk(proposal: Proposal, current: Mapping[str, Any] | None, rulebook:
     changed = proposal.fields if op is Op.CREATE else changed_fields(proposal, current)
     before = _EMPTY if op is Op.CREATE else (current or _EMPTY)
     found: list[RiskMatch] = []
-    obj, op_name = proposal.object, op.value
+    obj, op_name = proposal.object, OP_TEXT[op]
     for rid, rule, names in rulebook.risk.compiled:
         # the object and op criteria first, inline: most rules name another object or op
         if (rule.object is not None and rule.object != obj) or (rule.op is not None and rule.op != op_name):
@@ -100,7 +100,7 @@ def _match(rule: RiskRule, rid: str, proposal: Proposal, changed: Mapping[str, A
            before: Mapping[str, Any]) -> RiskMatch | None:
     if rule.object is not None and rule.object != proposal.object:
         return None
-    if rule.op is not None and rule.op != proposal.op.value:
+    if rule.op is not None and rule.op != OP_TEXT[proposal.op]:
         return None
     if not rule.field_list:
         what = f"{proposal.op.value} of {proposal.object}"

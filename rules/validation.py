@@ -22,7 +22,7 @@ from typing import Any
 
 from crmgate.rules.conditions import describe, is_blank, matches
 from crmgate.rules.fields import ObjectSchema, check_value
-from crmgate.rules.proposal import Op, Proposal
+from crmgate.rules.proposal import OP_TEXT, Op, Proposal
 from crmgate.rules.schema import Rulebook
 from crmgate.rules.violations import Code, Violation
 
@@ -75,7 +75,7 @@ def _first(item: tuple[str, Violation]) -> str:
 def _allow_violations(proposal: Proposal, rulebook: Rulebook, use_case: str | None) -> list[Violation]:
     if use_case is None:
         return []
-    obj_name, op = proposal.object, proposal.op.value
+    obj_name, op = proposal.object, OP_TEXT[proposal.op]
     uc = rulebook.use_cases.get(use_case)
     if uc is None:
         return [Violation(Code.UNKNOWN_USE_CASE.value, obj_name, None,

@@ -24,7 +24,7 @@ from crmgate.rules.usecases import resolve_use_case
 from crmgate.rules.violations import Code, Violation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Governed:
     decision: Decision
     routing: RoutingResult | None = None
@@ -34,6 +34,22 @@ class Governed:
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
     pool_changes: dict[Key, PoolState] = field(default_factory=dict)
     duplicate: duplicates.DuplicateCheck | None = None
+
+    def __init__(self, decision: Decision, routing: RoutingResult | None = None,
+                 routing_input: dict[str, Any] | None = None, shadows: tuple[RoutingResult, ...] = (),
+                 enrichment: EnrichmentResult | None = None, provenance: dict[str, dict[str, Any]] | None = None,
+                 pool_changes: dict[Key, PoolState] | None = None,
+                 duplicate: duplicates.DuplicateCheck | None = None) -> None:
+        # the slots set directly (one per proposal): a frozen dataclass's own __init__ calls
+        # object.__setattr__ once per field
+        _SET_DECISION(self, decision)
+        _SET_ROUTING(self, routing)
+        _SET_ROUTING_INPUT(self, routing_input)
+        _SET_SHADOWS(self, shadows)
+        _SET_ENRICHMENT(self, enrichment)
+        _SET_PROVENANCE(self, {} if provenance is None else provenance)
+        _SET_POOL_CHANGES(self, {} if pool_changes is None else pool_changes)
+        _SET_DUPLICATE(self, duplicate)
 
     def trace(self) -> dict[str, Any]:
         """What the trail and the outcome carry about routing and enrichment."""
@@ -50,6 +66,10 @@ class Governed:
             out["provenance"] = self.provenance
         out.update(duplicates.trace(self.duplicate, self.decision))
         return out
+
+
+(_SET_DECISION, _SET_ROUTING, _SET_ROUTING_INPUT, _SET_SHADOWS, _SET_ENRICHMENT, _SET_PROVENANCE,
+ _SET_POOL_CHANGES, _SET_DUPLICATE) = (getattr(Governed, name).__set__ for name in Governed.__slots__)
 
 
 def route_sections(rulebook: Rulebook, proposal: Proposal):

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crmgate.errors import ProposalError
-from crmgate.rules.proposal import Proposal
+from crmgate.rules.proposal import OP_TEXT, TEXT_CHECKED, Op, Proposal
 
 MAX_DEPTH = 64  # nesting deeper than this is refused: no proposal needs it, and parsers recurse
 
@@ -96,6 +96,40 @@ def _plain(value: Any) -> bool:
     return True
 
 
+_CLEAN_DEPTH = 16  # (well inside both limits: MAX_DEPTH here, the Proposal's 32 below its fields)
+
+
+def _clean(value: Any) -> bool:
+    """:func:`_plain` and, in the same walk, what the Proposal checks of its values (see
+    :data:`crmgate.rules.proposal.TEXT_CHECKED`): text ASCII without NUL, nesting under
+    ``_CLEAN_DEPTH``. False only means "check the slow way": :func:`json_problem`, then the Proposal."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        t = type(item)
+        if t is str:
+            if not item.isascii() or "\x00" in item:
+                return False
+        elif t in _SCALARS:
+            continue
+        elif depth >= _CLEAN_DEPTH:
+            return False
+        elif t is dict:
+            for key, sub in item.items():
+                if type(key) is not str or not key.isascii() or "\x00" in key:
+                    return False
+                if type(sub) is str:
+                    if not sub.isascii() or "\x00" in sub:
+                        return False
+                elif type(sub) not in _SCALARS:
+                    stack.append((sub, depth + 1))
+        elif t is list:
+            stack.extend((sub, depth + 1) for sub in item)
+        elif t is not float or not math.isfinite(item):
+            return False
+    return True
+
+
 def _locate(value: Any) -> tuple[str, str] | None:
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
@@ -123,7 +157,10 @@ def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Prop
     for i, item in enumerate(items):
         plain = item.__class__ is dict  # the common case: the isinstance tests below are slower
         if not plain and isinstance(item, Proposal):
-            bad = json_problem(item.model_dump(mode="python"))
+            # a Proposal built by this module (the HTTP and MCP doors parse, then propose): its
+            # values read as they are, without model_dump, when they are plain JSON already
+            bad = None if item.__class__ is Proposal and _plain(_values(item)) else \
+                json_problem(item.model_dump(mode="python"))
             if bad is None:
                 out.append(item)
             else:
@@ -133,12 +170,15 @@ def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Prop
             problems.append({**_where(i, lines), "path": "",
                              "message": f"expected a JSON object, got {type(item).__name__}"})
             continue
-        bad = json_problem(item)
-        if bad is not None:
-            problems.append({**_where(i, lines), "path": bad[0], "message": bad[1]})
-            continue
+        clean = plain and _clean(item)  # the common case: one walk serves both checks
+        if not clean:
+            bad = json_problem(item)
+            if bad is not None:
+                problems.append({**_where(i, lines), "path": bad[0], "message": bad[1]})
+                continue
         try:
-            out.append(Proposal.model_validate(item if plain else dict(item)))  # (it builds its own dicts)
+            out.append(Proposal.model_validate(item if plain else dict(item),  # (it builds its own dicts)
+                                               context=TEXT_CHECKED if clean else None))
         except ValidationError as exc:
             where = _where(i, lines)
             for err in exc.errors():
@@ -154,6 +194,15 @@ def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Prop
     if not out:
         raise ProposalError("no proposal given: the input holds an empty list")
     return out
+
+
+def _values(p: Proposal) -> dict[str, Any]:
+    """What ``model_dump(mode="python")`` gives for a Proposal whose values are plain JSON (the op
+    as its text); a value that is not plain makes :func:`_plain` refuse, and model_dump decides."""
+    op = p.op
+    return {"object": p.object, "op": OP_TEXT[op] if op.__class__ is Op else op, "record_id": p.record_id,
+            "fields": p.fields, "actor": p.actor, "use_case": p.use_case, "confidence": p.confidence,
+            "reasons": p.reasons, "inputs": p.inputs, "idempotency_key": p.idempotency_key}
 
 
 def _where(index: int, lines: list[int] | None) -> dict[str, Any]:

@@ -134,3 +134,19 @@ def test_a_section_may_route_on_one_operation_only():
     """``on: [update]`` is a valid section (one operation is enough); it routes updates, not creates."""
     s = section(on=["update"])
     assert applies(s, "update") and not applies(s, "create")
+
+
+def test_governed_keeps_each_argument_and_fresh_defaults() -> None:
+    """Governed's hand-written constructor puts each argument in its own field and gives each
+    instance its own empty provenance and pool changes."""
+    from crmgate.decide.governance import Governed
+
+    names = [f.name for f in dataclasses.fields(Governed)]
+    g = Governed(*names)
+    assert [getattr(g, n) for n in names] == names
+    a, b = Governed("d"), Governed("d")
+    assert (a.routing, a.routing_input, a.shadows, a.enrichment, a.duplicate) == (None, None, (), None, None)
+    assert a.provenance == {} == a.pool_changes and a.provenance is not b.provenance
+    assert a.pool_changes is not b.pool_changes
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.decision = "other"  # type: ignore[misc]
