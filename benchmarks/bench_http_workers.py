@@ -125,11 +125,14 @@ def served(env: dict[str, str], args: argparse.Namespace, store: str) -> Iterato
                                  str(args.workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
+            deadline = time.monotonic() + 180  # a loaded machine starts workers slowly (imports)
+            while True:
                 try:
-                    if httpx.get(f"{url}/v1/openapi.json", timeout=1).status_code == 200:
+                    if httpx.get(f"{url}/v1/openapi.json", timeout=5).status_code == 200:
                         break
                 except httpx.HTTPError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"crmgate serve on {url} never answered") from None
                     time.sleep(0.1)
             time.sleep(1.0)  # let every worker finish starting
             server = {"url": url, "tokens": tokens, "ids": ids, "ok": 0, "wall": 0.0, "pid": proc.pid, "cpu": 0.0,

@@ -153,3 +153,19 @@ def test_the_default_format_follows_the_terminal(monkeypatch, tty: bool, expecte
     monkeypatch.setattr(sys, "stderr", _Stream(tty))
     assert resolve() == (expected, "info")
     assert resolve("json", "DEBUG") == ("json", "debug")
+
+
+def test_lines_logged_while_a_proposal_runs_carry_its_request_id(service, token) -> None:
+    """The proposals route runs its work in a thread: what is logged there (here, the refusal of
+    another actor) is bound to the request's id like the request line itself."""
+    from fastapi.testclient import TestClient
+
+    from crmgate.doors.api import create_app
+
+    agent = token("ai:lead-intake-1", "propose", "read")
+    with TestClient(create_app(service, request_ids=lambda: "req-x"), raise_server_exceptions=False) as client, \
+            capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        r = client.post("/v1/proposals", json={"proposals": [{**lead(), "actor": "ai:other"}]}, headers=agent)
+    assert r.status_code == 403
+    [refused] = [e for e in logs if e["event"] == "access.refused"]
+    assert refused["code"] == "actor_mismatch" and refused["request_id"] == "req-x"

@@ -72,6 +72,19 @@ def _post(conn: socket.socket, token: str) -> int:
     conn.sendall(b"POST /v1/proposals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: "
                  + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return _answer(conn)
+
+
+def _accepted(conn: socket.socket) -> socket.socket:
+    """``conn`` once a worker has accepted it (it answered ``/v1/health``, which spends no limit):
+    before that, the connection waits in the kernel's queue and no process holds it."""
+    conn.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _answer(conn) == 200
+    return conn
+
+
+def _answer(conn: socket.socket) -> int:
+    """Read one answer (with a Content-Length) from ``conn``; its status."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += conn.recv(65536)
@@ -92,7 +105,7 @@ def test_one_credentials_limit_holds_across_two_workers(project):
         workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                    text=True).stdout.split()]
         for _ in range(200):  # the kernel hands each new connection to one worker
-            conn = socket.create_connection(("127.0.0.1", port))
+            conn = _accepted(socket.create_connection(("127.0.0.1", port)))
             owner = _owner(conn, port, workers)
             if owner in conns:
                 conn.close()

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from crmgate.doors.api import errors, schemas
 from crmgate.doors.api.docs_page import render_docs
+from crmgate.doors.api.lean import bearer_token, lean_route
 from crmgate.doors.api.limits import MaxBodySize
 from crmgate.doors.api.request_log import RequestLog, new_request_id
 from crmgate.doors.boundaries import grants_for, with_fixes
@@ -71,10 +72,12 @@ async def _no_unknown_query(request: Request) -> None:
 
 
 def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASGIApp | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY, request_ids: Callable[[], str] = new_request_id) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY, request_ids: Callable[[], str] = new_request_id,
+               lean: bool = True) -> FastAPI:
     """The ASGI app over ``service``; ``mcp_app`` (the MCP streamable HTTP endpoint) is served at /mcp,
     ``console`` (:mod:`crmgate.doors.console`) at / under every other route. Each request is logged
-    once (:mod:`crmgate.doors.api.request_log`), with an id from ``request_ids``."""
+    once (:mod:`crmgate.doors.api.request_log`), with an id from ``request_ids``. ``lean=False``
+    leaves the proposals route to FastAPI's general handling (tests compare the two)."""
     # Starlette runs only the outer app's lifespan: a Starlette mcp_app's (the MCP session manager) is ours
     lifespan = mcp_app.router.lifespan_context if isinstance(mcp_app, Starlette) else None
     app = FastAPI(title="crmgate", version=package_version(), openapi_url="/v1/openapi.json",
@@ -87,12 +90,15 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
     app.add_middleware(MaxBodySize, limit=max_body_bytes)
     app.add_middleware(RequestLog, request_ids=request_ids)  # added last: outermost, sees every answer
 
-    def admitted(request: Request, response: Response, auth: HTTPAuthorizationCredentials | None) -> Credential:
-        token = auth.credentials if auth is not None else None
+    def admit(request: Request, token: str | None) -> tuple[Credential, dict[str, str]]:
         cred, admission = service.admit(token, action=f"{request.method} {request.url.path}"[:200],
                                         client=request.client.host if request.client else None)
-        response.headers.update(admission.headers())
         request.state.actor, request.state.credential_id = cred.actor, cred.id  # for the request log
+        return cred, admission.headers()
+
+    def admitted(request: Request, response: Response, auth: HTTPAuthorizationCredentials | None) -> Credential:
+        cred, headers = admit(request, auth.credentials if auth is not None else None)
+        response.headers.update(headers)
         return cred
 
     def authenticated(request: Request, response: Response,
@@ -135,7 +141,22 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         confidence floor and each field's JSON Schema (from the rulebook)."""
         return {"actor": cred.actor, "grants": [g.to_dict() for g in grants_for(service.gate.rulebook, cred.actor)]}
 
-    @app.post("/v1/proposals", response_model=schemas.Outcomes, responses=ERRORS, tags=["proposals"])
+    def proposed(cred: Credential, body: schemas.ProposalsIn) -> tuple[dict[str, Any], int]:
+        items = [p.model_dump(exclude_unset=True) for p in body.proposals]
+        outcomes = service.propose(cred, items, callback_url=body.callback_url)
+        status = 409 if any(o.status == "in_progress" for o in outcomes) else 200
+        return {"outcomes": [with_fixes(o.to_dict(), service.gate.rulebook, cred.actor) for o in outcomes]}, status
+
+    def propose_lean(request: Request, body: schemas.ProposalsIn) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """The proposals route's short way (:mod:`crmgate.doors.api.lean`): what ``propose`` and its
+        dependency do, in one call."""
+        cred, headers = admit(request, bearer_token(request))
+        service.require(cred, "propose", action="propose changes")
+        content, status = proposed(cred, body)
+        if status == 409:
+            headers["Retry-After"] = str(IN_PROGRESS_RETRY_AFTER)
+        return content, status, headers
+
     def propose(body: schemas.ProposalsIn, response: Response,
                 cred: Credential = needs("propose", "propose changes")) -> dict[str, Any]:
         """Decide and (where the rules allow) write each proposal, as the credential's actor.
@@ -148,12 +169,15 @@ def create_app(service: Service, *, mcp_app: ASGIApp | None = None, console: ASG
         request (422) and nothing is decided or written. With `callback_url` (to a host the config
         allows, else 403 callback_not_allowed and nothing is decided), each queued change's resolution
         (approved, rejected, expired, conflict, rolled_back) is POSTed there as signed JSON."""
-        items = [p.model_dump(exclude_unset=True) for p in body.proposals]
-        outcomes = service.propose(cred, items, callback_url=body.callback_url)
-        if any(o.status == "in_progress" for o in outcomes):
+        content, status = proposed(cred, body)
+        if status == 409:
             response.status_code = 409
             response.headers["Retry-After"] = str(IN_PROGRESS_RETRY_AFTER)
-        return {"outcomes": [with_fixes(o.to_dict(), service.gate.rulebook, cred.actor) for o in outcomes]}
+        return content
+
+    app.router.add_api_route("/v1/proposals", propose, methods=["POST"], response_model=schemas.Outcomes,
+                             responses=ERRORS, tags=["proposals"],
+                             route_class_override=lean_route(propose_lean) if lean else None)
 
     @app.post("/v1/proposals/check", response_model=schemas.Checks, responses=ERRORS, tags=["proposals"])
     def check(body: schemas.ProposalsIn, cred: Credential = needs("propose", "check changes")) -> dict[str, Any]:

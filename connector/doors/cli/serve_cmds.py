@@ -7,6 +7,8 @@ import click
 
 from crmgate.doors.cli.base import Ctx, cli, handle_errors, pass_ctx
 
+WORKER_HEALTHCHECK_S = 30  # seconds a worker process may take to answer uvicorn's health check
+
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -40,7 +42,11 @@ def serve(ctx: Ctx, host: str, port: int, workers: int) -> None:
     structlog.get_logger("crmgate.serve").info("serve.start", url=f"http://{host}:{port}/v1", mcp="/mcp", console="/",
                                                config=str(config_path), workers=workers)
     if workers > 1:
-        uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, workers=workers, **run)
+        # uvicorn kills and restarts a worker that does not answer its health check in time (5 s by
+        # default): on a loaded machine a worker still starting (spawning, importing) missed it, and
+        # its replacement did too, so none ever served
+        uvicorn.run("crmgate.doors.asgi:app_from_env", factory=True, workers=workers,
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **run)
     else:
         uvicorn.run(app_from_env(shared_quotas=False), **run)  # the only process: quotas in memory
 
