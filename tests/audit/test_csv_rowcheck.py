@@ -1,0 +1,122 @@
+"""A CSV's rows compared with its hashed entries in a worker process give the verdict the verifier's
+own process gives, batch boundaries and all (the export here has 15 entries; batches of 2 and 4)."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from crmgate.audit.csvcheck import EDITED, RowChecker, compared
+from crmgate.audit.entrylines import jsonl_items
+from crmgate.audit.formats import ENTRIES_SUFFIX, csv_entry
+
+
+def _entries(path: Path) -> Path:
+    return path.with_name(path.name + ENTRIES_SUFFIX)
+
+
+def _check(path: Path, batch: int, parallel: bool) -> tuple[list[tuple[int, str | None]], bool]:
+    """Every entry's (seq, edited) after the row check, and whether rows follow the last entry's."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        fh.readline()
+        checker = RowChecker(path, _entries(path), fh, csv_entry, parallel, batch=batch)
+        try:
+            assert checker.in_worker == parallel
+            marked = [(x.seq, x.edited) for x in compared(jsonl_items(_entries(path)), checker)]
+            return marked, checker.extra()
+        finally:
+            checker.close()
+
+
+def _rows(path: Path) -> list[str]:
+    return path.read_bytes().decode("utf-8").split("\r\n")
+
+
+def _write_rows(path: Path, rows: list[str]) -> None:
+    path.write_bytes("\r\n".join(rows).encode("utf-8"))
+
+
+def _edit_row_of(seq: int):
+    def edit(path: Path) -> None:
+        rows = _rows(path)
+        at = next(i for i, r in enumerate(rows) if r.startswith(f"{seq},"))
+        rows[at] = rows[at].replace("Acme", "Acne")
+        _write_rows(path, rows)
+    return edit
+
+
+def _append_row(path: Path) -> None:
+    _write_rows(path, [*_rows(path)[:-1], _rows(path)[-2], ""])
+
+
+def _drop_last_row(path: Path) -> None:
+    _write_rows(path, [*_rows(path)[:-2], ""])
+
+
+def _junk_entry_line(n: int):
+    def edit(path: Path) -> None:
+        lines = _entries(path).read_text(encoding="utf-8").splitlines(keepends=True)
+        lines[n - 1] = "not json\n"
+        _entries(path).write_text("".join(lines), encoding="utf-8")
+    return edit
+
+
+def _both(*edits):
+    def edit(path: Path) -> None:
+        for e in edits:
+            e(path)
+    return edit
+
+
+@pytest.mark.parametrize("tamper,edited,extra", [
+    (None, None, False),
+    (_edit_row_of(1), 1, False),
+    (_edit_row_of(4), 4, False),
+    (_edit_row_of(15), 15, False),  # alone in the last batch
+    (_append_row, None, True),
+    (_drop_last_row, 15, False),
+    (_junk_entry_line(4), None, False),  # unreadable: nothing compared after it
+    (_both(_junk_entry_line(4), _edit_row_of(9)), None, False),
+    (_both(_edit_row_of(3), _edit_row_of(9), _append_row), 3, False),  # only the first difference
+], ids=["untouched", "first", "fourth", "last", "appended", "dropped", "junk", "junk-then-edit", "two-edits"])
+@pytest.mark.parametrize("batch", [2, 4])
+def test_the_worker_marks_what_the_verifier_s_process_marks(export, tamper, edited, extra, batch):
+    assert threading.active_count() == 1, "a thread left over by an earlier test: the worker cannot fork"
+    path = export("csv")
+    if tamper:
+        tamper(path)
+    inline, worker = _check(path, batch, parallel=False), _check(path, batch, parallel=True)
+    assert worker == inline
+    marked, more = worker
+    assert [seq for seq, why in marked if why] == ([edited] if edited else [])
+    assert all(why == EDITED for _, why in marked if why) and more is extra
+    assert len(marked) == 15
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_csv_row_that_is_not_utf8_raises_as_in_the_verifier_s_process(export, parallel):
+    """The worker hands back what it raises; the verifier names it (file_not_text, below)."""
+    path = export("csv")
+    data = path.read_bytes()
+    path.write_bytes(data[:-40] + b"\xff" + data[-39:])
+    with pytest.raises(UnicodeDecodeError):
+        _check(path, 2, parallel)
+
+
+def test_a_csv_not_utf8_past_its_header_is_a_finding(export, keys, verify):
+    path = export("csv")
+    data = path.read_bytes()
+    path.write_bytes(data[:-40] + b"\xff" + data[-39:])
+    report = verify(path, keys[1])
+    assert "file_not_text" in {p.code for p in report.problems} and not report.ok
+
+
+def test_closing_stops_a_worker_still_running(export):
+    path = export("csv")
+    with open(path, encoding="utf-8", newline="") as fh:
+        fh.readline()
+        checker = RowChecker(path, _entries(path), fh, csv_entry, True, batch=1)
+        assert checker.check(list(jsonl_items(_entries(path)))[:1]) is None
+        checker.close()
+        assert not checker._proc.is_alive()  # type: ignore[union-attr]
