@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
 
-from crmgate.audit.entrylines import Item, jsonl_items
+from crmgate.audit.entrylines import Item, jsonl_bodies
 from crmgate.audit.formats import csv_entry, loads
 
 #: entries per answer
@@ -41,19 +41,19 @@ class Rows:
         self.fh, self.render = fh, render
         self.lost = False
 
-    def check(self, items: Iterable[Item]) -> int | None:
-        """Compare the rows of the next entries; return the index in ``items`` of the first entry
-        whose rows differ from the file (or cannot be rendered), else None. An unreadable entry
-        (``error``) ends the comparison."""
+    def check(self, entries: Iterable[tuple[str, str] | None]) -> int | None:
+        """Compare the rows of the next entries (body and hash; None for an unreadable entry, which
+        ends the comparison); return the index of the first whose rows differ from the file (or
+        cannot be rendered), else None."""
         read = self.fh.read
-        for i, item in enumerate(items):
+        for i, entry in enumerate(entries):
             if self.lost:
                 return None
-            if item.error is not None:
+            if entry is None:
                 self.lost = True
                 continue
             try:
-                text = self.render(loads(item.body), item.hash)[0]
+                text = self.render(loads(entry[0]), entry[1])[0]
             except (ValueError, TypeError, AttributeError, RecursionError):
                 text = None
             if text is None or read(len(text)) != text:
@@ -74,9 +74,9 @@ def _work(path: str, entries: str, batch_size: int, out: Connection) -> None:
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             fh.readline()  # the header, checked by the verifier
-            rows, items = Rows(fh, csv_entry), jsonl_items(Path(entries))
+            rows, bodies = Rows(fh, csv_entry), jsonl_bodies(Path(entries))
             while not rows.lost:
-                batch = list(islice(items, batch_size))
+                batch = list(islice(bodies, batch_size))
                 out.send(rows.check(batch))
                 if len(batch) < batch_size:
                     break
@@ -114,7 +114,7 @@ class RowChecker:
     def check(self, batch: list[Item]) -> int | None:
         """The index in ``batch`` (the next entries) of the first whose rows differ, else None."""
         if self._rows is not None:
-            return self._rows.check(batch)
+            return self._rows.check([None if x.error is not None else (x.body, x.hash) for x in batch])
         if self._end is not None:
             return None
         answer = self._answer()

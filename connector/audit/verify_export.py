@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,11 +93,34 @@ _HEADER = csv_text([list(CSV_COLUMNS)])
 PARALLEL_FROM = 100_000
 
 
-def _csv_items(path: Path, entries: Path, parallel: bool) -> Iterator[Item]:
+def _csv_items(path: Path, entries: Path, parallel: bool, stack: ExitStack) -> Iterator[Item]:
     """The hashed entries of a CSV export (from ``entries``), each checked against the CSV: its
     rows rendered again and compared with the file's text (:mod:`crmgate.audit.csvcheck`, in a
     worker process when ``parallel``). After the first difference the CSV is not compared further
-    (its rows no longer line up); the file's SHA-256 is checked anyway."""
+    (its rows no longer line up); the file's SHA-256 is checked anyway. A worker for a format-3 CSV
+    starts at once, so it renders while the caller hashes the files (``stack`` stops it)."""
+    if parallel and entries.is_file():
+        try:
+            with open(path, encoding="utf-8", newline="") as fh:
+                latest = fh.readline() == _HEADER
+        except UnicodeDecodeError:  # raised again where the entries are read
+            latest = False
+        if latest:
+            fh = stack.enter_context(open(path, encoding="utf-8", newline=""))  # noqa: SIM115 - closed by the stack
+            fh.readline()
+            checker = RowChecker(path, entries, fh, csv_entry, True)
+            stack.callback(checker.close)
+            return _compared_rows(entries, checker)
+    return _csv_items_of(path, entries, parallel)
+
+
+def _compared_rows(entries: Path, checker: RowChecker) -> Iterator[Item]:
+    yield from compared(jsonl_items(entries), checker)
+    if checker.extra():
+        yield Item(-1, error="the CSV has rows after the last exported entry")
+
+
+def _csv_items_of(path: Path, entries: Path, parallel: bool) -> Iterator[Item]:
     with open(path, encoding="utf-8", newline="") as fh:
         header = fh.readline()
         if header == HEADERS[1]:
@@ -112,9 +135,7 @@ def _csv_items(path: Path, entries: Path, parallel: bool) -> Iterator[Item]:
         latest = header == _HEADER
         checker = RowChecker(path, entries, fh, csv_entry if latest else v2_renderer(entries), parallel and latest)
         try:
-            yield from compared(jsonl_items(entries), checker)
-            if checker.extra():
-                yield Item(-1, error="the CSV has rows after the last exported entry")
+            yield from _compared_rows(entries, checker)
         finally:
             checker.close()
 
@@ -132,6 +153,7 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
     fmt = None
     stopped = False
     head_seq = head_hash = None
+    stack = ExitStack()  # a CSV row checker's worker, stopped before the report is made
     try:
         if m is None:
             st.add(None, "manifest_unreadable", f"no readable manifest at {manifest_path}")
@@ -146,15 +168,17 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
                  ("chain", chain_file, (m.get("chain") or {}).get("sha256"), "chain_sha256")]
         if entries:
             files.append(("entries", entries_file, entries.get("sha256"), "entries_sha256"))
+        if parallel is None:
+            parallel = _count(m.get("entries")) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+        items: Iterator[Item] = iter(())  # a missing file stops the loop below before any entry is read
+        if all(file.is_file() for _, file, _, _ in files):
+            items = _csv_items(path, entries_file, parallel, stack) if fmt == "csv" else jsonl_items(path)
         for label, file, want, code in files:
             if not file.is_file():
                 st.add(None, "export_missing", f"the {label} file {file} is missing")
                 raise Stop
             if file_sha256(file) != want:
                 st.add(None, code, f"the {label} file's SHA-256 differs from the manifest: the file was changed")
-        if parallel is None:
-            parallel = _count(m.get("entries")) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
-        items = _csv_items(path, entries_file, parallel) if fmt == "csv" else jsonl_items(path)
         try:
             with open(chain_file, encoding="utf-8", newline="") as fh, closing(items):
                 walk.run(read_chain(fh), items)
@@ -165,6 +189,8 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
         walk.finish(m, head_seq, head_hash, signed_head)
     except Stop:
         stopped = len(st.problems) >= MAX_PROBLEMS
+    finally:
+        stack.close()
     seqs = [p.seq for p in st.problems if p.seq is not None]
     return ExportReport(
         ok=not st.problems, file=str(path), file_format=fmt, entries=walk.found, chain_entries=walk.chain_seq,

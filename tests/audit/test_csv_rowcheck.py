@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crmgate.audit.csvcheck import EDITED, RowChecker, compared
-from crmgate.audit.entrylines import jsonl_items
+from crmgate.audit.entrylines import jsonl_bodies, jsonl_items
 from crmgate.audit.formats import ENTRIES_SUFFIX, csv_entry
 
 
@@ -120,3 +120,17 @@ def test_closing_stops_a_worker_still_running(export):
         assert checker.check(list(jsonl_items(_entries(path)))[:1]) is None
         checker.close()
         assert not checker._proc.is_alive()  # type: ignore[union-attr]
+
+
+def test_the_worker_s_reader_gives_each_line_s_body_and_hash_as_the_verifier_reads_them(export, tmp_path):
+    """jsonl_bodies (the worker's) and jsonl_items (the walk's) agree on every kind of line: as the
+    exporter writes it, parsed (an extra key, a negative seq, a CRLF end), and not an entry at all."""
+    good = _entries(export("csv")).read_text(encoding="utf-8").splitlines()
+    line = good[2]
+    lines = [good[0], line.replace('{"actor"', '{"x":1,"actor"'), "not json", line.replace('"seq":3', '"seq":true'),
+             line.replace('"seq":3', '"seq":-3'), "", line.replace('"seq":3', '"seq":"3"'), line[:-10] + "}"]
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(("\n".join(lines) + "\r\n" + good[1]).encode("utf-8"))
+    items = list(jsonl_items(path))
+    assert list(jsonl_bodies(path)) == [None if x.error is not None else (x.body, x.hash) for x in items]
+    assert [x.error is None for x in items] == [True, True, False, False, True, False, False, False, True]
