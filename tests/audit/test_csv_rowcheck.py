@@ -112,16 +112,6 @@ def test_a_csv_not_utf8_past_its_header_is_a_finding(export, keys, verify):
     assert "file_not_text" in {p.code for p in report.problems} and not report.ok
 
 
-def test_closing_stops_a_worker_still_running(export):
-    path = export("csv")
-    with open(path, encoding="utf-8", newline="") as fh:
-        fh.readline()
-        checker = RowChecker(path, _entries(path), fh, csv_entry, True, batch=1)
-        assert checker.check(list(jsonl_items(_entries(path)))[:1]) is None
-        checker.close()
-        assert not checker._proc.is_alive()  # type: ignore[union-attr]
-
-
 def test_the_worker_s_reader_gives_each_line_s_body_and_hash_as_the_verifier_reads_them(export, tmp_path):
     """jsonl_bodies (the worker's) and jsonl_items (the walk's) agree on every kind of line: as the
     exporter writes it, parsed (an extra key, a negative seq, a CRLF end), and not an entry at all."""
@@ -134,3 +124,21 @@ def test_the_worker_s_reader_gives_each_line_s_body_and_hash_as_the_verifier_rea
     items = list(jsonl_items(path))
     assert list(jsonl_bodies(path)) == [None if x.error is not None else (x.body, x.hash) for x in items]
     assert [x.error is None for x in items] == [True, True, False, False, True, False, False, False, True]
+
+
+def test_closing_stops_a_worker_blocked_on_answers_nobody_reads(export, tmp_path):
+    """A verifier that stops early (too many problems) reads no more answers; a worker with more of
+    them than the pipe holds blocks on sending, and closing must stop it rather than wait for it."""
+    path = export("csv")
+    entry = _entries(path).read_text(encoding="utf-8").splitlines(keepends=True)[0]
+    rows = [r + "\r\n" for r in _rows(path)[1:] if r.startswith("1,")]
+    big, big_entries = tmp_path / "big.csv", tmp_path / "big.csv.entries.jsonl"
+    big_entries.write_text(entry * 20_000, encoding="utf-8")
+    big.write_bytes((_rows(path)[0] + "\r\n" + "".join(rows) * 20_000).encode("utf-8"))
+    with open(big, encoding="utf-8", newline="") as fh:
+        fh.readline()
+        checker = RowChecker(big, big_entries, fh, csv_entry, True, batch=1)  # 20,000 answers
+        closer = threading.Thread(target=checker.close, daemon=True)
+        closer.start()
+        closer.join(30)
+        assert not closer.is_alive()

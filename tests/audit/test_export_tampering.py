@@ -244,10 +244,10 @@ def test_missing_manifest(verify, filtered, keys):
     assert report.verified == () and report.to_dict()["verified"] == []  # a failure claims nothing
 
 
-@pytest.mark.parametrize("which", ["", ".chain"])
-def test_binary_file_is_a_finding_not_a_crash(verify, filtered, keys, which):
+@pytest.mark.parametrize("fmt,which", [("jsonl", ""), ("jsonl", ".chain"), ("csv", "")])
+def test_binary_file_is_a_finding_not_a_crash(verify, filtered, keys, fmt, which):
     """An export or chain file replaced by bytes that are not text is reported, never a traceback."""
-    path = filtered("jsonl")
+    path = filtered(fmt)
     target = sidecar(path, which) if which else path
     target.write_bytes(b"\xff\xfe\x00garbage")
     report = verify(path, keys[1])
