@@ -2,6 +2,9 @@
 own process gives, batch boundaries and all (the export here has 15 entries; batches of 2 and 4)."""
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -9,7 +12,10 @@ import pytest
 
 from crmgate.audit.csvcheck import EDITED, RowChecker, compared
 from crmgate.audit.entrylines import jsonl_bodies, jsonl_items
+from crmgate.audit.export import export_trail
 from crmgate.audit.formats import ENTRIES_SUFFIX, csv_entry
+from crmgate.audit.verify_export import verify_export
+from tests.audit.conftest import fill_mixed
 
 
 def _entries(path: Path) -> Path:
@@ -94,22 +100,73 @@ def test_the_worker_marks_what_the_verifier_s_process_marks(export, tamper, edit
     assert len(marked) == 15
 
 
+def _big(path: Path, tmp_path: Path, n: int) -> Path:
+    """A CSV (and entries file) of entry 1 of the export at ``path`` repeated ``n`` times: its rows
+    match, although the chain would not (the row check does not read it)."""
+    entry = _entries(path).read_text(encoding="utf-8").splitlines(keepends=True)[0]
+    rows = [r + "\r\n" for r in _rows(path)[1:] if r.startswith("1,")]
+    big = tmp_path / "big.csv"
+    _entries(big).write_text(entry * n, encoding="utf-8")
+    big.write_bytes((_rows(path)[0] + "\r\n" + "".join(rows) * n).encode("utf-8"))
+    return big
+
+
+def _not_utf8_near_the_end(path: Path) -> None:
+    """One byte that is not UTF-8 in the last row: past the header's first read (8 KiB or more away)."""
+    data = path.read_bytes()
+    assert len(data) > 3 * 8192
+    path.write_bytes(data[:-40] + b"\xff" + data[-39:])
+
+
 @pytest.mark.parametrize("parallel", [False, True])
-def test_a_csv_row_that_is_not_utf8_raises_as_in_the_verifier_s_process(export, parallel):
+def test_a_csv_row_that_is_not_utf8_raises_as_in_the_verifier_s_process(export, tmp_path, parallel):
     """The worker hands back what it raises; the verifier names it (file_not_text, below)."""
-    path = export("csv")
-    data = path.read_bytes()
-    path.write_bytes(data[:-40] + b"\xff" + data[-39:])
+    big = _big(export("csv"), tmp_path, 200)
+    _not_utf8_near_the_end(big)
     with pytest.raises(UnicodeDecodeError):
-        _check(path, 2, parallel)
+        _check(big, 2, parallel)
 
 
-def test_a_csv_not_utf8_past_its_header_is_a_finding(export, keys, verify):
-    path = export("csv")
-    data = path.read_bytes()
-    path.write_bytes(data[:-40] + b"\xff" + data[-39:])
+def test_a_csv_not_utf8_past_its_header_is_a_finding(store, keys, clock, tmp_path, verify):
+    fill_mixed(store, clock, batches=20, size=10)
+    path = tmp_path / "x.csv"
+    export_trail(store, path, fmt="csv", signer=keys[0], clock=clock)
+    _not_utf8_near_the_end(path)
     report = verify(path, keys[1])
     assert "file_not_text" in {p.code for p in report.problems} and not report.ok
+
+
+def test_a_worker_that_dies_is_an_error_not_a_verdict(export, tmp_path):
+    """A worker killed before it answered everything: the verifier raises rather than pass the rows."""
+    big = _big(export("csv"), tmp_path, 20_000)
+    with open(big, encoding="utf-8", newline="") as fh:
+        fh.readline()
+        checker = RowChecker(big, _entries(big), fh, csv_entry, True, batch=1)
+        try:
+            os.kill(checker._proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
+            with pytest.raises(RuntimeError, match="stopped without an answer"):
+                for _ in range(20_002):
+                    checker.check([])
+        finally:
+            checker.close()
+
+
+_forks: list[int] = []
+os.register_at_fork(after_in_parent=lambda: _forks.append(1))
+
+
+@pytest.mark.parametrize("entries,parallel,forks", [
+    (100_000, None, 1), (99_999, None, 0), ("100000", None, 0), (100_000, False, 0), (3, True, 1)])
+def test_a_worker_is_forked_from_100k_entries_by_default(export, keys, entries, parallel, forks):
+    """By default the manifest's entry count picks the worker (a count that is not a number picks
+    none); ``parallel`` overrides it. Forks are counted at the fork itself."""
+    assert threading.active_count() == 1 and (os.cpu_count() or 1) > 1
+    path = export("csv")
+    manifest = path.with_name(path.name + ".manifest.json")
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"entries": entries}))
+    before = len(_forks)
+    verify_export(path, keys[1], parallel=parallel)
+    assert len(_forks) - before == forks
 
 
 def test_the_worker_s_reader_gives_each_line_s_body_and_hash_as_the_verifier_reads_them(export, tmp_path):
@@ -129,15 +186,10 @@ def test_the_worker_s_reader_gives_each_line_s_body_and_hash_as_the_verifier_rea
 def test_closing_stops_a_worker_blocked_on_answers_nobody_reads(export, tmp_path):
     """A verifier that stops early (too many problems) reads no more answers; a worker with more of
     them than the pipe holds blocks on sending, and closing must stop it rather than wait for it."""
-    path = export("csv")
-    entry = _entries(path).read_text(encoding="utf-8").splitlines(keepends=True)[0]
-    rows = [r + "\r\n" for r in _rows(path)[1:] if r.startswith("1,")]
-    big, big_entries = tmp_path / "big.csv", tmp_path / "big.csv.entries.jsonl"
-    big_entries.write_text(entry * 20_000, encoding="utf-8")
-    big.write_bytes((_rows(path)[0] + "\r\n" + "".join(rows) * 20_000).encode("utf-8"))
+    big = _big(export("csv"), tmp_path, 20_000)
     with open(big, encoding="utf-8", newline="") as fh:
         fh.readline()
-        checker = RowChecker(big, big_entries, fh, csv_entry, True, batch=1)  # 20,000 answers
+        checker = RowChecker(big, _entries(big), fh, csv_entry, True, batch=1)  # 20,000 answers
         closer = threading.Thread(target=checker.close, daemon=True)
         closer.start()
         closer.join(30)
