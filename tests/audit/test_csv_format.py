@@ -121,3 +121,12 @@ def test_a_csv_rendered_in_a_worker_process_is_the_same_bytes(store, clock, keys
     assert made[True] == made[False]
     seqs = [int(line.split(b",", 1)[0]) for line in made[True][0].splitlines()[1:]]
     assert seqs == sorted(seqs) and seqs[-1] == n
+
+
+def test_a_value_written_as_json_keeps_its_characters():
+    """A cell holding JSON (a dict or list value) writes non-ASCII characters as they are, like a
+    string cell, not as \\u escapes; and in either path of csv_entry."""
+    assert cell({"b": "é", "a": [1]}) == '{"a": [1], "b": "é"}'
+    change = {"field": "F", "before": ["é"], "after": {"x": "ü"}}
+    text, _ = csv_entry(_intent(data={"changes": [change]}), "a" * 64)
+    assert '"[""é""]","{""x"": ""ü""}"' in text
