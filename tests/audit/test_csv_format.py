@@ -58,6 +58,7 @@ def _intent(**over):
         {"field": "F", "before": "x", "after": "y"}]}}),
     _intent(kind="write.result", data={"status": "ok"}), _intent(kind="write.result", data={"status": None}),
     _intent(data={"changes": []}), _intent(data={"changes": ["F", {"field": "G", "before": 1, "after": 2}]}),
+    _intent(seq=None), _intent(seq=True), _intent(seq="5"),
 ], ids=lambda c: repr(c)[:60])
 def test_each_case_the_fast_path_must_refuse_or_get_right(content):
     """Each case one check of the hand-joined path exists for: the text is the csv module's."""
