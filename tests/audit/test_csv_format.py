@@ -59,6 +59,10 @@ def _intent(**over):
     _intent(kind="write.result", data={"status": "ok"}), _intent(kind="write.result", data={"status": None}),
     _intent(data={"changes": []}), _intent(data={"changes": ["F", {"field": "G", "before": 1, "after": 2}]}),
     _intent(seq=None), _intent(seq=True), _intent(seq="5"),
+    # no cell quoted, so the hand-joined path may take them: each non-string written as the csv module does
+    _intent(data={"changes": [{"field": None, "before": "a", "after": "b"}]}),
+    _intent(data={"changes": [{"field": None, "before": 1, "after": None}]}),
+    _intent(data={"changes": [{"field": 1, "before": True, "after": 2.5}]}),
 ], ids=lambda c: repr(c)[:60])
 def test_each_case_the_fast_path_must_refuse_or_get_right(content):
     """Each case one check of the hand-joined path exists for: the text is the csv module's."""
