@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -135,3 +137,19 @@ def test_a_value_written_as_json_keeps_its_characters():
     change = {"field": "F", "before": ["é"], "after": {"x": "ü"}}
     text, _ = csv_entry(_intent(data={"changes": [change]}), "a" * 64)
     assert '"[""é""]","{""x"": ""ü""}"' in text
+
+
+_forks: list[int] = []
+os.register_at_fork(after_in_parent=lambda: _forks.append(1))
+
+
+@pytest.mark.parametrize("parallel,forks", [(True, 1), (False, 0)])
+def test_a_csv_export_forks_its_worker_only_when_asked(trail, keys, tmp_path, parallel, forks):
+    """The worker is a fork of the exporter (counted at the fork), only with ``parallel``, in a
+    process with one thread: the bytes are the same either way (above), so only this tells."""
+    from crmgate.audit.export import export_trail
+
+    assert threading.active_count() == 1
+    before = len(_forks)
+    export_trail(trail, tmp_path / "x.csv", fmt="csv", signer=keys[0], parallel=parallel)
+    assert len(_forks) - before == forks
