@@ -13,6 +13,7 @@ from crmgate.audit.verify_export import verify_export
 from crmgate.errors import CrmgateError
 from crmgate.trail import TrailSigner, checkpoint_message
 from crmgate.trail.chainproof import manifest_signed_by
+from tests.audit.conftest import need_fork
 from tests.trail.trailkit import recompute_chain_from
 
 
@@ -237,4 +238,37 @@ def test_a_body_that_is_not_json_is_reported_not_a_traceback(trail, keys, tmp_pa
     with pytest.raises(TrailInvalidError) as info:
         export_trail(trail, tmp_path / f"x.{fmt}", fmt=fmt, signer=keys[0], parallel=parallel)
     assert {("hash_mismatch", 4), ("malformed_entry", 4)} <= {(p.code, p.seq) for p in info.value.report.problems}
+    assert list(tmp_path.glob("x.*")) == []
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_signed_body_that_is_not_json_is_reported_by_a_csv_export(trail, keys, tmp_path, parallel):
+    """A body that is not JSON but hashed and signed like any other (a trail written wrong by a
+    holder of the key) passes the export's hash check; rendering its rows fails, and the export
+    starts over under the trail verifier, which names it: malformed_entry at its seq, no file left."""
+    from sqlalchemy import text as sql_text
+
+    from crmgate.trail import entry_hash
+    from tests.trail.trailkit import rows
+
+    if parallel:
+        need_fork()
+    prev = "0" * 64
+    with trail.engine.begin() as conn:
+        for row in rows(trail):
+            body = "not json" if row["seq"] == 4 else row["body"]
+            digest = entry_hash(prev, body)
+            conn.execute(sql_text("UPDATE trail_entries SET body = :b, prev_hash = :p, hash = :h WHERE seq = :s"),
+                         {"b": body, "p": prev, "h": digest, "s": row["seq"]})
+            prev = digest
+            cp = conn.execute(sql_text("SELECT ts, key_id FROM trail_checkpoints WHERE seq = :s"),
+                              {"s": row["seq"]}).first()
+            if cp is not None:
+                signature = keys[0].sign(checkpoint_message(row["seq"], digest, cp.ts, cp.key_id))
+                conn.execute(sql_text("UPDATE trail_checkpoints SET head_hash = :h, signature = :g WHERE seq = :s"),
+                             {"h": digest, "g": signature, "s": row["seq"]})
+        conn.execute(sql_text("UPDATE trail_head SET hash = :h WHERE id = 1"), {"h": prev})
+    with pytest.raises(TrailInvalidError) as info:
+        export_trail(trail, tmp_path / "x.csv", fmt="csv", signer=keys[0], parallel=parallel)
+    assert ("malformed_entry", 4) in {(p.code, p.seq) for p in info.value.report.problems}
     assert list(tmp_path.glob("x.*")) == []
