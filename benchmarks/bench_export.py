@@ -10,7 +10,9 @@ size the baseline code (``benchmarks/baseline.py``: the tree before the scale wo
 four steps on the SAME store database, each in its own process too. Each step reports its wall time,
 its CPU time and the peak resident set size of the process that did the work (``ru_maxrss``: the
 whole process, not only the Python heap), and of its worker process when it had one (a large CSV
-export renders its rows in one), so the two sizes show whether memory stays flat.
+export renders its rows in one; a large CSV verify renders and compares them in one), so the two
+sizes show whether memory stays flat. On a busy machine the wall times say little: read the CPU
+of the process and of its worker (a step's wall on a free machine is about the larger of the two).
 """
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ def child(step: str, fmt: str, work: Path, out: Path) -> None:
         detail = {"entries": report.entries}
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # a CSV export's worker process, when it had one
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # a large CSV export's or verify's worker process
     print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mib": rss_kib / 1024, "child_cpu_s": kids.ru_utime +
                       kids.ru_stime, "child_rss_mib": kids.ru_maxrss / 1024, **detail}))
 

@@ -22,21 +22,20 @@ Problem codes (stable): see :data:`crmgate.audit.manifest.PROBLEM_CODES`.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crmgate.audit.csvcheck import RowChecker, compared
+from crmgate.audit.entrylines import Item, jsonl_items
 from crmgate.audit.formats import (
     CSV_COLUMNS,
     ENTRIES_SUFFIX,
-    canonical_body,
-    content_of,
     csv_entry,
     csv_text,
-    loads,
 )
 from crmgate.audit.legacy import HEADERS, v1_items, v2_renderer
 from crmgate.audit.manifest import (
@@ -54,7 +53,6 @@ from crmgate.trail import (
     entry_hash,
 )
 from crmgate.trail.chainproof import ChainLine, read_chain
-from crmgate.trail.records import CONTENT_FIELDS
 from crmgate.trail.verify import Problem
 
 
@@ -90,86 +88,63 @@ class ExportReport:
         return f"export INVALID: first bad seq {self.first_bad_seq}; {first.code}: {first.message}"
 
 
-@dataclass
-class _Item:
-    """One exported entry as read back: its seq, body text, hashes, and anything wrong with it."""
-
-    seq: int
-    body: str = ""
-    prev_hash: str = ""
-    hash: str = ""
-    error: str | None = None
-    edited: str | None = None
-
-
-_TAIL = 154  # len(',"prev_hash":"' + 64 hex + '","hash":"' + 64 hex + '"}')
-
-
-def _jsonl_item(line: str, line_no: int) -> _Item:
-    """Read one JSONL line. A line as the exporter writes it (the hashed body, then the two hashes)
-    is sliced, not parsed: the walk checks its hash; any other line is parsed and its body rebuilt."""
-    text = line.rstrip("\n")
-    if text[-_TAIL:-140] == ',"prev_hash":"' and text[-76:-66] == '","hash":"' and text[-2:] == '"}':
-        body = text[:-_TAIL] + "}"
-        at = body.rfind(',"seq":') + 7
-        digits = body[at:body.find(",", at)]
-        if at > 6 and digits.isascii() and digits.isdigit():
-            return _Item(int(digits), body, text[-140:-76], text[-66:-2])
-    try:
-        d = json.loads(line)
-        seq = d["seq"]
-        if not isinstance(seq, int) or isinstance(seq, bool):
-            raise TypeError("seq")
-        extra = set(d) - set(CONTENT_FIELDS) - {"prev_hash", "hash"}
-        return _Item(seq, canonical_body(content_of(d)), str(d.get("prev_hash")), str(d.get("hash")),
-                     edited=f"unexpected keys {sorted(extra)}" if extra else None)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return _Item(-line_no, error=f"line {line_no} is not an entry")
-
-
-def _jsonl_items(path: Path) -> Iterator[_Item]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            yield _jsonl_item(line, line_no)
-
-
 _HEADER = csv_text([list(CSV_COLUMNS)])
+#: a CSV export of this many entries or more has its rows compared in a worker process
+PARALLEL_FROM = 100_000
 
 
-def _csv_items(path: Path, entries: Path) -> Iterator[_Item]:
+def _csv_items(path: Path, entries: Path, parallel: bool, stack: ExitStack) -> Iterator[Item]:
     """The hashed entries of a CSV export (from ``entries``), each checked against the CSV: its
-    rows rendered again and compared with the file's text. After the first difference the CSV is
-    not compared further (its rows no longer line up); the file's SHA-256 is checked anyway."""
+    rows rendered again and compared with the file's text (:mod:`crmgate.audit.csvcheck`, in a
+    worker process when ``parallel``). After the first difference the CSV is not compared further
+    (its rows no longer line up); the file's SHA-256 is checked anyway. A worker for a format-3 CSV
+    starts at once, so it renders while the caller hashes the files (``stack`` stops it)."""
+    if parallel and entries.is_file():
+        try:
+            with open(path, encoding="utf-8", newline="") as fh:
+                latest = fh.readline() == _HEADER
+        except UnicodeDecodeError:  # raised again where the entries are read
+            latest = False
+        if latest:
+            fh = stack.enter_context(open(path, encoding="utf-8", newline=""))  # noqa: SIM115 - closed by the stack
+            fh.readline()
+            checker = RowChecker(path, entries, fh, csv_entry, True)
+            stack.callback(checker.close)
+            return _compared_rows(entries, checker)
+    return _csv_items_of(path, entries, parallel)
+
+
+def _compared_rows(entries: Path, checker: RowChecker) -> Iterator[Item]:
+    yield from compared(jsonl_items(entries), checker)
+    if checker.extra():
+        yield Item(-1, error="the CSV has rows after the last exported entry")
+
+
+def _csv_items_of(path: Path, entries: Path, parallel: bool) -> Iterator[Item]:
     with open(path, encoding="utf-8", newline="") as fh:
         header = fh.readline()
         if header == HEADERS[1]:
-            yield from v1_items(path, _Item)
+            yield from v1_items(path, Item)
             return
         if header != _HEADER and header != HEADERS[2]:
-            yield _Item(-1, error="the CSV header is not the header of any crmgate CSV format (3, 2 or 1)")
+            yield Item(-1, error="the CSV header is not the header of any crmgate CSV format (3, 2 or 1)")
             return
         if not entries.is_file():
-            yield _Item(-1, error=f"the CSV's entries file {entries.name} is missing")
+            yield Item(-1, error=f"the CSV's entries file {entries.name} is missing")
             return
-        render, lost = csv_entry if header == _HEADER else v2_renderer(entries), False
-        for item in _jsonl_items(entries):
-            if not lost and item.error is None:
-                try:
-                    text = render(loads(item.body), item.hash)[0]
-                except (ValueError, TypeError, AttributeError):
-                    text = None
-                if text is None or fh.read(len(text)) != text:
-                    lost = True
-                    item.edited = item.edited or "its CSV rows differ from its hashed entry (a cell was changed)"
-            lost = lost or item.error is not None
-            yield item
-        if not lost and fh.read(1):
-            yield _Item(-1, error="the CSV has rows after the last exported entry")
+        latest = header == _HEADER
+        checker = RowChecker(path, entries, fh, csv_entry if latest else v2_renderer(entries), parallel and latest)
+        try:
+            yield from _compared_rows(entries, checker)
+        finally:
+            checker.close()
 
 
 def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
-                  manifest_path: str | os.PathLike[str] | None = None) -> ExportReport:
-    """Verify the export at ``path`` offline (see the module docstring); never raises on bad files."""
+                  manifest_path: str | os.PathLike[str] | None = None, parallel: bool | None = None) -> ExportReport:
+    """Verify the export at ``path`` offline (see the module docstring); never raises on bad files.
+    ``parallel``: compare a CSV's rows in a worker process; by default when the manifest counts
+    :data:`PARALLEL_FROM` entries or more and the machine has more than one core."""
     path = Path(path)
     manifest_path = Path(manifest_path) if manifest_path else path.with_name(path.name + ".manifest.json")
     st = Findings()
@@ -178,6 +153,7 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
     fmt = None
     stopped = False
     head_seq = head_hash = None
+    stack = ExitStack()  # a CSV row checker's worker, stopped before the report is made
     try:
         if m is None:
             st.add(None, "manifest_unreadable", f"no readable manifest at {manifest_path}")
@@ -192,15 +168,19 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
                  ("chain", chain_file, (m.get("chain") or {}).get("sha256"), "chain_sha256")]
         if entries:
             files.append(("entries", entries_file, entries.get("sha256"), "entries_sha256"))
+        if parallel is None:
+            parallel = _count(m.get("entries")) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+        items: Iterator[Item] = iter(())  # a missing file stops the loop below before any entry is read
+        if all(file.is_file() for _, file, _, _ in files):
+            items = _csv_items(path, entries_file, parallel, stack) if fmt == "csv" else jsonl_items(path)
         for label, file, want, code in files:
             if not file.is_file():
                 st.add(None, "export_missing", f"the {label} file {file} is missing")
                 raise Stop
             if file_sha256(file) != want:
                 st.add(None, code, f"the {label} file's SHA-256 differs from the manifest: the file was changed")
-        items = _csv_items(path, entries_file) if fmt == "csv" else _jsonl_items(path)
         try:
-            with open(chain_file, encoding="utf-8", newline="") as fh:
+            with open(chain_file, encoding="utf-8", newline="") as fh, closing(items):
                 walk.run(read_chain(fh), items)
         except UnicodeDecodeError:
             st.add(None, "file_not_text", "the export or its chain file is not UTF-8 text: it was "
@@ -209,12 +189,19 @@ def verify_export(path: str | os.PathLike[str], key: TrailVerifierKey, *,
         walk.finish(m, head_seq, head_hash, signed_head)
     except Stop:
         stopped = len(st.problems) >= MAX_PROBLEMS
+    finally:
+        stack.close()
     seqs = [p.seq for p in st.problems if p.seq is not None]
     return ExportReport(
         ok=not st.problems, file=str(path), file_format=fmt, entries=walk.found, chain_entries=walk.chain_seq,
         checkpoints=walk.checkpoints, head_seq=head_seq, head_hash=head_hash,
         first_bad_seq=min(seqs) if seqs else None, problems=tuple(st.problems),
         verified=_verified(fmt) if not st.problems else (), stopped_early=stopped)
+
+
+def _count(value: Any) -> int:
+    """The manifest's entry count as an int (0 when it is not one: it only picks how to verify)."""
+    return value if type(value) is int else 0
 
 
 def _verified(fmt: str | None) -> tuple[str, ...]:
@@ -245,8 +232,8 @@ class _Walk:
         self.bad_since_good: int | None = None
         self.last_export_seq = 0
         self.tail_from: int | None = None
-        self.items: Iterator[_Item] = iter(())
-        self.x: _Item | None = None
+        self.items: Iterator[Item] = iter(())
+        self.x: Item | None = None
 
     def _add(self, seq: int | None, code: str, message: str) -> int:
         if seq is not None and (self.bad_since_good is None or seq < self.bad_since_good):
@@ -259,7 +246,7 @@ class _Walk:
             self._add(None, "malformed_entry", self.x.error)
             self.x = next(self.items, None)
 
-    def run(self, chain: Iterator[ChainLine], items: Iterator[_Item]) -> None:
+    def run(self, chain: Iterator[ChainLine], items: Iterator[Item]) -> None:
         self.items = items
         self._next()
         for line in chain:
@@ -299,7 +286,7 @@ class _Walk:
             self._out_of_place(x)
             self._next()
 
-    def _out_of_place(self, x: _Item) -> None:
+    def _out_of_place(self, x: Item) -> None:
         """An export entry whose seq is below the chain's next exported seq."""
         if x.seq in self.st.deleted:
             index = self.st.deleted.pop(x.seq)
@@ -316,7 +303,7 @@ class _Walk:
             self._add(x.seq, "entry_inserted", f"entry {x.seq} is in the export but the chain says seq "
                                                f"{x.seq} was not exported (inserted)")
 
-    def _check_hash(self, x: _Item) -> bool:
+    def _check_hash(self, x: Item) -> bool:
         if x.edited:
             self._add(x.seq, "entry_edited", f"entry {x.seq}: {x.edited}")
             return False
@@ -325,7 +312,7 @@ class _Walk:
             return False
         return True
 
-    def _entry(self, x: _Item, line: ChainLine) -> None:
+    def _entry(self, x: Item, line: ChainLine) -> None:
         self.found += 1
         self.last_export_seq = x.seq
         if not self._check_hash(x):

@@ -1,6 +1,7 @@
 """Fixtures for auditor exports, feedback and the report: a signed SQLite trail and a sandbox gate."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 import pytest
 
 from crmgate.audit.export import ExportFilters, export_trail
+from crmgate.audit.verify_export import ExportReport, verify_export
 from crmgate.gate import Gate
 from crmgate.trail import (
     NewEntry,
@@ -75,3 +77,25 @@ def export(trail: TrailStore, keys, tmp_path: Path, clock) -> Callable[..., Path
 def gate(rulebook, sandbox, store, clock, ids) -> Gate:  # noqa: F811 - pytest fixtures
     return Gate(rulebook=rulebook, adapter=sandbox, store=store, clock=clock, ids=ids)
 
+
+
+def need_fork() -> None:
+    """Skip unless this process has one thread: crmgate forks a worker only then, and threads left
+    running by earlier tests of a whole-suite run (servers) would make a worker test quietly test
+    the in-process path. ``pytest tests/audit`` (and the mutation campaigns) run them all."""
+    if threading.active_count() > 1:
+        names = sorted({t.name for t in threading.enumerate()} - {threading.current_thread().name})
+        pytest.skip(f"threads left by earlier tests ({', '.join(names)[:120]}): no worker can be forked")
+
+
+@pytest.fixture(params=["in process", "worker"])
+def verify(request) -> Callable[..., ExportReport]:
+    """``verify_export`` with a CSV's rows compared in the verifier's process, then in a worker
+    process (what a large export gets): every tampering must be found both ways."""
+    parallel = request.param == "worker"
+    if parallel:  # else the worker could not fork and the verifier would quietly compare in process
+        need_fork()
+
+    def run(path: Path, key: TrailVerifierKey, **kw: Any) -> ExportReport:
+        return verify_export(path, key, parallel=parallel, **kw)
+    return run

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmgate.audit.formats import CSV_COLUMNS, cell, csv_entry, csv_entry_rows, csv_text
+from tests.audit.conftest import need_fork
 
 # characters that matter to CSV and to spreadsheets, and a few that do not
 _text = st.text(alphabet=st.sampled_from(list(',"\r\n\t=+-@\' a1é\x00')), max_size=6)
@@ -58,6 +60,11 @@ def _intent(**over):
         {"field": "F", "before": "x", "after": "y"}]}}),
     _intent(kind="write.result", data={"status": "ok"}), _intent(kind="write.result", data={"status": None}),
     _intent(data={"changes": []}), _intent(data={"changes": ["F", {"field": "G", "before": 1, "after": 2}]}),
+    _intent(seq=None), _intent(seq=True), _intent(seq="5"),
+    # no cell quoted, so the hand-joined path may take them: each non-string written as the csv module does
+    _intent(data={"changes": [{"field": None, "before": "a", "after": "b"}]}),
+    _intent(data={"changes": [{"field": None, "before": 1, "after": None}]}),
+    _intent(data={"changes": [{"field": 1, "before": True, "after": 2.5}]}),
 ], ids=lambda c: repr(c)[:60])
 def test_each_case_the_fast_path_must_refuse_or_get_right(content):
     """Each case one check of the hand-joined path exists for: the text is the csv module's."""
@@ -121,3 +128,28 @@ def test_a_csv_rendered_in_a_worker_process_is_the_same_bytes(store, clock, keys
     assert made[True] == made[False]
     seqs = [int(line.split(b",", 1)[0]) for line in made[True][0].splitlines()[1:]]
     assert seqs == sorted(seqs) and seqs[-1] == n
+
+
+def test_a_value_written_as_json_keeps_its_characters():
+    """A cell holding JSON (a dict or list value) writes non-ASCII characters as they are, like a
+    string cell, not as \\u escapes; and in either path of csv_entry."""
+    assert cell({"b": "é", "a": [1]}) == '{"a": [1], "b": "é"}'
+    change = {"field": "F", "before": ["é"], "after": {"x": "ü"}}
+    text, _ = csv_entry(_intent(data={"changes": [change]}), "a" * 64)
+    assert '"[""é""]","{""x"": ""ü""}"' in text
+
+
+_forks: list[int] = []
+os.register_at_fork(after_in_parent=lambda: _forks.append(1))
+
+
+@pytest.mark.parametrize("parallel,forks", [(True, 1), (False, 0)])
+def test_a_csv_export_forks_its_worker_only_when_asked(trail, keys, tmp_path, parallel, forks):
+    """The worker is a fork of the exporter (counted at the fork), only with ``parallel``, in a
+    process with one thread: the bytes are the same either way (above), so only this tells."""
+    from crmgate.audit.export import export_trail
+
+    need_fork()
+    before = len(_forks)
+    export_trail(trail, tmp_path / "x.csv", fmt="csv", signer=keys[0], parallel=parallel)
+    assert len(_forks) - before == forks

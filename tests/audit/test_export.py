@@ -13,6 +13,7 @@ from crmgate.audit.verify_export import verify_export
 from crmgate.errors import CrmgateError
 from crmgate.trail import TrailSigner, checkpoint_message
 from crmgate.trail.chainproof import manifest_signed_by
+from tests.audit.conftest import need_fork
 from tests.trail.trailkit import recompute_chain_from
 
 
@@ -139,9 +140,9 @@ LEGACY = Path(__file__).parent / "legacy_v1"
 LEGACY_V2 = Path(__file__).parent / "legacy_v2"
 
 
-def _verify_edited_copy(fixture: Path, tmp_path: Path, cell: str, edited: str):
+def _verify_edited_copy(fixture: Path, tmp_path: Path, cell: str, edited: str, verify=verify_export):
     """Copy an old export ``fixture`` to ``tmp_path``, replace the first ``cell`` of its audit.csv
-    with ``edited``, and verify it against the fixture's public key."""
+    with ``edited``, and verify it against the fixture's public key (with ``verify``)."""
     import shutil
 
     from crmgate.trail import load_public_key
@@ -151,44 +152,44 @@ def _verify_edited_copy(fixture: Path, tmp_path: Path, cell: str, edited: str):
     path = tmp_path / "audit.csv"
     text = path.read_bytes().decode("utf-8")
     path.write_text(text.replace(cell, edited, 1), encoding="utf-8", newline="")
-    return verify_export(path, load_public_key(tmp_path / "trail.pub"))
+    return verify(path, load_public_key(tmp_path / "trail.pub"))
 
 
 @pytest.mark.parametrize("name", ["audit.csv", "audit.jsonl"])
-def test_exports_made_before_csv_format_2_still_verify(name, tmp_path):
+def test_exports_made_before_csv_format_2_still_verify(verify, name, tmp_path):
     """Exports written by the previous exporter (CSV with prev_hash and body columns; JSONL, whose
     format did not change) verify with today's verifier, and say what they established."""
     from crmgate.trail import load_public_key
 
-    report = verify_export(LEGACY / name, load_public_key(LEGACY / "trail.pub"))
+    report = verify(LEGACY / name, load_public_key(LEGACY / "trail.pub"))
     assert report.ok, report.problems
     assert (report.entries, report.chain_entries) == ((5, 10) if name == "audit.csv" else (10, 10))
 
 
-def test_an_edited_cell_of_a_format_1_csv_is_named(tmp_path):
+def test_an_edited_cell_of_a_format_1_csv_is_named(verify, tmp_path):
     """In a format-1 CSV, a field cell outside the hashed body cell is still compared with the rows
     rendered from that body: an edit is entry_edited at its seq."""
-    report = _verify_edited_copy(LEGACY, tmp_path, ",'-2,", ",'-3,")
+    report = _verify_edited_copy(LEGACY, tmp_path, ",'-2,", ",'-3,", verify)
     assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
 
 
 @pytest.mark.parametrize("name,entries", [("audit.csv", 9), ("actor.csv", 7)])
-def test_csv_exports_of_format_2_still_verify(name, entries):
+def test_csv_exports_of_format_2_still_verify(verify, name, entries):
     """CSVs written by the format-2 exporter (17 columns, each change's final status folded from
     every entry: rolled_back, rejected) verify with today's verifier."""
     from crmgate.trail import load_public_key
 
-    report = verify_export(LEGACY_V2 / name, load_public_key(LEGACY_V2 / "trail.pub"))
+    report = verify(LEGACY_V2 / name, load_public_key(LEGACY_V2 / "trail.pub"))
     assert report.ok, report.problems
     assert report.entries == entries and report.chain_entries == 9
     statuses = {r["change_id"]: r["status"] for r in csv.DictReader((LEGACY_V2 / name).open(newline=""))}
     assert statuses["chg_1"] == "rolled_back" and statuses["chg_2"] == "rejected"
 
 
-def test_an_edited_status_of_a_format_2_csv_is_named(tmp_path):
+def test_an_edited_status_of_a_format_2_csv_is_named(verify, tmp_path):
     """In a format-2 CSV the final status is still rendered again from the entries: a status cell
     changed from rolled_back to applied is entry_edited at its seq."""
-    report = _verify_edited_copy(LEGACY_V2, tmp_path, ",rolled_back,ok,", ",applied,ok,")
+    report = _verify_edited_copy(LEGACY_V2, tmp_path, ",rolled_back,ok,", ",applied,ok,", verify)
     assert [(p.code, p.seq) for p in report.problems] == [("export_sha256", None), ("entry_edited", 3)]
 
 
@@ -237,4 +238,37 @@ def test_a_body_that_is_not_json_is_reported_not_a_traceback(trail, keys, tmp_pa
     with pytest.raises(TrailInvalidError) as info:
         export_trail(trail, tmp_path / f"x.{fmt}", fmt=fmt, signer=keys[0], parallel=parallel)
     assert {("hash_mismatch", 4), ("malformed_entry", 4)} <= {(p.code, p.seq) for p in info.value.report.problems}
+    assert list(tmp_path.glob("x.*")) == []
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_signed_body_that_is_not_json_is_reported_by_a_csv_export(trail, keys, tmp_path, parallel):
+    """A body that is not JSON but hashed and signed like any other (a trail written wrong by a
+    holder of the key) passes the export's hash check; rendering its rows fails, and the export
+    starts over under the trail verifier, which names it: malformed_entry at its seq, no file left."""
+    from sqlalchemy import text as sql_text
+
+    from crmgate.trail import entry_hash
+    from tests.trail.trailkit import rows
+
+    if parallel:
+        need_fork()
+    prev = "0" * 64
+    with trail.engine.begin() as conn:
+        for row in rows(trail):
+            body = "not json" if row["seq"] == 4 else row["body"]
+            digest = entry_hash(prev, body)
+            conn.execute(sql_text("UPDATE trail_entries SET body = :b, prev_hash = :p, hash = :h WHERE seq = :s"),
+                         {"b": body, "p": prev, "h": digest, "s": row["seq"]})
+            prev = digest
+            cp = conn.execute(sql_text("SELECT ts, key_id FROM trail_checkpoints WHERE seq = :s"),
+                              {"s": row["seq"]}).first()
+            if cp is not None:
+                signature = keys[0].sign(checkpoint_message(row["seq"], digest, cp.ts, cp.key_id))
+                conn.execute(sql_text("UPDATE trail_checkpoints SET head_hash = :h, signature = :g WHERE seq = :s"),
+                             {"h": digest, "g": signature, "s": row["seq"]})
+        conn.execute(sql_text("UPDATE trail_head SET hash = :h WHERE id = 1"), {"h": prev})
+    with pytest.raises(TrailInvalidError) as info:
+        export_trail(trail, tmp_path / "x.csv", fmt="csv", signer=keys[0], parallel=parallel)
+    assert ("malformed_entry", 4) in {(p.code, p.seq) for p in info.value.report.problems}
     assert list(tmp_path.glob("x.*")) == []

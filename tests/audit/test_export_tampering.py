@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from crmgate.audit.formats import ENTRIES_SUFFIX, csv_entry, jsonl_line
-from crmgate.audit.verify_export import verify_export
 from crmgate.trail import GENESIS, canonical_json, entry_hash
 from crmgate.trail.records import CONTENT_FIELDS
 
@@ -76,23 +75,23 @@ def filtered(export):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_untouched_filtered_export_verifies(filtered, keys, fmt):
+def test_untouched_filtered_export_verifies(verify, filtered, keys, fmt):
     """Control: the untouched filtered export verifies, so every failure below is the tampering's."""
-    report = verify_export(filtered(fmt), keys[1])
+    report = verify(filtered(fmt), keys[1])
     assert report.ok and report.entries == 8 and report.first_bad_seq is None
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_edited_entry(filtered, keys, fmt):
+def test_edited_entry(verify, filtered, keys, fmt):
     """An edited value in an exported entry is named entry_edited at its seq (and the file SHA fails)."""
     path = filtered(fmt)
     tamper(path, fmt, lambda units, _: [(s, t.replace("Acme", "Acne") if s == 5 else t) for s, t in units])
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert not report.ok and named(report, "entry_edited") == [5] and report.first_bad_seq == 5
     assert "export_sha256" in codes(report)
 
 
-def test_edited_csv_cell_outside_the_body(filtered, keys):
+def test_edited_csv_cell_outside_the_body(verify, filtered, keys):
     """In CSV, editing a field cell of a later row (not the hashed body) is still entry_edited."""
     path = filtered("csv")
     header, units = split(path, "csv")
@@ -100,51 +99,51 @@ def test_edited_csv_cell_outside_the_body(filtered, keys):
     first, second = text.split("\r\n", 1)
     units[2] = (seq, first + "\r\n" + second.replace(",'-4,", ",'-40000,"))
     join(path, header, units)
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert named(report, "entry_edited") == [5]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_deleted_entry(filtered, keys, fmt):
+def test_deleted_entry(verify, filtered, keys, fmt):
     """An entry removed from the middle of the export is named entry_deleted at its seq."""
     path = filtered(fmt)
     tamper(path, fmt, lambda units, _: [u for u in units if u[0] != 7])
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert named(report, "entry_deleted") == [7] and report.first_bad_seq == 7
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_reordered_entries(filtered, keys, fmt):
+def test_reordered_entries(verify, filtered, keys, fmt):
     """Two swapped entries are named entries_reordered, not deleted."""
     path = filtered(fmt)
     tamper(path, fmt, lambda units, _: [*units[:2], units[3], units[2], *units[4:]])  # seqs 5 and 7
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert named(report, "entries_reordered") == [5] and "entry_deleted" not in codes(report)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_inserted_entry(filtered, keys, trail, fmt):
+def test_inserted_entry(verify, filtered, keys, trail, fmt):
     """A genuine entry the filter did not select, slipped into the export, is named entry_inserted."""
     path = filtered(fmt)
     with trail.scan() as scan:
         row = next(r for r in scan.rows() if r["seq"] == 4)
     tamper(path, fmt, lambda units, kind: [*units[:2], (4, unit(kind, row["body"], row["prev_hash"], row["hash"])),
                                            *units[2:]])
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert named(report, "entry_inserted") == [4]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_cut_tail(filtered, keys, fmt):
+def test_cut_tail(verify, filtered, keys, fmt):
     """Dropping the last exported entries is named tail_cut at the first missing seq."""
     path = filtered(fmt)
     tamper(path, fmt, lambda units, _: units[:-2])
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert named(report, "tail_cut") == [13] and report.first_bad_seq == 13
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_tampered_export_file_alone(filtered, keys, fmt):
+def test_tampered_export_file_alone(verify, filtered, keys, fmt):
     """A byte-level change that leaves every entry intact (the spacing of the hashes after an entry's
     body) is still caught by the SHA-256 of the file it was made in."""
     path = filtered(fmt)
@@ -153,28 +152,28 @@ def test_tampered_export_file_alone(filtered, keys, fmt):
     changed = text.replace(',"hash":"', ', "hash": "', 1)
     assert changed != text
     target.write_text(changed, encoding="utf-8", newline="")
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert codes(report) == {"export_sha256" if fmt == "jsonl" else "entries_sha256"}
 
 
-def test_a_changed_body_byte_is_an_edit(filtered, keys):
+def test_a_changed_body_byte_is_an_edit(verify, filtered, keys):
     """A JSONL line whose hashed body changed by one byte (a space that JSON readers would not
     mind) is an edit of that entry: the body is hashed as written, never re-serialised."""
     path = filtered("jsonl")
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[2] = lines[2].replace('"kind":', '"kind": ', 1)
     path.write_text("".join(lines), encoding="utf-8", newline="")
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert codes(report) == {"export_sha256", "entry_edited"} and named(report, "entry_edited") == [5]
 
 
-def test_a_requoted_csv_cell_is_an_edit(filtered, keys):
+def test_a_requoted_csv_cell_is_an_edit(verify, filtered, keys):
     """The CSV must be byte for byte the rendering of its hashed entries: a cell quoted differently
     is named entry_edited at its entry's seq (and the file's SHA-256 fails)."""
     path = filtered("csv")
     text = path.read_bytes().decode("utf-8")
     path.write_text(text.replace(",Lead,", ',"Lead",', 1), encoding="utf-8", newline="")
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert codes(report) == {"export_sha256", "entry_edited"} and named(report, "entry_edited") == [1]
 
 
@@ -184,26 +183,26 @@ def test_a_requoted_csv_cell_is_an_edit(filtered, keys):
     (lambda m: m["head"].update(seq=14), {"manifest_signature", "head_mismatch"}),
     (lambda m: m["head_checkpoint"].update(ts="2030-01-01T00:00:00.000000Z"), {"manifest_signature", "head_signature"}),
 ])
-def test_tampered_manifest(filtered, keys, edit, expected):
+def test_tampered_manifest(verify, filtered, keys, edit, expected):
     """Any edit to the manifest breaks its signature; head edits are also named by the head checks."""
     path = filtered("jsonl")
     mpath = sidecar(path, ".manifest.json")
     m = json.loads(mpath.read_text())
     edit(m)
     mpath.write_text(json.dumps(m))
-    assert codes(verify_export(path, keys[1])) == expected
+    assert codes(verify(path, keys[1])) == expected
 
 
-def test_tampered_chain_file(filtered, keys):
+def test_tampered_chain_file(verify, filtered, keys):
     """Removing a line from the chain proof is caught by its SHA-256 and its broken sequence."""
     path = filtered("jsonl")
     cpath = sidecar(path, ".chain")
     cpath.write_text("".join(line for line in cpath.read_text().splitlines(True) if not line.startswith("H 4 ")))
-    assert {"chain_sha256", "chain_malformed"} <= codes(verify_export(path, keys[1]))
+    assert {"chain_sha256", "chain_malformed"} <= codes(verify(path, keys[1]))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_chain_recomputed_without_the_private_key(export, trail, keys, fmt):
+def test_chain_recomputed_without_the_private_key(verify, export, trail, keys, fmt):
     """An attacker edits entry 5, recomputes every later hash in the export and the chain proof and
     fixes the manifest's hashes: the signed checkpoints disagree, named chain_recomputed at the
     first seq of the batch holding entry 5 (4..6)."""
@@ -230,27 +229,27 @@ def test_chain_recomputed_without_the_private_key(export, trail, keys, fmt):
         m["entries_file"]["sha256"] = hashlib.sha256(sidecar(path, ENTRIES_SUFFIX).read_bytes()).hexdigest()
     m["head"]["hash"] = m["head_checkpoint"]["head_hash"] = hashes[-1]
     mpath.write_text(json.dumps(m))
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert named(report, "chain_recomputed")[0] == 4 and report.first_bad_seq == 4
     assert {"manifest_signature", "head_signature"} <= codes(report)
     assert "entry_edited" not in codes(report)  # the forgery is internally consistent
 
 
-def test_missing_manifest(filtered, keys):
+def test_missing_manifest(verify, filtered, keys):
     """Without its manifest an export cannot be verified, and says so."""
     path = filtered("jsonl")
     sidecar(path, ".manifest.json").unlink()
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert codes(report) == {"manifest_unreadable"}
     assert report.verified == () and report.to_dict()["verified"] == []  # a failure claims nothing
 
 
-@pytest.mark.parametrize("which", ["", ".chain"])
-def test_binary_file_is_a_finding_not_a_crash(filtered, keys, which):
+@pytest.mark.parametrize("fmt,which", [("jsonl", ""), ("jsonl", ".chain"), ("csv", "")])
+def test_binary_file_is_a_finding_not_a_crash(verify, filtered, keys, fmt, which):
     """An export or chain file replaced by bytes that are not text is reported, never a traceback."""
-    path = filtered("jsonl")
+    path = filtered(fmt)
     target = sidecar(path, which) if which else path
     target.write_bytes(b"\xff\xfe\x00garbage")
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert not report.ok and report.verified == ()
     assert "file_not_text" in codes(report)

@@ -10,7 +10,7 @@ import pytest
 from crmgate.audit.verify_export import verify_export
 
 
-def test_the_format_falls_back_to_the_file_suffix(export, keys):
+def test_the_format_falls_back_to_the_file_suffix(verify, export, keys):
     """A manifest that no longer names the format: a .csv export is still read as CSV (and the
     edited manifest fails its signature)."""
     path = export("csv")
@@ -18,7 +18,7 @@ def test_the_format_falls_back_to_the_file_suffix(export, keys):
     data = json.loads(manifest.read_text(encoding="utf-8"))
     del data["file_format"]
     manifest.write_text(json.dumps(data), encoding="utf-8")
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert report.file_format == "csv" and "manifest_signature" in {p.code for p in report.problems}
 
 
@@ -56,12 +56,12 @@ def _problems(report) -> list[tuple[str, int | None]]:
     return [(p.code, p.seq) for p in report.problems]
 
 
-def test_a_csv_entry_that_cannot_be_rendered_is_an_edit_not_a_crash(export, keys):
+def test_a_csv_entry_that_cannot_be_rendered_is_an_edit_not_a_crash(verify, export, keys):
     """An entry in a CSV's entries file whose change_id is a list (no status can be looked up for
     it) is reported as entry_edited at its seq, never a traceback."""
     path = export("csv")
     _rewrite(_entries_file(path), lambda t: t.replace('"change_id":"chg_2"', '"change_id":["chg_2"]', 1))
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert ("entry_edited", 3) in _problems(report) and not report.ok
 
 
@@ -288,10 +288,10 @@ def test_a_line_without_a_plain_seq_is_parsed_not_sliced(export, keys, head):
     assert ("malformed_entry", None) in [(p.code, p.seq) for p in problems]
 
 
-def test_a_clean_csv_report_says_how_its_rows_were_checked(export, keys):
+def test_a_clean_csv_report_says_how_its_rows_were_checked(verify, export, keys):
     """What a clean CSV verification established names the entries file and the rows rendered again;
     a JSONL one says its entries were hashed from their content."""
-    csv_report, jsonl_report = verify_export(export("csv"), keys[1]), verify_export(export("jsonl"), keys[1])
+    csv_report, jsonl_report = verify(export("csv"), keys[1]), verify(export("jsonl"), keys[1])
     assert ("every entry in the CSV's entries file hashed again, and the CSV's rows rendered again from "
             "those entries and equal to the file") in csv_report.verified
     assert "every JSONL entry's hash recomputed from its content" in jsonl_report.verified
@@ -323,16 +323,16 @@ def test_an_edited_entry_with_a_forged_hash_is_named_once(export, keys):
         ("entry_edited", 5, "entry 5: its content does not match its hash (edited)")]
 
 
-def test_an_unreadable_line_in_a_csv_entries_file_is_a_finding(export, keys):
+def test_an_unreadable_line_in_a_csv_entries_file_is_a_finding(verify, export, keys):
     """A line of a CSV's entries file that is not JSON is malformed_entry, never a traceback."""
     path = export("csv")
     entries = _entries_file(path)
     lines = entries.read_text(encoding="utf-8").splitlines(keepends=True)
     entries.write_text("".join([lines[0], "not json\n", *lines[2:]]), encoding="utf-8")
-    assert ("malformed_entry", None) in _problems(verify_export(path, keys[1]))
+    assert ("malformed_entry", None) in _problems(verify(path, keys[1]))
 
 
-def test_statuses_are_folded_past_an_unreadable_line(store, keys, tmp_path):
+def test_statuses_are_folded_past_an_unreadable_line(verify, store, keys, tmp_path):
     """The CSV's status is folded from every readable entry, also those after an unreadable line:
     the intent in row 1 still shows its change's final status (applied, from the result at the end),
     so it is not reported as edited."""
@@ -347,12 +347,12 @@ def test_statuses_are_folded_past_an_unreadable_line(store, keys, tmp_path):
     entries = _entries_file(path)
     lines = entries.read_text(encoding="utf-8").splitlines(keepends=True)
     entries.write_text("".join([lines[0], "not json\n", lines[2]]), encoding="utf-8")
-    problems = _problems(verify_export(path, keys[1]))
+    problems = _problems(verify(path, keys[1]))
     assert ("malformed_entry", None) in problems and ("entry_edited", 1) not in problems
 
 
 @pytest.mark.parametrize("which", ["chain", "entries_file"])
-def test_sidecars_default_to_their_names_beside_the_export(export, keys, which):
+def test_sidecars_default_to_their_names_beside_the_export(verify, export, keys, which):
     """A manifest that names no chain (or entries) file: PATH.chain (PATH.entries.jsonl) is read, and
     only the edited manifest's signature and the missing SHA-256 are reported."""
     path = export("csv")
@@ -360,10 +360,10 @@ def test_sidecars_default_to_their_names_beside_the_export(export, keys, which):
     m = json.loads(mpath.read_text(encoding="utf-8"))
     m[which] = {"sha256": m[which]["sha256"]}
     mpath.write_text(json.dumps(m), encoding="utf-8")
-    assert _problems(verify_export(path, keys[1])) == [("manifest_signature", None)]
+    assert _problems(verify(path, keys[1])) == [("manifest_signature", None)]
 
 
-def test_an_entries_file_is_found_by_the_name_the_manifest_gives(export, keys):
+def test_an_entries_file_is_found_by_the_name_the_manifest_gives(verify, export, keys):
     """The CSV's entries are read from the file the manifest names: renamed and named there (the
     manifest's signature then fails), it is still found, checked and rendered."""
     path = export("csv")
@@ -372,7 +372,7 @@ def test_an_entries_file_is_found_by_the_name_the_manifest_gives(export, keys):
     m = json.loads(mpath.read_text(encoding="utf-8"))
     m["entries_file"]["file"] = "bodies.jsonl"
     mpath.write_text(json.dumps(m), encoding="utf-8")
-    assert _problems(verify_export(path, keys[1])) == [("manifest_signature", None)]
+    assert _problems(verify(path, keys[1])) == [("manifest_signature", None)]
 
 
 def test_reaching_the_problem_limit_stops_early(store, keys, tmp_path, clock):
@@ -418,18 +418,18 @@ def test_a_line_is_sliced_only_when_both_hashes_sit_where_the_exporter_puts_them
     assert _problems(verify_export(path, keys[1])) == [("export_sha256", None), ("entry_edited", 5)]
 
 
-def test_a_csv_whose_header_is_no_formats_is_named(export, keys):
+def test_a_csv_whose_header_is_no_formats_is_named(verify, export, keys):
     """A CSV whose header is not that of any CSV format (here one column renamed) is malformed, and
     the message says which formats the verifier reads; nothing is claimed."""
     path = export("csv")
     _rewrite(path, lambda t: t.replace(",status,", ",state,", 1))
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert [p.message for p in report.problems if p.code == "malformed_entry"] == [
         "the CSV header is not the header of any crmgate CSV format (3, 2 or 1)"]
     assert report.verified == ()
 
 
-def test_a_csv_without_its_entries_file_says_so(export, keys):
+def test_a_csv_without_its_entries_file_says_so(verify, export, keys):
     """A manifest that names no entries file (edited) and no PATH.entries.jsonl beside the CSV:
     the verifier says the entries file is missing instead of comparing rows with nothing."""
     path = export("csv")
@@ -438,27 +438,27 @@ def test_a_csv_without_its_entries_file_says_so(export, keys):
     del m["entries_file"]
     mpath.write_text(json.dumps(m), encoding="utf-8")
     _entries_file(path).unlink()
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert "the CSV's entries file export.csv.entries.jsonl is missing" in [p.message for p in report.problems]
 
 
-def test_rows_after_the_last_entry_are_named(export, keys):
+def test_rows_after_the_last_entry_are_named(verify, export, keys):
     """A CSV with a row appended after its last exported entry's rows is malformed (and its SHA-256
     fails): the rows are compared to the end of the file."""
     path = export("csv")
     _rewrite(path, lambda t: t + t.splitlines(keepends=True)[-1])
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert [p.message for p in report.problems if p.code == "malformed_entry"] == [
         "the CSV has rows after the last exported entry"]
 
 
-def test_an_entries_line_shaped_like_the_exporters_but_not_json_is_an_edit_not_a_crash(export, keys):
+def test_an_entries_line_shaped_like_the_exporters_but_not_json_is_an_edit_not_a_crash(verify, export, keys):
     """A line of a CSV's entries file that ends with the two hashes as the exporter writes them is
     sliced, not parsed; when its body is not JSON, the CSV's rows cannot be rendered from it: it is
     entry_edited at the seq it claims, never a traceback."""
     path = export("csv")
     _rewrite(_entries_file(path), lambda t: t.replace('{"actor":"ai:b"', '{"actor":"ai:b"!', 1))
-    report = verify_export(path, keys[1])
+    report = verify(path, keys[1])
     assert _problems(report) == [("entries_sha256", None), ("entry_edited", 2)]
 
 
