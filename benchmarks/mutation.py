@@ -47,7 +47,7 @@ MODULES: dict[str, list[str]] = {
                                   "tests/trail/test_verify.py"],
     "connector/trail/canonical.py": ["tests/trail/test_canonical.py", "tests/trail/test_canonical_mutants.py",
                                      "tests/trail/test_tamper_exact.py", "tests/trail/test_splice.py"],
-    "connector/audit/verify_export.py": ["tests/audit/test_verify_export_mutants.py",
+    "connector/audit/verify_export.py": ["tests/audit/test_verify_export_mutants.py", "tests/audit/test_csv_rowcheck.py",
                                          "tests/audit/test_export_tampering.py", "tests/audit/test_export.py"],
     "connector/rollback/plan.py": ["tests/connector/test_rollback_plan_mutants.py",
                                    "tests/connector/test_rollback_mutants.py", "tests/connector/test_rollback.py",
@@ -63,7 +63,8 @@ MODULES: dict[str, list[str]] = {
     "connector/approvals/resolve.py": ["tests/connector/test_approvals_mutants.py", "tests/connector/test_approvals.py",
                                        "tests/connector/test_approvals_unknown.py",
                                        "tests/connector/test_approvals_busy.py"],
-    "connector/writes/inflight.py": ["tests/connector/test_inflight_mutants.py", "tests/connector/test_unknown.py",
+    "connector/writes/inflight.py": ["tests/connector/test_inflight_mutants.py",
+                                     "tests/connector/test_pipeline_claimed.py", "tests/connector/test_unknown.py",
                                      "tests/connector/test_idempotency_race.py", "tests/connector/test_reconcile.py",
                                      "tests/connector/test_approvals_unknown.py"],
     "connector/writes/pipeline.py": ["tests/connector/test_pipeline_mutants.py", "tests/connector/test_pipeline.py",
@@ -89,6 +90,17 @@ MODULES: dict[str, list[str]] = {
                                    "tests/hubspot/test_hubspot_batch_conflicts.py"],
     "connector/trail/store.py": ["tests/trail/test_store_mutants.py", "tests/trail/test_store.py",
                                  "tests/trail/test_concurrency.py"],
+    "connector/writes/durable.py": ["tests/connector/test_chunks.py"],
+    "connector/trail/pgappend.py": ["tests/trail/test_pgappend.py", "tests/trail/test_store_mutants.py",
+                                    "tests/trail/test_store.py"],
+    "connector/audit/csvcheck.py": ["tests/audit/test_csv_rowcheck.py", "tests/audit/test_export_tampering.py",
+                                    "tests/audit/test_verify_export_mutants.py"],
+    "connector/audit/entrylines.py": ["tests/audit/test_verify_export_mutants.py", "tests/audit/test_csv_rowcheck.py",
+                                      "tests/audit/test_export_tampering.py", "tests/audit/test_export.py"],
+    "connector/audit/formats.py": ["tests/audit/test_csv_format.py", "tests/audit/test_export_tampering.py",
+                                   "tests/audit/test_export.py", "tests/audit/test_export_changes.py",
+                                   "tests/audit/test_verify_export_mutants.py"],
+    "connector/audit/csvworker.py": ["tests/audit/test_csv_format.py", "tests/audit/test_export.py"],
 }
 
 # Modules with PostgreSQL-only branches (the COPY / one-statement write path, the read snapshot,
@@ -97,7 +109,9 @@ MODULES: dict[str, list[str]] = {
 # still costs one SQLite run.
 POSTGRES: dict[str, list[str]] = {
     "connector/trail/store.py": ["tests/trail/test_store_mutants.py"],
-    "connector/writes/inflight.py": ["tests/connector/test_inflight_mutants.py"],
+    "connector/writes/inflight.py": ["tests/connector/test_inflight_mutants.py",
+                                     "tests/connector/test_pipeline_claimed.py"],
+    "connector/trail/pgappend.py": ["tests/trail/test_pgappend.py", "tests/trail/test_store_mutants.py"],
 }
 
 # One telling replacement per operator (as mutmut does) rather than cosmic-ray's every-to-every
