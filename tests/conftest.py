@@ -99,3 +99,11 @@ def clock() -> FakeClock:
 @pytest.fixture
 def ids() -> CountingIds:
     return CountingIds()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/audit runs first: its worker-mode tests need a one-thread process (a large export or
+    verify forks its worker only then), and tests that run servers leave threads behind
+    (tests/audit/conftest.py ``need_fork`` skips rather than test the in-process path twice)."""
+    audit = os.sep + os.path.join("tests", "audit") + os.sep
+    items.sort(key=lambda item: audit not in str(item.path))  # stable: the order within each part stays
