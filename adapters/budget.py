@@ -45,8 +45,9 @@ class Budget(Protocol):
         """Spend one hit of ``key`` if it fits: 0.0; else the seconds until one fits (nothing spent)."""
         ...
 
-    def spend(self, key: str, limit: int, per_seconds: float) -> tuple[float, int]:
-        """:meth:`take`, with the hits left once it is spent: ``(0.0, left)``, or ``(wait, 0)``."""
+    def spend(self, key: str, limit: int, per_seconds: float, amount: int = 1) -> tuple[float, int]:
+        """:meth:`take` of ``amount`` hits at once (all or none), with the hits left once they are
+        spent: ``(0.0, left)``, or ``(wait, 0)``."""
         ...
 
     def peek(self, key: str, limit: int, per_seconds: float) -> tuple[int, float]:
@@ -173,14 +174,14 @@ class WindowBudget:
     def take(self, key: str, limit: int, per_seconds: float) -> float:
         return self.spend(key, limit, per_seconds)[0]
 
-    def spend(self, key: str, limit: int, per_seconds: float) -> tuple[float, int]:
+    def spend(self, key: str, limit: int, per_seconds: float, amount: int = 1) -> tuple[float, int]:
         item = self._item(limit, per_seconds)
         counted = getattr(self.storage, "acquire_counted", None)
-        if counted is None:  # limits' own storages: the hit, then the window
-            if self._limiter.hit(item, key):
+        if counted is None:  # limits' own storages: the hits, then the window
+            if self._limiter.hit(item, key, cost=amount):
                 return 0.0, self.peek(key, limit, per_seconds)[0]
             return self._wait(item, key), 0
-        taken, start, hits = counted(item.key_for(key), item.amount, item.get_expiry())
+        taken, start, hits = counted(item.key_for(key), item.amount, item.get_expiry(), amount)
         if taken:
             return 0.0, max(0, limit - hits)
         return self._until(start, item), 0

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from crmgate.adapters.budget import Budget, WindowBudget
 
@@ -98,15 +97,9 @@ class RequestLimiter:
         return Admission(left > 0, limit, left, wait)
 
 
+
 def _spend(budget: Budget, key: str, limit: int, per_seconds: float, amount: int) -> int | None:
-    """Spend ``amount`` hits of ``key`` at once in one call to the budget's storage; the window's
-    remaining after them, or None when they do not fit or the storage cannot spend several at once.
-    (:class:`WindowBudget` spends one hit per call; its storage takes an amount.)"""
-    storage: Any = getattr(budget, "storage", None)
-    counted = getattr(storage, "acquire_counted", None)
-    item_for = getattr(budget, "_item", None)
-    if counted is None or item_for is None:
-        return None
-    item = item_for(limit, per_seconds)
-    taken, _start, hits = counted(item.key_for(key), item.amount, item.get_expiry(), amount)
-    return max(0, limit - hits) if taken else None
+    """Spend ``amount`` hits of ``key`` at once (one round trip to the budget's storage); the
+    window's remaining after them, or None when they do not all fit."""
+    wait, left = budget.spend(key, limit, per_seconds, amount)
+    return None if wait else left

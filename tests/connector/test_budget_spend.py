@@ -54,3 +54,24 @@ def test_hits_that_left_the_window_free_their_room(budget):
     assert b.spend("k", 2, 10.0)[0] > 0
     clock.now += 10.0 + TICK
     assert b.spend("k", 2, 10.0) == (0.0, 1)
+
+
+def test_an_amount_is_spent_all_or_none(budget):
+    """spend(amount=n): n hits in one call; when they do not all fit, none is spent."""
+    b, clock = budget
+    assert b.spend("k", 5, 60.0, 3) == (0.0, 2)
+    wait, none = b.spend("k", 5, 60.0, 3)
+    assert none == 0 and wait > 0
+    assert b.peek("k", 5, 60.0)[0] == 2  # the refusal spent nothing
+    assert b.spend("k", 5, 60.0, 2) == (0.0, 0)
+
+
+def test_an_amount_is_spent_all_or_none_on_a_limits_storage():
+    """The same through a storage of the ``limits`` library itself (no counted acquire): its
+    ``hit`` takes the amount as its cost. The window is 60 s; the test takes well under one."""
+    from limits.storage import MemoryStorage
+
+    b = WindowBudget(MemoryStorage(), namespace=f"t{uuid.uuid4().hex[:8]}")
+    assert b.spend("k", 5, 60.0, 3) == (0.0, 2)
+    assert b.spend("k", 5, 60.0, 3)[0] > 0
+    assert b.spend("k", 5, 60.0, 2) == (0.0, 0)
