@@ -126,3 +126,24 @@ def test_between_its_two_commits_an_append_holds_readers_off(make_store, signer)
         reader.execute(RELEASE_BARRIER)
         reader.commit()
     assert verify_store(store, signer.public_key()).ok
+
+
+def test_a_kept_connection_is_back_in_transactions_after_an_append(make_store):
+    """The append's call and its checkpoint run in autocommit on a connection the store keeps;
+    the next append's build hook must run in a transaction again, so that what it wrote goes
+    when the hook fails (on a connection left in autocommit it would stay committed)."""
+    store = make_store()
+    _pg(store)
+    store.append([entry(1)])  # no hook: the call itself runs in autocommit, then the checkpoint
+    store.append([entry(2)], durable=False)
+
+    def failing(conn):
+        conn.exec_driver_sql("CREATE TABLE hook_scratch (x int)")
+        conn.exec_driver_sql("INSERT INTO hook_scratch VALUES (1)")
+        raise ValueError("the hook fails after writing")
+
+    with pytest.raises(ValueError):
+        store.append(failing)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT to_regclass('hook_scratch')").scalar() is None
+    assert [e.seq for e in store.iter_entries()] == [1, 2]
