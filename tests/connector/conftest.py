@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from crmgate import tables
 from crmgate.adapters.sandbox.adapter import SandboxAdapter
 from crmgate.gate import Gate
 from crmgate.project.scaffold import example_rulebook
@@ -118,3 +120,16 @@ def opp(**fields):
 def hygiene(record_id: str, confidence: float = 0.9, **fields):
     return {"object": "Opportunity", "op": "update", "record_id": record_id, "actor": "ai:deal-hygiene",
             "confidence": confidence, "fields": fields}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request, tmp_path: Path):
+    """crmgate's tables on a SQLite file, then on a fresh PostgreSQL schema: the in-flight and
+    idempotency row code speaks each driver's own SQL."""
+    if request.param == "sqlite":
+        eng = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        eng = sa.create_engine(request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg://", 1))
+    tables.metadata.create_all(eng)
+    yield eng
+    eng.dispose()

@@ -23,19 +23,6 @@ T0 = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
 LEASE = timedelta(minutes=5)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    """Each row test runs on a SQLite file and on a fresh PostgreSQL schema: ``started`` and
-    ``finished`` speak each driver's own SQL."""
-    if request.param == "sqlite":
-        eng = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        eng = sa.create_engine(request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg://", 1))
-    tables.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
-
-
 def outcome(**kw) -> Outcome:
     base = dict(status="applied", proposal_id="prp_1", batch_id="bat_1", object="Lead", op="update", actor="ai:x")
     return Outcome(**{**base, **kw})

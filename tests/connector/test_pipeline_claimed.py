@@ -12,17 +12,6 @@ from crmgate.writes import inflight
 from crmgate.writes.outcome import Outcome
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        eng = sa.create_engine(request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg://", 1))
-    tables.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
-
-
 def _outcome(status: str, record_id: str | None = None) -> Outcome:
     return Outcome(status=status, proposal_id="prp_1", batch_id="bat_1", object="Lead", op="create",  # type: ignore[arg-type]
                    actor="ai:x", record_id=record_id)
