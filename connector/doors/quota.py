@@ -72,7 +72,7 @@ class RequestLimiter:
 
     def _from_batch(self, key: str, limit: int, batch: int) -> Admission | None:
         """One request of a batch held here, spending a new batch when none is left; None when
-        the window has no room for a whole batch (or the budget cannot spend one): then the
+        the window has no room for a whole batch: then the
         request is spent alone."""
         with self._lock:
             now = self.clock()
@@ -80,8 +80,8 @@ class RequestLimiter:
             if held > 0 and now < until:
                 self._held[key] = (held - 1, until, left)
                 return Admission(True, limit, left + held - 1, 0.0)
-        spent = _spend(self.budget, f"quota:{key}", limit, self.per_seconds, batch)
-        if spent is None:
+        wait, spent = self.budget.spend(f"quota:{key}", limit, self.per_seconds, batch)  # all or none
+        if wait:
             return None
         with self._lock:
             held, until, _left = self._held.get(key, (0, 0.0, 0))
@@ -95,11 +95,3 @@ class RequestLimiter:
         limit = limit or self.default_limit
         left, wait = self.budget.peek(f"quota:{key}", limit, self.per_seconds)
         return Admission(left > 0, limit, left, wait)
-
-
-
-def _spend(budget: Budget, key: str, limit: int, per_seconds: float, amount: int) -> int | None:
-    """Spend ``amount`` hits of ``key`` at once (one round trip to the budget's storage); the
-    window's remaining after them, or None when they do not all fit."""
-    wait, left = budget.spend(key, limit, per_seconds, amount)
-    return None if wait else left
