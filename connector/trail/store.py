@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from operator import attrgetter
@@ -45,7 +46,7 @@ import structlog
 from sqlalchemy import Connection, insert, inspect, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from crmgate.trail import schema
+from crmgate.trail import schema, sealing
 from crmgate.trail.canonical import (
     GENESIS,
     NOT_PLAIN,
@@ -70,6 +71,8 @@ log = structlog.get_logger("crmgate.trail")
 Clock = Callable[[], datetime]
 AlsoHook = Callable[[Connection, list[NewEntry]], None]
 BuildHook = Callable[[Connection], Sequence[NewEntry]]
+#: ``seal`` of :meth:`TrailStore.append`: a flag, or a function of the batch's entries
+Seal = bool | Callable[[Sequence[NewEntry]], bool]
 
 _E, _C, _H = schema.entries, schema.checkpoints, schema.head
 #: the columns of an entry row as ``_chain`` builds it
@@ -108,6 +111,9 @@ class TrailStore(TrailReader):
                  echo: bool = False, create: bool = True) -> None:
         self._signer = signer
         self._clock = clock
+        self._seals = threading.Lock()
+        self._unsealed_seq = 0  # the last seq this store appended unsigned (seal=False) ...
+        self._sealed_seq = 0  # ... and the last it signed: a checkpoint there covers every seq before
         self.lock_stats = LockStats()
         try:
             self.engine = make_engine(url, echo=echo, flush=self._flush_wal)
@@ -165,12 +171,19 @@ class TrailStore(TrailReader):
         flush_file(path)
 
     def append(self, entries: Sequence[NewEntry] | BuildHook, *, also: AlsoHook | None = None,
-               durable: bool = True) -> list[Entry]:
+               durable: bool = True, seal: Seal = True) -> list[Entry]:
         """Append ``entries`` as one signed batch and return them as committed (see module docs).
 
         ``durable=False``: return without waiting for the disk (see the module docstring for what
         a power loss may then take); for appends whose loss reconcile repairs, never for one an
         action outside the trail (a CRM call) will rely on.
+
+        ``seal=False`` (or a function of the batch's entries returning False): no checkpoint for
+        this batch; it is committed (and durable) as ever, but unsigned until the next sealed
+        append, whose checkpoint signs a head that chains through it, or :meth:`seal`. For a
+        caller that appends again soon in the same call (a write's intent, then its result): one
+        signature instead of two. Meanwhile ``trail verify`` reports the batch as
+        ``unsigned_tail``, as it does after a crash before that next append (never as valid).
 
         ``entries`` may instead be a callable ``build(conn) -> entries``, run inside the transaction
         BEFORE the head is locked: state that must change atomically with the trail (routing pool
@@ -205,6 +218,8 @@ class TrailStore(TrailReader):
                     in_hook = True
                     also(conn, list(entries))  # type: ignore[arg-type]
                     in_hook = False
+                if entries and not isinstance(seal, bool):
+                    seal = bool(seal(entries))  # type: ignore[arg-type]
                 if entries and self._sqlite:
                     asked = perf_counter()
                     raw = conn.connection.driver_connection
@@ -213,12 +228,13 @@ class TrailStore(TrailReader):
                     ts = self._now()
                     out, rows = self._chain(entries, datas, parts, int(seq), prev, ts)  # type: ignore[arg-type]
                     raw.executemany(_SQLITE_INSERT, rows)
-                    raw.execute(_SQLITE_CHECKPOINT, self._checkpoint(out[-1], ts))
+                    if seal:
+                        raw.execute(_SQLITE_CHECKPOINT, self._checkpoint(out[-1].seq, out[-1].hash, ts))
                     raw.execute(_SQLITE_MOVE_HEAD, (out[-1].seq, out[-1].hash))
                     if not durable and hasattr(raw, "skip_flush"):  # a file (memory has no flush)
                         raw.skip_flush()
                 elif entries:
-                    out = self._append_pg(conn, entries, datas, parts, durable)  # type: ignore[arg-type]
+                    out = self._append_pg(conn, entries, datas, parts, durable, bool(seal))  # type: ignore[arg-type]
             if out and self._sqlite:
                 self.lock_stats.add(locked - asked, perf_counter() - locked)
         except (SQLAlchemyError, sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
@@ -227,18 +243,48 @@ class TrailStore(TrailReader):
             raise TrailStoreError(f"appending to the trail failed: {_category(exc)}") from exc
         if not out:
             return []
+        self._signed(out[-1].seq, bool(seal))
         if _DEBUG.isEnabledFor(logging.DEBUG):  # structlog's lazy proxy binds and renders per call: ~45 us
             log.debug("trail.appended", first_seq=out[0].seq, last_seq=out[-1].seq)
         return out
 
-    def _checkpoint(self, last: Entry, ts: str) -> tuple[Any, ...]:
-        """The checkpoint row (``_CP`` order) signing ``last`` as the head."""
+    def _checkpoint(self, seq: int, head_hash: str, ts: str) -> tuple[Any, ...]:
+        """The checkpoint row (``_CP`` order) signing ``seq``/``head_hash`` as the head."""
         key_id = self._signer.key_id  # type: ignore[union-attr]
-        message = checkpoint_message(last.seq, last.hash, ts, key_id)
-        return (last.seq, last.hash, ts, key_id, self._signer.sign(message))  # type: ignore[union-attr]
+        message = checkpoint_message(seq, head_hash, ts, key_id)
+        return (seq, head_hash, ts, key_id, self._signer.sign(message))  # type: ignore[union-attr]
+
+    def _signed(self, seq: int, sealed: bool) -> None:
+        with self._seals:
+            if sealed:
+                self._sealed_seq = max(self._sealed_seq, seq)
+            else:
+                self._unsealed_seq = max(self._unsealed_seq, seq)
+
+    @property
+    def unsealed(self) -> bool:
+        """True while entries this store appended with ``seal=False`` are not yet covered by a
+        checkpoint it wrote (another store's checkpoint may cover them: :meth:`seal` looks)."""
+        with self._seals:
+            return self._unsealed_seq > self._sealed_seq
+
+    def seal(self) -> int | None:
+        """Sign the trail's head unless a checkpoint already covers it: entries appended with
+        ``seal=False`` (by this store, or by a process that died before its next append) are then
+        covered. Returns the seq signed, or None when there was nothing to sign. Durable."""
+        if self._signer is None:
+            raise TrailStoreError("this trail store has no signer; sealing needs the trail private key")
+        try:
+            sign = lambda seq, head_hash: self._checkpoint(seq, head_hash, self._now())  # noqa: E731
+            signed = sealing.seal_sqlite(self._writers, sign) if self._sqlite else sealing.seal_pg(self.engine, sign)
+        except (SQLAlchemyError, sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
+            raise TrailStoreError(f"sealing the trail failed: {_category(exc)}") from exc
+        if signed is not None:
+            self._signed(signed, True)
+        return signed
 
     def _append_pg(self, conn: Connection, entries: Sequence[NewEntry], datas: list[Any],
-                   parts: list[tuple[str, str]], durable: bool) -> list[Entry]:
+                   parts: list[tuple[str, str]], durable: bool, seal: bool) -> list[Entry]:
         """The PostgreSQL append (:mod:`crmgate.trail.pgappend`): one round trip holds the head
         lock; the checkpoint is signed after it and committed in a second transaction, the one
         that waits for the disk when ``durable``. A failure after the first commit drops the
@@ -252,7 +298,10 @@ class TrailStore(TrailReader):
                 seq += 1
                 out.append(Entry(seq, ts, item.kind, *_ids(item), data, prev, digest))
                 prev = digest
-            write_checkpoint(raw, self._checkpoint(out[-1], ts), durable)
+            if seal:
+                write_checkpoint(raw, self._checkpoint(out[-1].seq, out[-1].hash, ts), durable)
+            else:
+                sealing.leave_unsealed_pg(raw, durable)
         except BaseException:
             conn.invalidate()
             raise
