@@ -156,6 +156,10 @@ class TrailStore(TrailReader):
     def _create_schema(self) -> None:
         with schema_transaction(self.engine) as conn:
             schema.metadata.create_all(conn)
+            for name in schema.DROPPED:  # an older trail's: replaced by the ones created here
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            for index in _E.indexes:  # create_all adds none to a table that exists
+                index.create(conn, checkfirst=True)
             if conn.execute(select(_H.c.id).where(_H.c.id == 1)).first() is None:
                 conn.execute(insert(_H).values(id=1, seq=0, hash=GENESIS))
             if not self._sqlite:
