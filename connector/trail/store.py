@@ -33,6 +33,7 @@ Contract:
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -120,6 +121,10 @@ class TrailStore(TrailReader):
         except (SQLAlchemyError, ValueError) as exc:  # unparsable URL, unknown or missing driver
             raise TrailStoreError(f"cannot open the trail store: {type(exc).__name__}") from exc
         self._sqlite = is_sqlite(self.engine)
+        database = self.engine.url.database
+        # resolved now, as the engine's connections resolve it (a later chdir changes neither)
+        on_file = self._sqlite and database not in (None, "", ":memory:")
+        self._wal = os.path.abspath(str(database)) + "-wal" if on_file else ""
         self._writers = KeptConnections(self.engine)
         database = self.engine.url.database
         if not create and self._sqlite and database not in (None, "", ":memory:") and not Path(database).exists():
@@ -173,6 +178,24 @@ class TrailStore(TrailReader):
     def _flush_wal(self, path: str) -> None:
         self.lock_stats.flushes += 1
         flush_file(path)
+
+    def sync(self) -> None:
+        """Return once every append committed to this store's database before the call (by any
+        process) is on disk: the wait a ``durable=False`` append skipped, e.g. made by the worker
+        that will act on it (a pipelined chunk's, before its CRM call). SQLite: the WAL flushed (a
+        WAL that is gone was checkpointed into the synced database; memory has nothing to flush).
+        PostgreSQL: a commit with a transaction id under the server's durability setting, which
+        flushes the WAL up to it and so every earlier commit. Counted in ``lock_stats.flushes``."""
+        try:
+            if self._sqlite:
+                if self._wal:
+                    self._flush_wal(self._wal)
+                return
+            with self._writers.begin() as conn:
+                conn.exec_driver_sql("SELECT txid_current()")
+            self.lock_stats.flushes += 1
+        except (SQLAlchemyError, OSError) as exc:
+            raise TrailStoreError(f"flushing the trail failed: {type(exc).__name__}") from exc
 
     def append(self, entries: Sequence[NewEntry] | BuildHook, *, also: AlsoHook | None = None,
                durable: bool = True, seal: Seal = True) -> list[Entry]:

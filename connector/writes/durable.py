@@ -12,20 +12,9 @@ no call was made for it before :func:`sync` returned.
 from __future__ import annotations
 
 from crmgate.trail import TrailStore
-from crmgate.trail.engine import flush_file
 
 
 def sync(store: TrailStore) -> None:
-    """Return once every append committed to ``store`` before this call is on disk.
-
-    SQLite: ``fdatasync`` of the database's WAL (every commit before the call is in it; a WAL
-    that is gone was checkpointed into the synced database). PostgreSQL: one commit of a
-    transaction of its own under the server's durability setting, which flushes the WAL up to it
-    and so every earlier commit (as ``TrailStore`` does after a durable append)."""
-    url = store.engine.url
-    if url.get_backend_name() == "sqlite":
-        if url.database not in (None, "", ":memory:"):
-            flush_file(f"{url.database}-wal")
-        return
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("SELECT txid_current()")
+    """Return once every append committed to ``store`` before this call is on disk
+    (:meth:`TrailStore.sync`)."""
+    store.sync()

@@ -1,0 +1,26 @@
+"""TrailStore.sync: the wait for the disk that a ``durable=False`` append skipped, made later (by
+the worker about to act on the entries). Counted as a flush; the store keeps appending."""
+from __future__ import annotations
+
+from crmgate.trail import TrailStore, verify_store
+
+from .trailkit import entry
+
+
+def test_sync_waits_for_the_disk_once_and_the_store_goes_on(make_store, signer):
+    store = make_store()
+    store.append([entry(1)], durable=False)
+    base = store.lock_stats.flushes
+    store.sync()
+    assert store.lock_stats.flushes == base + 1
+    store.append([entry(2)], durable=False)
+    assert [e.seq for e in store.read()] == [1, 2]
+    assert verify_store(store, signer.public_key()).ok
+
+
+def test_sync_of_a_memory_store_has_nothing_to_flush(signer):
+    with TrailStore("sqlite://", signer=signer) as store:
+        store.append([entry(1)], durable=False)
+        base = store.lock_stats.flushes
+        store.sync()
+        assert store.lock_stats.flushes == base
