@@ -15,6 +15,9 @@ Contract:
   until the next append's checkpoint signs a head that chains through them. Readers' snapshots
   (:meth:`scan`) never fall between the two commits. The head row is the last lock an append
   takes.
+* ``append(..., seal=False)`` writes no checkpoint: the batch stays unsigned (``unsigned_tail``)
+  until a later sealed append or :meth:`TrailStore.seal` signs a head that chains through it, so
+  an intent and its result appended in one call cost one signature (see :meth:`append`).
 * The entries ``append`` returns share ``data`` with the NewEntry when it was already plain JSON
   (no copy is made); treat both as read-only.
 * Readers page by ``seq`` with ``(start, limit)`` (:mod:`crmgate.trail.reading`).
