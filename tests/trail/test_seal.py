@@ -10,7 +10,7 @@ import pytest
 from crmgate.trail import TrailStoreError, verify_store
 from crmgate.trail.pgappend import RELEASE_BARRIER, take_barrier
 
-from .trailkit import entry
+from .trailkit import entry, sql
 
 
 def _codes(store, signer) -> list[tuple[int | None, str]]:
@@ -109,3 +109,14 @@ def test_an_unsealed_postgresql_append_lets_readers_in(make_store, signer):
         assert take_barrier(other, lock_timeout_ms=1)  # what a reader's snapshot waits for
         other.execute(RELEASE_BARRIER)
     assert _codes(store, signer) == [(1, "unsigned_tail")]
+
+
+def test_a_driver_error_while_sealing_is_a_store_error(make_store):
+    """The checkpoints table gone (a damaged database): seal raises TrailStoreError naming the
+    driver error's category, and signs nothing."""
+    store = make_store()
+    store.append([entry(1)], seal=False)
+    sql(store, "DROP TABLE trail_checkpoints")
+    with pytest.raises(TrailStoreError, match=r"sealing the trail failed: (OperationalError|ProgrammingError)"):
+        store.seal()
+    assert store.unsealed
