@@ -18,8 +18,10 @@ baseline's place, for an A/B of a branch (its figures are then printed as "basel
 Wall-clock ratios move with whatever else the machine runs; the CPU per proposal does much less,
 so each run also prints it (from /proc/PID/task/*/schedstat: the workers' processes and the run's
 server backends, between "go" and the last report), with the time spent waiting for a CPU, the
-sampler's own CPU (it competes with the workers for the same cores) and how far apart the
-workers finished (a worker left running alone leaves a core idle).
+sampler's own CPU (it competes with the workers for the same cores), how far apart the
+workers finished (a worker left running alone leaves a core idle), and the share of the machine's
+CPU that other processes took meanwhile (/proc/stat: when it is high, the wall-clock ratios say
+little about a quiet machine; the CPU per proposal still compares).
 """
 from __future__ import annotations
 
@@ -105,6 +107,13 @@ def sched(pids: list[int]) -> dict[int, tuple[int, int, int]]:
     return out
 
 
+def busy_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (every process, /proc/stat)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def backends() -> list[int]:
     """The server processes of the run's database (the sampler's connection is elsewhere)."""
     import psycopg
@@ -168,14 +177,15 @@ def one_run(env: dict, n_workers: int, per_worker: int, batch: int, work: Path, 
         for p in procs:
             assert p.stdout.readline().strip() == "ready"
         servers = backends()
-        clients0, servers0 = sched([p.pid for p in procs]), sched(servers)
+        clients0, servers0, machine0 = sched([p.pid for p in procs]), sched(servers), busy_s()
         sampler = LockSampler()
         sampler.start()
         for p in procs:
             p.stdin.write("go\n")
             p.stdin.flush()
         reports = [json.loads(p.stdout.readline()) for p in procs]
-        clients1, servers1 = sched([p.pid for p in procs]), sched(sorted(set(servers) | set(backends())))
+        servers = sorted(set(servers) | set(backends()))
+        clients1, servers1, machine1 = sched([p.pid for p in procs]), sched(servers), busy_s()
         sampler.stop.set()
         sampler.join()
         for p in procs:
@@ -196,6 +206,8 @@ def one_run(env: dict, n_workers: int, per_worker: int, batch: int, work: Path, 
             "queued_us": (client[1] + server[1]) / n * 1e6, "switches": (client[2] + server[2]) / n,
             "lost": len(set(servers0) - set(servers1)), "sampler_us": sampler.cpu_s / n * 1e6,
             "spread": (max(r["end"] for r in reports) - min(r["end"] for r in reports)) / wall,
+            # what the rest of the machine took of its cores meanwhile (the sampler counted in)
+            "others": max(0.0, machine1 - machine0 - client[0] - server[0]) / (wall * (os.cpu_count() or 1)),
             "held": sum(held) / wall if held else None, "waiting": sampler.waiting / max(1, sampler.samples),
             "on_client": sampler.on_client / max(1, sampler.blockers)}
 
@@ -247,7 +259,7 @@ def main() -> None:
                         locks.setdefault((tree, n), []).append((r["waiting"], r["on_client"]))
                         cpu.setdefault((tree, n), []).append(
                             (r["client_us"], r["server_us"], r["queued_us"], r["switches"], r["sampler_us"],
-                             r["spread"]))
+                             r["spread"], r["others"]))
                         if tree == "current" and r["held"] is not None:
                             held.setdefault(n, []).append(r["held"])
             med = {k: statistics.median(v) for k, v in rates.items()}
@@ -263,7 +275,8 @@ def main() -> None:
                     c = [statistics.median(x) for x in zip(*cpu[(t, n)])]
                     print(f"      {t:8} per proposal: CPU {c[0]:6.0f} us workers + {c[1]:5.0f} us server = "
                           f"{c[0] + c[1]:6.0f} us; {c[2]:6.0f} us waiting for a CPU; scheduled in {c[3]:5.1f} times; "
-                          f"lock sampler {c[4]:4.0f} us; ends spread over {c[5]:.0%} of the wall time")
+                          f"lock sampler {c[4]:4.0f} us; ends spread over {c[5]:.0%} of the wall time; "
+                          f"other processes took {c[6]:.0%} of the machine")
             if 1 in counts and 2 in counts:
                 cur, base = med[("current", 2)] / med[("current", 1)], med[("baseline", 2)] / med[("baseline", 1)]
                 row(f"2 workers / 1 worker, {label}", cur, base, unit="x", target=">= 1.7x", met=cur >= 1.7)
