@@ -61,6 +61,8 @@ def format_stamp(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds; naive datetimes are taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is timezone.utc and moment.year >= 1000:  # the same text, without strftime's cost
+        return f"{moment.isoformat(timespec='milliseconds')[:23]}Z"
     moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
