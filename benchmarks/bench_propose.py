@@ -3,11 +3,13 @@ pre-scale-work code (``benchmarks/baseline.py``) run in the same session. Prints
 ``ROW|`` lines; asserts nothing about speed.
 
     .venv/bin/python benchmarks/bench_propose.py [--single 400] [--batches 5] [--proposals 10000]
-        [--also REF ...]
+        [--also REF ...] [--rounds N]
 
 ``--also REF`` runs the workload on one more commit (laid out like the baseline) and prints its
 rows too, e.g. a branch with changes proposed for files another helper owns; it may be repeated
-(``--also main --also s5-cpu-extra``).
+(``--also main --also s5-cpu-extra``). ``--rounds N`` runs every tree N times, the trees taking
+turns, and reports each figure's median over the rounds: on a shared machine whose load moves,
+trees measured one after the other once each can differ by the load alone.
 
 Each tree runs the same workload in its own subprocess (current first, then baseline):
 
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -139,17 +142,28 @@ def main() -> None:
     ap.add_argument("--proposals", type=int, default=10_000)
     ap.add_argument("--also", action="append", default=[],
                     help="one more git ref to measure beside the working tree (repeatable)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every tree this many times, taking turns, and report medians")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.single, args.batches, args.proposals)))
         return
-    trees = [("current", run(current_env(), args))]
-    for ref in args.also:
-        with baseline_tree(ref) as also:
-            trees.append((ref, run(baseline_env(also), args)))
-    with baseline_tree() as old:
-        before = run(baseline_env(old), args)
+    with ExitStack() as stack:
+        envs = [("current", current_env())]
+        envs += [(ref, baseline_env(stack.enter_context(baseline_tree(ref)))) for ref in args.also]
+        envs.append(("baseline", baseline_env(stack.enter_context(baseline_tree()))))
+        runs: dict[str, list[dict]] = {label: [] for label, _ in envs}
+        for n in range(args.rounds):
+            for label, env in envs:  # the trees take turns: a load change hits every tree alike
+                runs[label].append(run(env, args))
+                if args.rounds > 1:
+                    r = runs[label][-1]
+                    print(f"round {n + 1} {label:9}: single {r['single_ms']:.2f} ms; batch own {r['batch_own_us']:.0f} us; "
+                          f"end to end {r['e2e_per_s']:,.0f}/s", flush=True)
+    medians = {label: _median(results) for label, results in runs.items()}
+    before = medians.pop("baseline")
+    trees = list(medians.items())
     for label, r in (*trees, ("baseline", before)):
         print(f"{label:9} {r['tree']}: single {r['single_ms']:.2f} ms CPU; batch {r['batch_us']:.0f} us CPU "
               f"per proposal ({r['batch_own_us']:.0f} us without the sandbox CRM's own); "
@@ -158,6 +172,12 @@ def main() -> None:
         if label != "current":
             print(f"-- with {label}:")
         rows(now, before, args)
+
+
+def _median(results: list[dict]) -> dict:
+    """Each figure's median over the rounds (the tree's path from the first)."""
+    return {key: statistics.median(r[key] for r in results) if key != "tree" else results[0][key]
+            for key in results[0]}
 
 
 def rows(now: dict, before: dict, args: argparse.Namespace) -> None:

