@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from crmgate.adapters.base import Adapter, Record, UpdateRequest
+from crmgate.adapters.errors import CRMError, ResponseError
+from crmgate.adapters.salesforce.reads import readable, to_record
 from crmgate.adapters.salesforce.settings import LoopbackSession
 from crmgate.project.scaffold import example_rulebook
 from crmgate.rules.loader import parse_rulebook
@@ -167,3 +169,58 @@ def test_an_adapter_without_fields_is_called_as_before():
     found, _ = read_before_images(adapter, parse_rulebook(example_rulebook()), ("Lead",), _proposals(
         {"object": "Lead", "op": "update", "record_id": "L1", "fields": {"Rating": "Hot"}}))
     assert adapter.asked == [("Lead", None)] and set(found) == {("Lead", "L1")}
+
+
+class _Failing(_Recording):
+    def get_many(self, object: str, ids: Sequence[str], fields: Any = None) -> dict[str, Record]:
+        raise CRMError("down", code="SERVER_UNAVAILABLE", status=503)
+
+
+def test_a_failed_read_is_that_objects_error():
+    """A CRM error reading one object is returned for that object; no record of it is found."""
+    found, errors = read_before_images(_Failing(), parse_rulebook(example_rulebook()), ("Lead",), _proposals(
+        {"object": "Lead", "op": "update", "record_id": "L1", "fields": {"Rating": "Hot"}}))
+    assert found == {} and list(errors) == ["Lead"] and errors["Lead"].code == "SERVER_UNAVAILABLE"
+
+
+class _Opaque:
+    """A callable whose signature cannot be read (``error`` is what reading it raises)."""
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+
+    @property
+    def __signature__(self) -> Any:
+        raise self.error("no signature")
+
+    def __call__(self, object: str, ids: Sequence[str]) -> dict[str, Record]:
+        return {}
+
+
+@pytest.mark.parametrize("error", [TypeError, ValueError])
+def test_an_adapter_whose_signature_cannot_be_read_is_called_without_fields(error):
+    """inspect.signature raising (TypeError or ValueError) means: call get_many as before."""
+    class Opaque(_Recording):
+        get_many = _Opaque(error)  # type: ignore[assignment]
+
+    assert not narrows(Opaque())
+
+
+def test_readable_fields_are_the_writable_ones_that_can_be_read():
+    """From describe: createable or updateable, not of an unreadable type, not the upsert key."""
+    describe = {"fields": [
+        {"name": "A", "type": "string", "createable": True, "updateable": True},
+        {"name": "CreateOnly", "type": "string", "createable": True, "updateable": False},
+        {"name": "UpdateOnly", "type": "string", "createable": False, "updateable": True},
+        {"name": "ReadOnly", "type": "string", "createable": False, "updateable": False},
+        {"name": "Address", "type": "address", "createable": True, "updateable": True},
+        {"name": "Key__c", "type": "string", "createable": True, "updateable": True},
+    ]}
+    assert readable(describe, "Key__c") == ("A", "CreateOnly", "UpdateOnly")
+
+
+@pytest.mark.parametrize("row", [["not", "a", "mapping"], {"SystemModstamp": "2026-01-01T00:00:00.000+0000"},
+                                 {"Id": "00Q000000000001EAA"}, {"Id": 7, "SystemModstamp": "x"}])
+def test_a_row_without_id_or_version_is_a_malformed_answer(row):
+    with pytest.raises(ResponseError):
+        to_record("Lead", row, frozenset())
