@@ -8,7 +8,8 @@ Each contender updates ``NumberOfEmployees`` on N existing Leads, in a fake org 
 ``--latency`` seconds to every API call:
 
 * crmgate: ``Gate.propose`` of N update proposals with the example rulebook (use case
-  lead_intake), a signed SQLite trail, before-images and conditional batched writes
+  lead_intake), a signed SQLite trail, before-images (``Id``, ``SystemModstamp`` and the
+  rulebook's 9 Lead fields, see docs/salesforce.md) and conditional batched writes
   (``crm.concurrency`` = ``--concurrency``), chunks pipelined (``crmgate.writes.chunks``: the
   next 200 are decided and their intents committed while a chunk's call is in flight);
 * the same with pipelining off (the adapter's ``write_lanes`` = 0: every decision and intent of the

@@ -4,7 +4,8 @@ Calls (each is one API call; every one goes through :func:`crmgate.adapters.retr
 
 * ``get_many``: sObject Collections *retrieve*, ``POST composite/sobjects/{Obj}`` with up to
   2,000 ids. The fields read are ``crm.fields[Obj]`` or, by default, every writable field from the
-  object's describe (fetched once per object per adapter and cached).
+  object's describe (fetched once per object per adapter and cached); ``fields=`` narrows them
+  to those names (plus the system fields and version), see :mod:`crmgate.adapters.salesforce.reads`.
 * ``create_many``: with ``idempotency_field`` set, Collections *upsert* on that External ID field
   (``PATCH composite/sobjects/{Obj}/{field}``, 200 per call) carrying the request's idempotency key,
   so a retried call can never make a second record; otherwise ``POST composite/sobjects``, never
@@ -34,7 +35,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -52,14 +53,12 @@ from crmgate.adapters.retry import retrying
 from crmgate.adapters.salesforce.chunks import Job, chunks, map_in_order, noting, resilient, send_chunks
 from crmgate.adapters.salesforce.errors import Allowance, parse_limit_info, translate
 from crmgate.adapters.salesforce.lookup import find_created
+from crmgate.adapters.salesforce.reads import SYSTEM_FIELDS, chosen, readable, same_fields, to_record
 from crmgate.adapters.salesforce.results import Checks, collection_results, key_value
 from crmgate.adapters.salesforce.settings import Credentials, LoopbackSession, Settings, parse_settings
 from crmgate.adapters.salesforce.soql import find_candidates as _find_candidates
 from crmgate.adapters.salesforce.versions import ReadLog, Seen, http_date, parse_http_date, parse_stamp
 
-SYSTEM_FIELDS = ("Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById", "CreatedDate", "CreatedById")
-_META = ("LastModifiedDate", "LastModifiedById", "CreatedDate", "CreatedById")
-_UNREADABLE_TYPES = frozenset({"address", "location", "base64", "id", "complexvalue", "anyType"})
 _ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -97,8 +96,10 @@ class SalesforceAdapter(Adapter):
         session.hooks.setdefault("response", []).append(self._remember_response)
         self._session: requests.Session | None = session
         try:  # the client is built once; password and JWT log in here
+            # plain dicts: the SDK's default OrderedDict hook doubles the cost of decoding a retrieve
             self._sf = Salesforce(instance_url=settings.instance_url, version=settings.api_version,
-                                  session=session, domain=settings.domain, **credentials.client_kwargs())
+                                  session=session, domain=settings.domain, object_pairs_hook=dict,
+                                  **credentials.client_kwargs())
         except Exception as exc:
             raise translate(exc, self._last_response()) from exc
 
@@ -131,11 +132,13 @@ class SalesforceAdapter(Adapter):
                 self._describes[object] = dict(body)
             return self._describes[object]
 
-    def get_many(self, object: str, ids: Sequence[str]) -> dict[str, Record]:
+    def get_many(self, object: str, ids: Sequence[str], fields: Collection[str] | None = None) -> dict[str, Record]:
+        """The existing records among ``ids``; ``fields``: the business fields wanted (None: every
+        readable one). A record holds at least those of them that are set, and always its version."""
         self._check_object(object)
         # ids that cannot be Salesforce ids cannot exist; sending them would fail the whole call
         wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and _ID.match(i)))
-        found = self._retrieve(object, wanted)
+        found = self._retrieve(object, wanted, fields)
         by15 = {rid[:15]: rec for rid, rec in found.items()}
         out = {}
         for i in wanted:
@@ -232,16 +235,14 @@ class SalesforceAdapter(Adapter):
         """The fields a before-image holds: configured, else every writable describe field."""
         names = self.settings.fields.get(object)
         if names is None:
-            names = tuple(
-                f["name"] for f in self.describe(object)["fields"]
-                if isinstance(f, Mapping) and (f.get("createable") or f.get("updateable"))
-                and f.get("type") not in _UNREADABLE_TYPES and f.get("name") != self.settings.idempotency_field)
+            names = readable(self.describe(object), self.settings.idempotency_field)
         return tuple(dict.fromkeys((*SYSTEM_FIELDS, *names)))
 
-    def _retrieve(self, object: str, ids: list[str]) -> dict[str, Record]:
+    def _retrieve(self, object: str, ids: list[str], names: Collection[str] | None = None) -> dict[str, Record]:
         if not ids:
             return {}
-        fields = list(self.read_fields(object))
+        fields = list(chosen(self.read_fields(object), names))
+        asked = None if names is None else frozenset(fields) - frozenset(SYSTEM_FIELDS)
         skip = frozenset({*SYSTEM_FIELDS, "attributes", self.settings.idempotency_field})
 
         def read(chunk: list[str]) -> list[Record]:
@@ -258,19 +259,13 @@ class SalesforceAdapter(Adapter):
                     continue
                 rec = self._to_record(object, row, skip)
                 out.append(rec)
-                self._reads.remember(object, rec.id, rec.version, rec.fields, read_at, server_date)
+                self._reads.remember(object, rec.id, rec.version, rec.fields, read_at, server_date, asked)
             return out
 
         parts = map_in_order(read, chunks(ids, self.max_retrieve), self.settings.concurrency)
         return {rec.id: rec for part in parts for rec in part}
 
-    @staticmethod
-    def _to_record(object: str, row: Any, skip: frozenset[str | None]) -> Record:
-        if not isinstance(row, Mapping) or not isinstance(row.get("Id"), str) or not isinstance(row.get("SystemModstamp"), str):
-            raise ResponseError(f"retrieve {object}: a record without Id or SystemModstamp")
-        fields = {k: v for k, v in row.items() if k not in skip and v is not None}
-        meta = {k: row[k] for k in _META if row.get(k) is not None}
-        return Record(object=object, id=row["Id"], fields=fields, version=row["SystemModstamp"], meta=meta)
+    _to_record = staticmethod(to_record)  # soql and lookup build records the same way
 
     # -- the version check -----------------------------------------------------------------------
 
@@ -301,7 +296,7 @@ class SalesforceAdapter(Adapter):
             if rec is None:
                 continue  # gone: the write itself reports ENTITY_IS_DELETED
             same_second_edit = (seen is not None and seen.unsettled and seen.version == expected
-                                and dict(rec.fields) != dict(seen.fields))
+                                and not same_fields(rec.fields, seen.fields, seen.names))
             if rec.version != expected or same_second_edit:
                 conflicts[i] = WriteResult("conflict", id=rid, record=rec, error=RecordError(
                     "STALE_VERSION", f"{object} {rid} changed since version {expected} (now {rec.version})",

@@ -60,6 +60,7 @@ class Seen:
     fields: Mapping[str, Any]  # only for an unsettled read (empty otherwise)
     read_at: datetime  # the adapter's clock when the answer arrived
     unsettled: bool  # stamped in the same second as the server's Date of the read
+    names: frozenset[str] | None = None  # the fields the read asked for (None: every readable field)
 
 
 class ReadLog:
@@ -72,13 +73,13 @@ class ReadLog:
         self._lock = threading.Lock()
 
     def remember(self, object: str, id: str, version: str, fields: Mapping[str, Any],
-                 read_at: datetime, server_date: datetime | None) -> None:
+                 read_at: datetime, server_date: datetime | None, names: frozenset[str] | None = None) -> None:
         stamp = parse_stamp(version)
         # no Date header: we cannot prove the same second, so the read counts as settled
         unsettled = bool(stamp and server_date and stamp.replace(microsecond=0) >= server_date.replace(microsecond=0))
         key = (object, id)
         # the fields are compared only for an unsettled read: keep a copy only then
-        seen = Seen(version, dict(fields) if unsettled else {}, read_at, unsettled)
+        seen = Seen(version, dict(fields) if unsettled else {}, read_at, unsettled, names)
         with self._lock:
             self._seen.pop(key, None)
             self._seen[key] = seen
