@@ -183,7 +183,6 @@ class CandidatePool:
         # per exact anchor: the batch creates indexed so far (how many, and by value); without it
         # a batch of N creates compared each one with every create before it, N*N/2 comparisons
         self._batch_index: dict[tuple[Any, ...], tuple[list[int], dict[str, list[Candidate]]]] = {}
-        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def add(self, cand: Candidate) -> None:
         self.batch.append(cand)
@@ -199,8 +198,8 @@ class CandidatePool:
                   shared: frozenset[str], mine_of: Mapping[int, str | None] | None = None) -> list[Candidate]:
         """The candidates ``rule`` may match for a proposal of ``obj``; ``mine_of``: the proposal's
         key values by key position, when already computed."""
-        plan = self._plans.get((id(rule), obj, shared))
-        if plan is None:  # what depends on the rule alone, once per pool (``rule`` kept: ids stay unique)
+        plan = rule.plans.get((obj, shared))
+        if plan is None:  # what depends on the rule alone: once per rulebook (the rule is frozen)
             targets = set(rule.targets(obj))
             at = next((n for n, k in enumerate(rule.keys) if k.kind in _EXACT_ANCHORS), None)
             if at is None:
@@ -208,8 +207,8 @@ class CandidatePool:
             anchor = None if at is None else rule.keys[at]
             ix = None if anchor is None else \
                 (rule.id, obj, anchor.kind, tuple(anchor.fields), anchor.plus_addressing, anchor.region, shared)
-            plan = self._plans[(id(rule), obj, shared)] = (rule, targets, at, anchor, ix)
-        _, targets, at, anchor, ix_key = plan
+            plan = rule.plans[(obj, shared)] = (targets, at, anchor, ix)
+        targets, at, anchor, ix_key = plan
         fuzzy = anchor is None or anchor.kind in FUZZY_KINDS
         near = [c for c in self.batch if c.object in targets] if fuzzy else []
         if anchor is None:
@@ -252,15 +251,25 @@ def candidate_queries(obj: str, section: MatchingSection,
                       proposals: Iterable[Mapping[str, Any]]) -> dict[str, CandidateQuery]:
     """Per candidate object, the exact values and prefixes that find every possible match of the
     proposals' ``fields`` (one query per object for a whole batch)."""
-    # keyed by (target, field): one flat dict each, not a dict of dicts made per call
-    equals: dict[tuple[str, str], set[str]] = {}
-    starts: dict[tuple[str, str], set[str]] = {}
+    return {target: CandidateQuery({f: tuple(v) for f, v in equals.items()}, {f: tuple(v) for f, v in starts.items()})
+            for target, (equals, starts) in candidate_asks(obj, section, proposals).items()}
+
+
+Asks = dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]]
+
+
+def candidate_asks(obj: str, section: MatchingSection, proposals: Iterable[Mapping[str, Any]]) -> Asks:
+    """:func:`candidate_queries` as the adapter's ``find_candidates`` takes it: per candidate object
+    (sorted), its ``(equals, prefixes)`` by field, each field's values sorted (no query objects made)."""
     plans = section.plans.get(obj)
     if plans is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
         plans = section.plans[obj] = tuple(
             (tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
                                      for key in _anchors(rule)))
             for rule in section.rules)
+    # per target, then per field: the fields in the order they were first asked for
+    equals: dict[str, dict[str, set[str]]] = {}
+    starts: dict[str, dict[str, set[str]]] = {}
     for fields in proposals:
         for keys, asks in plans:
             for k in keys:
@@ -269,24 +278,26 @@ def candidate_queries(obj: str, section: MatchingSection,
             else:
                 for key, targets in asks:
                     exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
-                    for where in targets:
+                    for target, name in targets:
                         if exact_values:
-                            got = equals.get(where)
-                            if got is None:
-                                equals[where] = set(exact_values)
-                            else:
-                                got.update(exact_values)
+                            _add(equals, target, name, exact_values)
                         if prefixes:
-                            got = starts.get(where)
-                            if got is None:
-                                starts[where] = set(prefixes)
-                            else:
-                                got.update(prefixes)
-    out: dict[str, CandidateQuery] = {}
-    for target in sorted({t for t, _ in equals} | {t for t, _ in starts}):
-        out[target] = CandidateQuery({f: tuple(sorted(v)) for (t, f), v in equals.items() if t == target},
-                                     {f: tuple(sorted(v)) for (t, f), v in starts.items() if t == target})
-    return out
+                            _add(starts, target, name, prefixes)
+    return {target: ({f: sorted(v) for f, v in equals.get(target, {}).items()},
+                     {f: sorted(v) for f, v in starts.get(target, {}).items()})
+            for target in sorted(equals.keys() | starts.keys())}
+
+
+def _add(into: dict[str, dict[str, set[str]]], target: str, name: str, values: list[str]) -> None:
+    by_field = into.get(target)
+    if by_field is None:
+        into[target] = {name: set(values)}
+        return
+    got = by_field.get(name)
+    if got is None:
+        by_field[name] = set(values)
+    else:
+        got.update(values)
 
 
 def _anchors(rule: MatchRule) -> list[MatchKey]:

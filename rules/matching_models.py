@@ -56,6 +56,12 @@ class MatchRule(Model):
     def targets(self, obj: str) -> list[str]:
         return self.against or [obj]
 
+    @cached_property
+    def plans(self) -> dict[Any, Any]:
+        """Per (proposal object, shared domains), what :meth:`crmgate.rules.matching.CandidatePool.shortlist`
+        works out of this rule alone, on first use (the rule is frozen)."""
+        return {}
+
 
 class MatchingSection(Model):
     """One object's duplicate rules, in order: the first rule that matches decides."""
