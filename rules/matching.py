@@ -261,43 +261,54 @@ Asks = dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]]
 def candidate_asks(obj: str, section: MatchingSection, proposals: Iterable[Mapping[str, Any]]) -> Asks:
     """:func:`candidate_queries` as the adapter's ``find_candidates`` takes it: per candidate object
     (sorted), its ``(equals, prefixes)`` by field, each field's values sorted (no query objects made)."""
-    plans = section.plans.get(obj)
-    if plans is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
-        plans = section.plans[obj] = tuple(
-            (tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
-                                     for key in _anchors(rule)))
-            for rule in section.rules)
-    # per target, then per field: the fields in the order they were first asked for
-    equals: dict[str, dict[str, set[str]]] = {}
-    starts: dict[str, dict[str, set[str]]] = {}
+    planned = section.plans.get(obj)
+    if planned is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
+        rules = tuple((tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
+                                               for key in _anchors(rule)))
+                      for rule in section.rules)
+        planned = section.plans[obj] = (rules, [targets for _, asks in rules for _, targets in asks])
+    plans, targets_of = planned  # (targets_of: by slot, see below)
+    # per anchor of each rule (a slot), the values asked for, kept in the order each slot first
+    # asked: each proposal adds to its slots' sets, the targets are filled from them at the end
+    exact: dict[int, set[str]] = {}
+    starts: dict[int, set[str]] = {}
+    slot = 0
     for fields in proposals:
+        slot = 0
         for keys, asks in plans:
             for k in keys:
                 if key_value(k, k.fields, fields) is None:
+                    slot += len(asks)
                     break  # a key the proposal lacks: this rule cannot match it, so nothing to ask
             else:
-                for key, targets in asks:
+                for key, _ in asks:
                     exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
-                    for target, name in targets:
-                        if exact_values:
-                            _add(equals, target, name, exact_values)
-                        if prefixes:
-                            _add(starts, target, name, prefixes)
-    return {target: ({f: sorted(v) for f, v in equals.get(target, {}).items()},
-                     {f: sorted(v) for f, v in starts.get(target, {}).items()})
-            for target in sorted(equals.keys() | starts.keys())}
-
-
-def _add(into: dict[str, dict[str, set[str]]], target: str, name: str, values: list[str]) -> None:
-    by_field = into.get(target)
-    if by_field is None:
-        into[target] = {name: set(values)}
-        return
-    got = by_field.get(name)
-    if got is None:
-        by_field[name] = set(values)
-    else:
-        got.update(values)
+                    if exact_values:
+                        got = exact.get(slot)
+                        if got is None:
+                            exact[slot] = set(exact_values)
+                        else:
+                            got.update(exact_values)
+                    if prefixes:
+                        got = starts.get(slot)
+                        if got is None:
+                            starts[slot] = set(prefixes)
+                        else:
+                            got.update(prefixes)
+                    slot += 1
+    by_target: dict[str, tuple[dict[str, set[str]], dict[str, set[str]]]] = {}
+    for at, found in ((0, exact), (1, starts)):
+        for n, values in found.items():
+            for target, name in targets_of[n]:
+                into = by_target.setdefault(target, ({}, {}))[at]
+                got = into.get(name)
+                if got is None:
+                    into[name] = values
+                else:
+                    into[name] = got | values
+    return {target: ({f: sorted(v) for f, v in by_target[target][0].items()},
+                     {f: sorted(v) for f, v in by_target[target][1].items()})
+            for target in sorted(by_target)}
 
 
 def _anchors(rule: MatchRule) -> list[MatchKey]:

@@ -57,13 +57,16 @@ def _union(proposals: list[Proposal]) -> dict[str, tuple[dict, dict]]:
             for t in sorted(equals.keys() | starts.keys())}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(creates(), min_size=1, max_size=6))
 def test_a_batch_asks_for_the_union_of_its_creates_look_ups(batch: list[Proposal]) -> None:
     crm = Recording()
     BatchGuard.prepare(crm, RB, {"Lead", "Contact", "Account"}, batch)
-    assert crm.calls == _union(batch)
+    union = _union(batch)
+    assert crm.calls == union
     assert list(crm.calls) == sorted(crm.calls)
+    # each object's fields in the order the batch first asked for them (the query's text is stable)
+    assert [(list(k), list(p)) for k, p in crm.calls.values()] == [(list(k), list(p)) for k, p in union.values()]
     objects = {p.object for p in batch}
     if len(objects) == 1:  # one object's look-up is candidate_asks' own, as it is
         (obj,) = objects
