@@ -158,14 +158,46 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
                 break
             mine[n] = value
         else:  # (a proposal lacking a key this rule needs cannot match anything)
-            scored = [Scored(cand.object, cand.id, score, cand.in_batch)
-                      for cand in pool.shortlist(rule, obj, fields, shared, mine)
-                      if (score := rule_score(rule, obj, fields, cand, shared, pool, mine)) is not None]
+            scored = _scored(rule, pool.shortlist(rule, obj, fields, shared, mine), pool, shared, mine)
             if scored:
                 # best first; existing records before batch neighbours on a tie, then by id for stable output
                 scored.sort(key=lambda s: (-s.score, s.in_batch, s.id))
                 matches.append(RuleMatch(rule.id, rule.action, tuple(scored), rule.overwrite))
     return MatchResult(obj, tuple(matches))
+
+
+def _scored(rule: MatchRule, shortlist: list[Candidate], pool: CandidatePool, shared: frozenset[str],
+            mine: Mapping[int, str]) -> list[Scored]:
+    """:func:`rule_score` for each candidate of ``shortlist`` that matches, given every key's value
+    of the proposal (``mine``): the same scores, with what depends on the rule alone worked out once."""
+    plan = rule.plans.get(_SCORING)
+    if plan is None:  # per key: its position, how to compare (None: equal or not) and its cutoff
+        plan = rule.plans[_SCORING] = tuple(
+            (n, key, (norm.person_similarity if key.kind == "person_name" else norm.similarity)
+             if key.kind in FUZZY_KINDS else None, key.cutoff) for n, key in enumerate(rule.keys))
+    value = pool.value
+    out: list[Scored] = []
+    for cand in shortlist:
+        worst = 100.0
+        for n, key, compare, cutoff in plan:
+            ours, theirs = mine[n], value(key, cand, shared)
+            if theirs is None:
+                break
+            if compare is None:
+                if ours != theirs:
+                    break
+                continue  # (100: no lower than worst)
+            score = 100.0 if ours == theirs else compare(ours, theirs)
+            if score < cutoff:
+                break
+            if score < worst:
+                worst = score
+        else:
+            out.append(Scored(cand.object, cand.id, worst, cand.in_batch))
+    return out
+
+
+_SCORING = "scoring"  # (MatchRule.plans: the scoring plan's entry, beside the shortlists' (object, shared) ones)
 
 
 class CandidatePool:
@@ -178,7 +210,11 @@ class CandidatePool:
     def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
         self.items = list(candidates)
         self.batch: list[Candidate] = []
-        self._values: dict[tuple[Any, ...], str | None] = {}
+        # key values by what they depend on: (object, kind, fields read, options, shared domains),
+        # then (id, in_batch); keys with the same content (two rules' person_name) share one
+        self._values: dict[tuple[Any, ...], dict[tuple[str, bool], str | None]] = {}
+        # per (key, object, shared domains): that key's entry of _values (the key kept: ids stay unique)
+        self._by_key: dict[tuple[int, str, frozenset[str]], tuple[MatchKey, dict[tuple[str, bool], str | None]]] = {}
         self._index: dict[tuple[Any, ...], dict[str, list[Candidate]]] = {}
         # per exact anchor: the batch creates indexed so far (how many, and by value); without it
         # a batch of N creates compared each one with every create before it, N*N/2 comparisons
@@ -188,11 +224,16 @@ class CandidatePool:
         self.batch.append(cand)
 
     def value(self, key: MatchKey, cand: Candidate, shared: frozenset[str]) -> str | None:
-        k = (cand.object, cand.id, cand.in_batch, key.kind, tuple(key.fields_on(cand.object)),
-             key.plus_addressing, key.region, shared)
-        if k not in self._values:
-            self._values[k] = key_value(key, key.fields_on(cand.object), cand.fields, shared)
-        return self._values[k]
+        found = self._by_key.get((id(key), cand.object, shared))
+        if found is None:
+            sig = (cand.object, key.kind, tuple(key.fields_on(cand.object)), key.plus_addressing, key.region, shared)
+            found = self._by_key[(id(key), cand.object, shared)] = (key, self._values.setdefault(sig, {}))
+        values = found[1]
+        k = (cand.id, cand.in_batch)
+        if k in values:
+            return values[k]
+        v = values[k] = key_value(key, key.fields_on(cand.object), cand.fields, shared)
+        return v
 
     def shortlist(self, rule: MatchRule, obj: str, fields: Mapping[str, Any],
                   shared: frozenset[str], mine_of: Mapping[int, str | None] | None = None) -> list[Candidate]:

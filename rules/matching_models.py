@@ -58,8 +58,8 @@ class MatchRule(Model):
 
     @cached_property
     def plans(self) -> dict[Any, Any]:
-        """Per (proposal object, shared domains), what :meth:`crmgate.rules.matching.CandidatePool.shortlist`
-        works out of this rule alone, on first use (the rule is frozen)."""
+        """What :mod:`crmgate.rules.matching` works out of this rule alone, on first use (the rule
+        is frozen): per (proposal object, shared domains) its shortlist plan, and its scoring plan."""
         return {}
 
 
