@@ -173,7 +173,7 @@ def _scored(rule: MatchRule, shortlist: list[Candidate], pool: CandidatePool, sh
     plan = rule.plans.get(_SCORING)
     if plan is None:  # per key: its position, how to compare (None: equal or not) and its cutoff
         plan = rule.plans[_SCORING] = tuple(
-            (n, key, (norm.person_similarity if key.kind == "person_name" else norm.similarity)
+            (n, key, (norm.person_similarity_from if key.kind == "person_name" else _similarity_from)
              if key.kind in FUZZY_KINDS else None, key.cutoff) for n, key in enumerate(rule.keys))
     value = pool.value
     out: list[Scored] = []
@@ -187,14 +187,18 @@ def _scored(rule: MatchRule, shortlist: list[Candidate], pool: CandidatePool, sh
                 if ours != theirs:
                     break
                 continue  # (100: no lower than worst)
-            score = 100.0 if ours == theirs else compare(ours, theirs)
-            if score < cutoff:
+            score = 100.0 if ours == theirs else compare(ours, theirs, cutoff)
+            if score is None or score < cutoff:
                 break
             if score < worst:
                 worst = score
         else:
             out.append(Scored(cand.object, cand.id, worst, cand.in_batch))
     return out
+
+
+def _similarity_from(a: str, b: str, cutoff: float) -> float | None:
+    return norm.similarity(a, b)
 
 
 _SCORING = "scoring"  # (MatchRule.plans: the scoring plan's entry, beside the shortlists' (object, shared) ones)

@@ -228,6 +228,21 @@ def person_similarity(a: str, b: str) -> float:
     return max(100.0 * (1 - straight / most), 100.0 * (1 - crossed / most))
 
 
+def person_similarity_from(a: str, b: str, cutoff: float) -> float | None:
+    """:func:`person_similarity` when it reaches ``cutoff``, else None; a pair whose parts differ
+    in length by more than the cutoff allows is not compared letter by letter (every letter
+    more or less is at least one edit, in either part order)."""
+    pa, pb = a.split(PART), b.split(PART)
+    if len(pa) == len(pb) == 2:
+        most = max(len(pa[0]) + len(pa[1]), len(pb[0]) + len(pb[1]), 1)
+        fewest = min(abs(len(pa[0]) - len(pb[0])) + abs(len(pa[1]) - len(pb[1])),
+                     abs(len(pa[0]) - len(pb[1])) + abs(len(pa[1]) - len(pb[0])))
+        if 100.0 * (1 - fewest / most) + 1e-9 < cutoff:  # (the margin: a bound, never a rounding, decides)
+            return None
+    score = person_similarity(a, b)
+    return score if score >= cutoff else None
+
+
 def prefixes(value: Any, *, company: bool) -> list[str]:
     """The bounded prefixes a CRM is asked for so fuzzy candidates come back: the first
     :data:`PREFIX_LENGTH` characters of the name as typed (lower case) and folded."""

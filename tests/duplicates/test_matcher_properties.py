@@ -72,3 +72,14 @@ def test_two_rules_with_the_same_key_share_its_cached_value() -> None:
     assert [m.rule for m in got.matches] == ["same_email", "same_person_same_domain", "same_person_same_company"]
     person = [v for sig, v in pool._values.items() if sig[1] == "person_name"]
     assert person == [{("L1", False): norm.person_name("Ada", "Lovelace")}]
+
+
+NAMES = st.lists(st.text(alphabet="abcdeé ", max_size=7), min_size=1, max_size=3).map(norm.PART.join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(NAMES, NAMES, st.sampled_from([50.0, 80.0, 87.5, 88.0, 90.0, 100.0, 200 / 3]))
+def test_person_similarity_from_is_the_score_when_it_reaches_the_cutoff(a, b, cutoff) -> None:
+    """The length bound only ever skips pairs that score below the cutoff."""
+    score = norm.person_similarity(a, b)
+    assert norm.person_similarity_from(a, b, cutoff) == (score if score >= cutoff else None)
