@@ -175,12 +175,20 @@ def _scored(rule: MatchRule, shortlist: list[Candidate], pool: CandidatePool, sh
         plan = rule.plans[_SCORING] = tuple(
             (n, key, (norm.person_similarity_from if key.kind == "person_name" else _similarity_from)
              if key.kind in FUZZY_KINDS else None, key.cutoff) for n, key in enumerate(rule.keys))
-    value = pool.value
+    tables: list[dict[str, dict[tuple[str, bool], str | None]]] = [{} for _ in plan]  # per key, by object
     out: list[Scored] = []
     for cand in shortlist:
+        obj, ck = cand.object, (cand.id, cand.in_batch)
         worst = 100.0
         for n, key, compare, cutoff in plan:
-            ours, theirs = mine[n], value(key, cand, shared)
+            # pool.value(key, cand, shared), read from the pool's table without a call per read
+            values = tables[n].get(obj)
+            if values is None:
+                values = tables[n][obj] = pool.values_of(key, obj, shared)
+            theirs = values.get(ck, _UNREAD)
+            if theirs is _UNREAD:
+                theirs = values[ck] = key_value(key, key.fields_on(obj), cand.fields, shared)
+            ours = mine[n]
             if theirs is None:
                 break
             if compare is None:
@@ -201,6 +209,7 @@ def _similarity_from(a: str, b: str, cutoff: float) -> float | None:
     return norm.similarity(a, b)
 
 
+_UNREAD = object()
 _SCORING = "scoring"  # (MatchRule.plans: the scoring plan's entry, beside the shortlists' (object, shared) ones)
 
 
@@ -227,12 +236,17 @@ class CandidatePool:
     def add(self, cand: Candidate) -> None:
         self.batch.append(cand)
 
-    def value(self, key: MatchKey, cand: Candidate, shared: frozenset[str]) -> str | None:
-        found = self._by_key.get((id(key), cand.object, shared))
+    def values_of(self, key: MatchKey, obj: str, shared: frozenset[str]) -> dict[tuple[str, bool], str | None]:
+        """The values of ``key`` read so far on candidates of ``obj``, by (id, in_batch)."""
+        found = self._by_key.get((id(key), obj, shared))
         if found is None:
-            sig = (cand.object, key.kind, tuple(key.fields_on(cand.object)), key.plus_addressing, key.region, shared)
-            found = self._by_key[(id(key), cand.object, shared)] = (key, self._values.setdefault(sig, {}))
-        values = found[1]
+            sig = (obj, key.kind, tuple(key.fields_on(obj)), key.plus_addressing, key.region, shared)
+            found = self._by_key[(id(key), obj, shared)] = (key, self._values.setdefault(sig, {}))
+        return found[1]
+
+    def value(self, key: MatchKey, cand: Candidate, shared: frozenset[str]) -> str | None:
+        """``key``'s normalised value on ``cand``, read once per pool."""
+        values = self.values_of(key, cand.object, shared)
         k = (cand.id, cand.in_batch)
         if k in values:
             return values[k]

@@ -232,11 +232,11 @@ def person_similarity_from(a: str, b: str, cutoff: float) -> float | None:
     """:func:`person_similarity` when it reaches ``cutoff``, else None; a pair whose parts differ
     in length by more than the cutoff allows is not compared letter by letter (every letter
     more or less is at least one edit, in either part order)."""
-    pa, pb = a.split(PART), b.split(PART)
-    if len(pa) == len(pb) == 2:
-        most = max(len(pa[0]) + len(pa[1]), len(pb[0]) + len(pb[1]), 1)
-        fewest = min(abs(len(pa[0]) - len(pb[0])) + abs(len(pa[1]) - len(pb[1])),
-                     abs(len(pa[0]) - len(pb[1])) + abs(len(pa[1]) - len(pb[0])))
+    i, j = a.find(PART), b.find(PART)
+    if i >= 0 and j >= 0 and a.find(PART, i + 1) < 0 and b.find(PART, j + 1) < 0:  # two parts each
+        a1, b1 = len(a) - i - 1, len(b) - j - 1  # (i and j: the first parts' lengths)
+        most = max(i + a1, j + b1, 1)
+        fewest = min(abs(i - j) + abs(a1 - b1), abs(i - b1) + abs(a1 - j))
         if 100.0 * (1 - fewest / most) + 1e-9 < cutoff:  # (the margin: a bound, never a rounding, decides)
             return None
     score = person_similarity(a, b)
