@@ -158,14 +158,59 @@ def find_matches(obj: str, fields: Mapping[str, Any], section: MatchingSection,
                 break
             mine[n] = value
         else:  # (a proposal lacking a key this rule needs cannot match anything)
-            scored = [Scored(cand.object, cand.id, score, cand.in_batch)
-                      for cand in pool.shortlist(rule, obj, fields, shared, mine)
-                      if (score := rule_score(rule, obj, fields, cand, shared, pool, mine)) is not None]
+            scored = _scored(rule, pool.shortlist(rule, obj, fields, shared, mine), pool, shared, mine)
             if scored:
                 # best first; existing records before batch neighbours on a tie, then by id for stable output
                 scored.sort(key=lambda s: (-s.score, s.in_batch, s.id))
                 matches.append(RuleMatch(rule.id, rule.action, tuple(scored), rule.overwrite))
     return MatchResult(obj, tuple(matches))
+
+
+def _scored(rule: MatchRule, shortlist: list[Candidate], pool: CandidatePool, shared: frozenset[str],
+            mine: Mapping[int, str]) -> list[Scored]:
+    """:func:`rule_score` for each candidate of ``shortlist`` that matches, given every key's value
+    of the proposal (``mine``): the same scores, with what depends on the rule alone worked out once."""
+    plan = rule.plans.get(_SCORING)
+    if plan is None:  # per key: its position, how to compare (None: equal or not) and its cutoff
+        plan = rule.plans[_SCORING] = tuple(
+            (n, key, (norm.person_similarity_from if key.kind == "person_name" else _similarity_from)
+             if key.kind in FUZZY_KINDS else None, key.cutoff) for n, key in enumerate(rule.keys))
+    tables: list[dict[str, dict[tuple[str, bool], str | None]]] = [{} for _ in plan]  # per key, by object
+    out: list[Scored] = []
+    for cand in shortlist:
+        obj, ck = cand.object, (cand.id, cand.in_batch)
+        worst = 100.0
+        for n, key, compare, cutoff in plan:
+            # pool.value(key, cand, shared), read from the pool's table without a call per read
+            values = tables[n].get(obj)
+            if values is None:
+                values = tables[n][obj] = pool.values_of(key, obj, shared)
+            theirs = values.get(ck, _UNREAD)
+            if theirs is _UNREAD:
+                theirs = values[ck] = key_value(key, key.fields_on(obj), cand.fields, shared)
+            ours = mine[n]
+            if theirs is None:
+                break
+            if compare is None:
+                if ours != theirs:
+                    break
+                continue  # (100: no lower than worst)
+            score = 100.0 if ours == theirs else compare(ours, theirs, cutoff)
+            if score is None or score < cutoff:
+                break
+            if score < worst:
+                worst = score
+        else:
+            out.append(Scored(cand.object, cand.id, worst, cand.in_batch))
+    return out
+
+
+def _similarity_from(a: str, b: str, cutoff: float) -> float | None:
+    return norm.similarity(a, b)
+
+
+_UNREAD = object()
+_SCORING = "scoring"  # (MatchRule.plans: the scoring plan's entry, beside the shortlists' (object, shared) ones)
 
 
 class CandidatePool:
@@ -178,29 +223,42 @@ class CandidatePool:
     def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
         self.items = list(candidates)
         self.batch: list[Candidate] = []
-        self._values: dict[tuple[Any, ...], str | None] = {}
+        # key values by what they depend on: (object, kind, fields read, options, shared domains),
+        # then (id, in_batch); keys with the same content (two rules' person_name) share one
+        self._values: dict[tuple[Any, ...], dict[tuple[str, bool], str | None]] = {}
+        # per (key, object, shared domains): that key's entry of _values (the key kept: ids stay unique)
+        self._by_key: dict[tuple[int, str, frozenset[str]], tuple[MatchKey, dict[tuple[str, bool], str | None]]] = {}
         self._index: dict[tuple[Any, ...], dict[str, list[Candidate]]] = {}
         # per exact anchor: the batch creates indexed so far (how many, and by value); without it
         # a batch of N creates compared each one with every create before it, N*N/2 comparisons
         self._batch_index: dict[tuple[Any, ...], tuple[list[int], dict[str, list[Candidate]]]] = {}
-        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def add(self, cand: Candidate) -> None:
         self.batch.append(cand)
 
+    def values_of(self, key: MatchKey, obj: str, shared: frozenset[str]) -> dict[tuple[str, bool], str | None]:
+        """The values of ``key`` read so far on candidates of ``obj``, by (id, in_batch)."""
+        found = self._by_key.get((id(key), obj, shared))
+        if found is None:
+            sig = (obj, key.kind, tuple(key.fields_on(obj)), key.plus_addressing, key.region, shared)
+            found = self._by_key[(id(key), obj, shared)] = (key, self._values.setdefault(sig, {}))
+        return found[1]
+
     def value(self, key: MatchKey, cand: Candidate, shared: frozenset[str]) -> str | None:
-        k = (cand.object, cand.id, cand.in_batch, key.kind, tuple(key.fields_on(cand.object)),
-             key.plus_addressing, key.region, shared)
-        if k not in self._values:
-            self._values[k] = key_value(key, key.fields_on(cand.object), cand.fields, shared)
-        return self._values[k]
+        """``key``'s normalised value on ``cand``, read once per pool."""
+        values = self.values_of(key, cand.object, shared)
+        k = (cand.id, cand.in_batch)
+        if k in values:
+            return values[k]
+        v = values[k] = key_value(key, key.fields_on(cand.object), cand.fields, shared)
+        return v
 
     def shortlist(self, rule: MatchRule, obj: str, fields: Mapping[str, Any],
                   shared: frozenset[str], mine_of: Mapping[int, str | None] | None = None) -> list[Candidate]:
         """The candidates ``rule`` may match for a proposal of ``obj``; ``mine_of``: the proposal's
         key values by key position, when already computed."""
-        plan = self._plans.get((id(rule), obj, shared))
-        if plan is None:  # what depends on the rule alone, once per pool (``rule`` kept: ids stay unique)
+        plan = rule.plans.get((obj, shared))
+        if plan is None:  # what depends on the rule alone: once per rulebook (the rule is frozen)
             targets = set(rule.targets(obj))
             at = next((n for n, k in enumerate(rule.keys) if k.kind in _EXACT_ANCHORS), None)
             if at is None:
@@ -208,8 +266,8 @@ class CandidatePool:
             anchor = None if at is None else rule.keys[at]
             ix = None if anchor is None else \
                 (rule.id, obj, anchor.kind, tuple(anchor.fields), anchor.plus_addressing, anchor.region, shared)
-            plan = self._plans[(id(rule), obj, shared)] = (rule, targets, at, anchor, ix)
-        _, targets, at, anchor, ix_key = plan
+            plan = rule.plans[(obj, shared)] = (targets, at, anchor, ix)
+        targets, at, anchor, ix_key = plan
         fuzzy = anchor is None or anchor.kind in FUZZY_KINDS
         near = [c for c in self.batch if c.object in targets] if fuzzy else []
         if anchor is None:
@@ -252,41 +310,64 @@ def candidate_queries(obj: str, section: MatchingSection,
                       proposals: Iterable[Mapping[str, Any]]) -> dict[str, CandidateQuery]:
     """Per candidate object, the exact values and prefixes that find every possible match of the
     proposals' ``fields`` (one query per object for a whole batch)."""
-    # keyed by (target, field): one flat dict each, not a dict of dicts made per call
-    equals: dict[tuple[str, str], set[str]] = {}
-    starts: dict[tuple[str, str], set[str]] = {}
-    plans = section.plans.get(obj)
-    if plans is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
-        plans = section.plans[obj] = tuple(
-            (tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
-                                     for key in _anchors(rule)))
-            for rule in section.rules)
+    return {target: CandidateQuery({f: tuple(v) for f, v in equals.items()}, {f: tuple(v) for f, v in starts.items()})
+            for target, (equals, starts) in candidate_asks(obj, section, proposals).items()}
+
+
+Asks = dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]]
+
+
+def candidate_asks(obj: str, section: MatchingSection, proposals: Iterable[Mapping[str, Any]]) -> Asks:
+    """:func:`candidate_queries` as the adapter's ``find_candidates`` takes it: per candidate object
+    (sorted), its ``(equals, prefixes)`` by field, each field's values sorted (no query objects made)."""
+    planned = section.plans.get(obj)
+    if planned is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
+        rules = tuple((tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
+                                               for key in _anchors(rule)))
+                      for rule in section.rules)
+        planned = section.plans[obj] = (rules, [targets for _, asks in rules for _, targets in asks])
+    plans, targets_of = planned  # (targets_of: by slot, see below)
+    # per anchor of each rule (a slot), the values asked for, kept in the order each slot first
+    # asked: each proposal adds to its slots' sets, the targets are filled from them at the end
+    exact: dict[int, set[str]] = {}
+    starts: dict[int, set[str]] = {}
+    slot = 0
     for fields in proposals:
+        slot = 0
         for keys, asks in plans:
             for k in keys:
                 if key_value(k, k.fields, fields) is None:
+                    slot += len(asks)
                     break  # a key the proposal lacks: this rule cannot match it, so nothing to ask
             else:
-                for key, targets in asks:
+                for key, _ in asks:
                     exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
-                    for where in targets:
-                        if exact_values:
-                            got = equals.get(where)
-                            if got is None:
-                                equals[where] = set(exact_values)
-                            else:
-                                got.update(exact_values)
-                        if prefixes:
-                            got = starts.get(where)
-                            if got is None:
-                                starts[where] = set(prefixes)
-                            else:
-                                got.update(prefixes)
-    out: dict[str, CandidateQuery] = {}
-    for target in sorted({t for t, _ in equals} | {t for t, _ in starts}):
-        out[target] = CandidateQuery({f: tuple(sorted(v)) for (t, f), v in equals.items() if t == target},
-                                     {f: tuple(sorted(v)) for (t, f), v in starts.items() if t == target})
-    return out
+                    if exact_values:
+                        got = exact.get(slot)
+                        if got is None:
+                            exact[slot] = set(exact_values)
+                        else:
+                            got.update(exact_values)
+                    if prefixes:
+                        got = starts.get(slot)
+                        if got is None:
+                            starts[slot] = set(prefixes)
+                        else:
+                            got.update(prefixes)
+                    slot += 1
+    by_target: dict[str, tuple[dict[str, set[str]], dict[str, set[str]]]] = {}
+    for at, found in ((0, exact), (1, starts)):
+        for n, values in found.items():
+            for target, name in targets_of[n]:
+                into = by_target.setdefault(target, ({}, {}))[at]
+                got = into.get(name)
+                if got is None:
+                    into[name] = values
+                else:
+                    into[name] = got | values
+    return {target: ({f: sorted(v) for f, v in by_target[target][0].items()},
+                     {f: sorted(v) for f, v in by_target[target][1].items()})
+            for target in sorted(by_target)}
 
 
 def _anchors(rule: MatchRule) -> list[MatchKey]:

@@ -56,6 +56,12 @@ class MatchRule(Model):
     def targets(self, obj: str) -> list[str]:
         return self.against or [obj]
 
+    @cached_property
+    def plans(self) -> dict[Any, Any]:
+        """What :mod:`crmgate.rules.matching` works out of this rule alone, on first use (the rule
+        is frozen): per (proposal object, shared domains) its shortlist plan, and its scoring plan."""
+        return {}
+
 
 class MatchingSection(Model):
     """One object's duplicate rules, in order: the first rule that matches decides."""

@@ -103,10 +103,18 @@ def email_domain(value: Any, *, shared: frozenset[str] = frozenset()) -> str | N
     return None if domain in FREE_MAIL_DOMAINS or domain in shared else domain
 
 
+#: entries each cache below keeps: a batch normalises each value several times (look-up, screen,
+#: batch index), and every result is a pure function of the text
+_CACHED = 16384
+
+
 def website_domain(value: Any) -> str | None:
     """``"HTTPS://www.Acme.com/about?x=1"`` -> ``acme.com`` (scheme, ``www.``, port and path dropped)."""
-    if not isinstance(value, str):
-        return None
+    return _website_domain(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=_CACHED)
+def _website_domain(value: str) -> str | None:
     text = _SCHEME.sub("", value.strip().casefold())
     host = re.split(r"[/?#]", text, maxsplit=1)[0].rsplit("@", 1)[-1].split(":", 1)[0].strip(".")
     host = host.removeprefix("www.")
@@ -119,8 +127,13 @@ def phone(value: Any, region: str | None = None) -> str | None:
     """E.164 (``+14155550100``) via ``phonenumbers``; ``region`` is used when the number has no ``+``."""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         return None
+    return _phone(str(value), region)  # (the text is all it reads: 16 us a parse, so once per number)
+
+
+@lru_cache(maxsize=_CACHED)
+def _phone(text: str, region: str | None) -> str | None:
     try:
-        number = phonenumbers.parse(str(value), region)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_possible_number(number):
@@ -131,18 +144,26 @@ def phone(value: Any, region: str | None = None) -> str | None:
 def phone_forms(value: Any, region: str | None = None) -> list[str]:
     """How a CRM may have stored this number as text: E.164, international, national, digits."""
     e164 = phone(value, region)
-    if e164 is None:
-        return []
+    return [] if e164 is None else list(_phone_forms(e164))
+
+
+@lru_cache(maxsize=_CACHED)
+def _phone_forms(e164: str) -> tuple[str, ...]:
     number = phonenumbers.parse(e164)
     fmt = phonenumbers.PhoneNumberFormat
     national = phonenumbers.format_number(number, fmt.NATIONAL)
     forms = [e164, phonenumbers.format_number(number, fmt.INTERNATIONAL), national,
              re.sub(r"\D", "", national), e164.lstrip("+")]
-    return list(dict.fromkeys(forms))
+    return tuple(dict.fromkeys(forms))
 
 
 def company_name(value: Any) -> str | None:
     """``"ACME, Inc."`` -> ``acme``; ``"Müller GmbH & Co. KG"`` -> ``muller``; ``"株式会社サクラ精機"`` -> ``サクラ精機``."""
+    return _company_name(value) if isinstance(value, str) else None  # (anything else folds to "": no name)
+
+
+@lru_cache(maxsize=_CACHED)
+def _company_name(value: str) -> str | None:
     text = fold(value).replace("&", " ").replace(".", "").replace("'", "").replace("’", "")
     text = _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
     changed = True
@@ -164,6 +185,12 @@ def company_name(value: Any) -> str | None:
 
 def person_name(*parts: Any) -> str | None:
     """First and last name (any case or accents) as folded parts joined by :data:`PART`."""
+    # a part that is not text folds to "", as "" does: the parts as text are all the key reads
+    return _person_name(tuple(p if p.__class__ is str else p if isinstance(p, str) else "" for p in parts))
+
+
+@lru_cache(maxsize=_CACHED)
+def _person_name(parts: tuple[str, ...]) -> str | None:
     words = [" ".join(_SPACE.sub(" ", _PUNCT.sub(" ", fold(p).replace(".", ""))).split()) for p in parts]
     words = [w for w in words if w]
     return PART.join(words) or None
@@ -186,22 +213,50 @@ def person_similarity(a: str, b: str) -> float:
     pa, pb = a.split(PART), b.split(PART)
     if len(pa) != len(pb):
         pa, pb = [" ".join(sorted(" ".join(pa).split()))], [" ".join(sorted(" ".join(pb).split()))]
+    # edits in part order and in reversed order, over the longer name's letters (written out for
+    # the one- and two-part names nearly every key has: the matcher's innermost call)
+    most = max(sum(map(len, pa)), sum(map(len, pb)), 1)
+    edit = OSA.distance
+    if len(pa) == 2:
+        (a0, a1), (b0, b1) = pa, pb
+        straight, crossed = edit(a0, b0) + edit(a1, b1), edit(a0, b1) + edit(a1, b0)
+    elif len(pa) == 1:
+        straight = crossed = edit(pa[0], pb[0])
+    else:
+        straight = sum(edit(x, y) for x, y in zip(pa, pb))
+        crossed = sum(edit(x, y) for x, y in zip(pa, pb[::-1]))
+    return max(100.0 * (1 - straight / most), 100.0 * (1 - crossed / most))
 
-    def score(xs: list[str], ys: list[str]) -> float:
-        edits = sum(OSA.distance(x, y) for x, y in zip(xs, ys))
-        return 100.0 * (1 - edits / max(sum(map(len, xs)), sum(map(len, ys)), 1))
-    return max(score(pa, pb), score(pa, pb[::-1]))
+
+def person_similarity_from(a: str, b: str, cutoff: float) -> float | None:
+    """:func:`person_similarity` when it reaches ``cutoff``, else None; a pair whose parts differ
+    in length by more than the cutoff allows is not compared letter by letter (every letter
+    more or less is at least one edit, in either part order)."""
+    i, j = a.find(PART), b.find(PART)
+    if i >= 0 and j >= 0 and a.find(PART, i + 1) < 0 and b.find(PART, j + 1) < 0:  # two parts each
+        a1, b1 = len(a) - i - 1, len(b) - j - 1  # (i and j: the first parts' lengths)
+        most = max(i + a1, j + b1, 1)
+        fewest = min(abs(i - j) + abs(a1 - b1), abs(i - b1) + abs(a1 - j))
+        if 100.0 * (1 - fewest / most) + 1e-9 < cutoff:  # (the margin: a bound, never a rounding, decides)
+            return None
+    score = person_similarity(a, b)
+    return score if score >= cutoff else None
 
 
 def prefixes(value: Any, *, company: bool) -> list[str]:
     """The bounded prefixes a CRM is asked for so fuzzy candidates come back: the first
     :data:`PREFIX_LENGTH` characters of the name as typed (lower case) and folded."""
-    raw = value.strip().casefold() if isinstance(value, str) else ""
+    return list(_prefixes(value, company)) if isinstance(value, str) else []  # (no text: no prefix)
+
+
+@lru_cache(maxsize=_CACHED)
+def _prefixes(value: str, company: bool) -> tuple[str, ...]:
+    raw = value.strip().casefold()
     key = company_name(value) if company else person_name(value)
     out = [p[:PREFIX_LENGTH] for p in (raw, key or "") if p]
     if company and key and not key.isascii():  # names stored with a leading legal form (株式会社...)
         out += [f"{affix}{key[:PREFIX_LENGTH]}" for affix in LEGAL_AFFIXES[:2] + ("주식회사 ",)]
-    return list(dict.fromkeys(out))
+    return tuple(dict.fromkeys(out))
 
 
 def website_forms(domain: str) -> list[str]:

@@ -14,7 +14,7 @@ import structlog
 from crmgate.adapters.base import Adapter, Record
 from crmgate.adapters.errors import CRMError
 from crmgate.decide.duplicates import DuplicateCheck, screen
-from crmgate.rules.matching import Candidate, CandidatePool, candidate_queries
+from crmgate.rules.matching import Asks, Candidate, CandidatePool, candidate_asks
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.rules.schema import Rulebook
 
@@ -37,27 +37,13 @@ class BatchGuard:
         """Fetch the candidates every create of ``proposals`` may match: one call per object."""
         if not rulebook.matching:
             return cls(rulebook)
-        equals: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         by_object: dict[str, list[Proposal]] = defaultdict(list)
         for p in proposals:
             if p.op is Op.CREATE and p.object in rulebook.matching and p.object in rulebook.objects:
                 by_object[p.object].append(p)
-        queries = [candidate_queries(obj, rulebook.matching[obj], [p.fields for p in group])
-                   for obj, group in by_object.items()]
-        if len(queries) == 1:  # one object's creates: its query is already merged and sorted
-            asked = {target: ({f: list(v) for f, v in q.equals.items()}, {f: list(v) for f, v in q.prefixes.items()})
-                     for target, q in queries[0].items()}
-        else:
-            for query in queries:
-                for target, q in query.items():
-                    for f, values in q.equals.items():
-                        equals[target][f].update(values)
-                    for f, values in q.prefixes.items():
-                        starts[target][f].update(values)
-            asked = {target: ({f: sorted(v) for f, v in equals[target].items()},
-                              {f: sorted(v) for f, v in starts[target].items()})
-                     for target in set(equals) | set(starts)}
+        asks = [candidate_asks(obj, rulebook.matching[obj], [p.fields for p in group])
+                for obj, group in by_object.items()]
+        asked = asks[0] if len(asks) == 1 else _merged(asks)  # (one object's: merged and sorted already)
         records: list[Record] = []
         errors: dict[str, CRMError] = {}
         for target in sorted(asked):
@@ -93,3 +79,18 @@ class BatchGuard:
         """A create that will exist (applied or queued): later creates of the batch match it too."""
         if proposal.op is Op.CREATE and action in ("apply", "queue"):
             self.pool.add(Candidate(proposal.object, f"batch:{proposal_id}", proposal.fields, in_batch=True))
+
+
+def _merged(asks: Sequence[Asks]) -> Asks:
+    """Several objects' look-ups as one per candidate object: each field's values joined and sorted."""
+    equals: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    starts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for ask in asks:
+        for target, (eq, pre) in ask.items():
+            for f, values in eq.items():
+                equals[target][f].update(values)
+            for f, values in pre.items():
+                starts[target][f].update(values)
+    return {target: ({f: sorted(v) for f, v in equals[target].items()},
+                     {f: sorted(v) for f, v in starts[target].items()})
+            for target in sorted(set(equals) | set(starts))}
