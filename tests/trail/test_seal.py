@@ -120,3 +120,38 @@ def test_a_driver_error_while_sealing_is_a_store_error(make_store):
     with pytest.raises(TrailStoreError, match=r"sealing the trail failed: (OperationalError|ProgrammingError)"):
         store.seal()
     assert store.unsealed
+
+
+def test_a_kept_postgresql_connection_is_back_in_transactions_after_an_unsealed_append(make_store):
+    """The unsealed append's last statement runs in autocommit on a connection the store keeps;
+    the next append's build hook must run in a transaction again, so that what it wrote goes when
+    the hook fails (on a connection left in autocommit it would stay committed)."""
+    store = make_store()
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    store.append([entry(1)], seal=False)
+    store.append([entry(2)], seal=False, durable=False)
+
+    def failing(conn):
+        conn.exec_driver_sql("CREATE TABLE hook_scratch (x int)")
+        conn.exec_driver_sql("INSERT INTO hook_scratch VALUES (1)")
+        raise ValueError("the hook fails after writing")
+
+    with pytest.raises(ValueError):
+        store.append(failing)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT to_regclass('hook_scratch')").scalar() is None
+    assert [e.seq for e in store.iter_entries()] == [1, 2]
+
+
+def test_sealing_a_covered_head_writes_nothing_and_waits_for_no_disk(make_store):
+    store = make_store()
+    store.append([entry(1)])
+    base = store.lock_stats.flushes
+    assert store.seal() is None
+    assert store.lock_stats.flushes == base
+    store.append([entry(2)], seal=False)
+    base = store.lock_stats.flushes
+    assert store.seal() == 2
+    if store.engine.dialect.name == "sqlite":  # the checkpoint's commit is flushed
+        assert store.lock_stats.flushes == base + 1
