@@ -5,7 +5,7 @@ Calls (each is one API call; every one goes through :func:`crmgate.adapters.retr
 * ``get_many``: sObject Collections *retrieve*, ``POST composite/sobjects/{Obj}`` with up to
   2,000 ids. The fields read are ``crm.fields[Obj]`` or, by default, every writable field from the
   object's describe (fetched once per object per adapter and cached); ``fields=`` narrows them
-  to those names (plus the system fields and version), see :mod:`crmgate.adapters.salesforce.reads`.
+  to those names plus ``Id`` and ``SystemModstamp`` (:mod:`crmgate.adapters.salesforce.reads`).
 * ``create_many``: with ``idempotency_field`` set, Collections *upsert* on that External ID field
   (``PATCH composite/sobjects/{Obj}/{field}``, 200 per call) carrying the request's idempotency key,
   so a retried call can never make a second record; otherwise ``POST composite/sobjects``, never
@@ -232,7 +232,7 @@ class SalesforceAdapter(Adapter):
     # -- reading ---------------------------------------------------------------------------------
 
     def read_fields(self, object: str) -> tuple[str, ...]:
-        """The fields a before-image holds: configured, else every writable describe field."""
+        """The most a read asks for: configured, else every writable describe field (system first)."""
         names = self.settings.fields.get(object)
         if names is None:
             names = readable(self.describe(object), self.settings.idempotency_field)
