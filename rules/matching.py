@@ -1,11 +1,7 @@
 """The duplicate matcher: is a proposed new record already in the CRM (or earlier in this batch)? Pure.
 
-Two halves, both built on :mod:`crmgate.rules.normalise`:
+Built on :mod:`crmgate.rules.normalise`; what to ask the CRM for is :mod:`crmgate.rules.lookups`.
 
-* :func:`candidate_queries` says what to ask the CRM for, per candidate object: exact values by
-  field (normalised email, the text forms of a phone number) and bounded prefixes by field
-  (website forms, the first letters of a name). A rule's keys all have to agree, so a rule asks
-  only by its exact keys when it has some, else by its fuzzy ones.
 * :func:`find_matches` compares a proposal's fields with candidate records. A rule matches a
   candidate when every key agrees: exact keys on equal normalised values, fuzzy keys at or above
   their threshold (rapidfuzz). The rule's score for a candidate is its weakest key's score. Every
@@ -15,13 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crmgate.rules import normalise as norm
-from crmgate.rules.matching_models import FUZZY_KINDS, MatchingSection, MatchKey, MatchRule
-
-_EXACT_ANCHORS = ("email", "phone", "website_domain")
+from crmgate.rules.matching_models import EXACT_ANCHORS, FUZZY_KINDS, MatchingSection, MatchKey, MatchRule
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -83,18 +77,6 @@ class MatchResult:
     @property
     def decisive(self) -> RuleMatch | None:
         return self.matches[0] if self.matches else None
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateQuery:
-    """What to ask one candidate object for: records whose field equals (case-insensitively) one
-    of ``equals[field]`` or starts with one of ``prefixes[field]``."""
-
-    equals: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.equals or self.prefixes)
 
 
 def key_value(key: MatchKey, names: list[str], fields: Mapping[str, Any],
@@ -229,6 +211,7 @@ class CandidatePool:
         # per (key, object, shared domains): that key's entry of _values (the key kept: ids stay unique)
         self._by_key: dict[tuple[int, str, frozenset[str]], tuple[MatchKey, dict[tuple[str, bool], str | None]]] = {}
         self._index: dict[tuple[Any, ...], dict[str, list[Candidate]]] = {}
+        self._lengths: dict[tuple[Any, ...], dict[str, list[int]]] = {}
         # per exact anchor: the batch creates indexed so far (how many, and by value); without it
         # a batch of N creates compared each one with every create before it, N*N/2 comparisons
         self._batch_index: dict[tuple[Any, ...], tuple[list[int], dict[str, list[Candidate]]]] = {}
@@ -260,7 +243,7 @@ class CandidatePool:
         plan = rule.plans.get((obj, shared))
         if plan is None:  # what depends on the rule alone: once per rulebook (the rule is frozen)
             targets = set(rule.targets(obj))
-            at = next((n for n, k in enumerate(rule.keys) if k.kind in _EXACT_ANCHORS), None)
+            at = next((n for n, k in enumerate(rule.keys) if k.kind in EXACT_ANCHORS), None)
             if at is None:
                 at = next((n for n, k in enumerate(rule.keys) if k.kind in FUZZY_KINDS), None)
             anchor = None if at is None else rule.keys[at]
@@ -275,19 +258,30 @@ class CandidatePool:
         index = self._index.get(ix_key)
         if index is None:
             index = defaultdict(list)
+            lengths: dict[str, list[int]] = defaultdict(list)  # (person names: each one's length, in step)
             for c in self.items:
                 if c.object in targets:
                     v = self.value(anchor, c, shared)
                     if v:
                         index[v[:1] if fuzzy else v].append(c)
+                        lengths[v[:1]].append(len(v))
             self._index[ix_key] = index
+            self._lengths[ix_key] = lengths
         mine = mine_of[at] if mine_of is not None and at in mine_of else \
             key_value(anchor, anchor.fields, fields, shared)
         if not mine:
             return near  # an exact anchor the proposal lacks: rule_score matches nothing
         if not fuzzy:
             near = self._batch_near(anchor, ix_key, targets, mine, shared)
-        return index.get(mine[:1] if fuzzy else mine, []) + near
+            return index.get(mine, []) + near
+        bucket = index.get(mine[:1], [])
+        if bucket and anchor.kind == "person_name":
+            # a name longer or shorter by more than the cutoff allows cannot reach it: every letter
+            # more or less is an edit, over at most the longer name's letters (see person_similarity)
+            mine_len, cutoff = len(mine), anchor.cutoff
+            bucket = [c for c, n in zip(bucket, self._lengths[ix_key][mine[:1]])
+                      if 100.0 * (1 - abs(mine_len - n) / max(mine_len, n)) + 1e-9 >= cutoff]
+        return bucket + near
 
     def _batch_near(self, anchor: MatchKey, ix_key: tuple[Any, ...], targets: set[str], mine: str,
                     shared: frozenset[str]) -> list[Candidate]:
@@ -304,97 +298,6 @@ class CandidatePool:
                     index[v].append(c)
         done[0] = len(self.batch)
         return list(index.get(mine, ()))
-
-
-def candidate_queries(obj: str, section: MatchingSection,
-                      proposals: Iterable[Mapping[str, Any]]) -> dict[str, CandidateQuery]:
-    """Per candidate object, the exact values and prefixes that find every possible match of the
-    proposals' ``fields`` (one query per object for a whole batch)."""
-    return {target: CandidateQuery({f: tuple(v) for f, v in equals.items()}, {f: tuple(v) for f, v in starts.items()})
-            for target, (equals, starts) in candidate_asks(obj, section, proposals).items()}
-
-
-Asks = dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]]
-
-
-def candidate_asks(obj: str, section: MatchingSection, proposals: Iterable[Mapping[str, Any]]) -> Asks:
-    """:func:`candidate_queries` as the adapter's ``find_candidates`` takes it: per candidate object
-    (sorted), its ``(equals, prefixes)`` by field, each field's values sorted (no query objects made)."""
-    planned = section.plans.get(obj)
-    if planned is None:  # per rule, once per rulebook: its keys, and which field each anchor asks each target for
-        rules = tuple((tuple(rule.keys), tuple((key, tuple((t, key.fields_on(t)[-1]) for t in rule.targets(obj)))
-                                               for key in _anchors(rule)))
-                      for rule in section.rules)
-        planned = section.plans[obj] = (rules, [targets for _, asks in rules for _, targets in asks])
-    plans, targets_of = planned  # (targets_of: by slot, see below)
-    # per anchor of each rule (a slot), the values asked for, kept in the order each slot first
-    # asked: each proposal adds to its slots' sets, the targets are filled from them at the end
-    exact: dict[int, set[str]] = {}
-    starts: dict[int, set[str]] = {}
-    slot = 0
-    for fields in proposals:
-        slot = 0
-        for keys, asks in plans:
-            for k in keys:
-                if key_value(k, k.fields, fields) is None:
-                    slot += len(asks)
-                    break  # a key the proposal lacks: this rule cannot match it, so nothing to ask
-            else:
-                for key, _ in asks:
-                    exact_values, prefixes = _asked(key, fields.get(key.fields[-1]))  # the same for every target
-                    if exact_values:
-                        got = exact.get(slot)
-                        if got is None:
-                            exact[slot] = set(exact_values)
-                        else:
-                            got.update(exact_values)
-                    if prefixes:
-                        got = starts.get(slot)
-                        if got is None:
-                            starts[slot] = set(prefixes)
-                        else:
-                            got.update(prefixes)
-                    slot += 1
-    by_target: dict[str, tuple[dict[str, set[str]], dict[str, set[str]]]] = {}
-    for at, found in ((0, exact), (1, starts)):
-        for n, values in found.items():
-            for target, name in targets_of[n]:
-                into = by_target.setdefault(target, ({}, {}))[at]
-                got = into.get(name)
-                if got is None:
-                    into[name] = values
-                else:
-                    into[name] = got | values
-    return {target: ({f: sorted(v) for f, v in by_target[target][0].items()},
-                     {f: sorted(v) for f, v in by_target[target][1].items()})
-            for target in sorted(by_target)}
-
-
-def _anchors(rule: MatchRule) -> list[MatchKey]:
-    """The keys a rule asks the CRM by: its exact ones when it has some, else its fuzzy ones."""
-    exact = [k for k in rule.keys if k.kind in _EXACT_ANCHORS]
-    return exact or [k for k in rule.keys if k.kind in FUZZY_KINDS]
-
-
-def _asked(key: MatchKey, value: Any) -> tuple[list[str], list[str]]:
-    """The exact values and the prefixes that ``key`` asks for, given the proposal's ``value``."""
-    if key.kind == "email":
-        plain = norm.email(value)
-        if plain is None:
-            return [], []
-        if not key.plus_addressing:
-            return [plain], []
-        base = norm.email(value, plus_addressing=True)
-        local, _, domain = base.partition("@")  # type: ignore[union-attr]
-        return [plain, base], [f"{local}+"]  # type: ignore[list-item]
-    if key.kind == "phone":
-        return list(norm.phone_forms(value, key.region)), []
-    if key.kind == "website_domain":
-        domain = norm.website_domain(value)
-        return [], ([] if domain is None else list(norm.website_forms(domain)))
-    if key.kind in FUZZY_KINDS:
-        return [], list(norm.prefixes(value, company=key.kind == "company_name"))
-    return [], []
 
 
 def merge_fields(proposed: Mapping[str, Any], existing: Mapping[str, Any], *, overwrite: bool) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from crmgate.rules.model import Model
 KeyKind = Literal["email", "email_domain", "website_domain", "phone", "company_name", "person_name"]
 MatchAction = Literal["block", "queue", "update_existing"]
 FUZZY_KINDS = frozenset({"company_name", "person_name"})
+#: the kinds a rule asks the CRM by (and indexes candidates by) when it has one: equal or nothing
+EXACT_ANCHORS = ("email", "phone", "website_domain")
 #: kinds that can find candidates on their own (email_domain only narrows what another key found)
 ANCHOR_KINDS = frozenset({"email", "website_domain", "phone", "company_name", "person_name"})
 DEFAULT_THRESHOLD = 90.0
@@ -72,7 +74,7 @@ class MatchingSection(Model):
 
     @cached_property
     def plans(self) -> dict[str, Any]:
-        """Per proposal object, what :func:`crmgate.rules.matching.candidate_queries` asks of each
+        """Per proposal object, what :func:`crmgate.rules.lookups.candidate_asks` asks of each
         rule, worked out on first use (the section is frozen)."""
         return {}
 

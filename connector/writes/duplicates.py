@@ -14,7 +14,8 @@ import structlog
 from crmgate.adapters.base import Adapter, Record
 from crmgate.adapters.errors import CRMError
 from crmgate.decide.duplicates import DuplicateCheck, screen
-from crmgate.rules.matching import Asks, Candidate, CandidatePool, candidate_asks
+from crmgate.rules.lookups import Asks, candidate_asks
+from crmgate.rules.matching import Candidate, CandidatePool
 from crmgate.rules.proposal import Op, Proposal
 from crmgate.rules.schema import Rulebook
 

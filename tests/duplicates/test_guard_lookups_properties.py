@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from crmgate.project.scaffold import example_rulebook
 from crmgate.rules.loader import parse_rulebook
-from crmgate.rules.matching import candidate_asks, candidate_queries
+from crmgate.rules.lookups import candidate_asks, candidate_queries
 from crmgate.rules.proposal import Proposal
 from crmgate.writes.duplicates import BatchGuard
 

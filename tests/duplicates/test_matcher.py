@@ -8,7 +8,8 @@ from benchmarks.duplicate_pairs import evaluate as score_pairs
 from crmgate.project.scaffold import example_rulebook
 from crmgate.rules import normalise as norm
 from crmgate.rules.loader import RulebookError, parse_rulebook
-from crmgate.rules.matching import Candidate, candidate_queries, find_matches
+from crmgate.rules.lookups import candidate_queries
+from crmgate.rules.matching import Candidate, find_matches
 
 
 @pytest.fixture(scope="module")
