@@ -4,6 +4,10 @@ Contract (checked by ``tests/adapter_contract.py``, which every adapter's tests 
 
 * ``get_many(object, ids)`` returns a dict of the records that exist, keyed by id. Missing or
   deleted ids are simply absent. It costs as few CRM calls as the API allows.
+  ``get_many(object, ids, fields=names)`` (optional: an adapter that can read fewer fields takes
+  it) returns records holding at least those of ``names`` that are set, and their version; a
+  name the object lacks is ignored. Callers check that the adapter's ``get_many`` has the
+  parameter before passing it (the write path's before-images do).
 * ``create_many`` / ``update_many`` / ``delete_many`` take a sequence of requests for ONE object
   and return exactly one :class:`WriteResult` per request, **in request order**. A per-record
   failure is a result with ``status="failed"`` and a :class:`~crmgate.adapters.errors.RecordError`; it never
@@ -116,7 +120,8 @@ class Adapter(ABC):
 
     @abstractmethod
     def get_many(self, object: str, ids: Sequence[str]) -> dict[str, Record]:
-        """The existing records among ``ids``, keyed by id."""
+        """The existing records among ``ids``, keyed by id (see the module docstring for the
+        optional ``fields=``)."""
 
     @abstractmethod
     def create_many(self, object: str, requests: Sequence[CreateRequest]) -> list[WriteResult]:

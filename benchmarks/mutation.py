@@ -89,7 +89,12 @@ MODULES: dict[str, list[str]] = {
     "adapters/hubspot/errors.py": ["tests/hubspot/test_hubspot_errors_mutants.py", "tests/hubspot/test_hubspot_errors.py",
                                    "tests/hubspot/test_hubspot_batch_conflicts.py"],
     "connector/trail/store.py": ["tests/trail/test_store_mutants.py", "tests/trail/test_store.py",
-                                 "tests/trail/test_concurrency.py"],
+                                 "tests/trail/test_seal.py", "tests/trail/test_sync.py",
+                                 "tests/trail/test_schema_migration.py", "tests/trail/test_concurrency.py"],
+    "connector/trail/sealing.py": ["tests/trail/test_seal.py", "tests/trail/test_schema_migration.py"],
+    "connector/writes/before_images.py": ["tests/salesforce/test_sf_before_image_fields.py"],
+    "adapters/salesforce/reads.py": ["tests/salesforce/test_sf_before_image_fields.py", "tests/salesforce/test_sf_errors.py",
+                                     "tests/salesforce/test_sf_write_path.py"],
     "connector/writes/durable.py": ["tests/connector/test_chunks.py"],
     "connector/trail/pgappend.py": ["tests/trail/test_pgappend.py", "tests/trail/test_store_mutants.py",
                                     "tests/trail/test_store.py"],
@@ -108,7 +113,9 @@ MODULES: dict[str, list[str]] = {
 # these tests' PostgreSQL cases too (``-m postgres``, the server required), so a killed mutant
 # still costs one SQLite run.
 POSTGRES: dict[str, list[str]] = {
-    "connector/trail/store.py": ["tests/trail/test_store_mutants.py"],
+    "connector/trail/store.py": ["tests/trail/test_store_mutants.py", "tests/trail/test_seal.py",
+                                 "tests/trail/test_sync.py"],
+    "connector/trail/sealing.py": ["tests/trail/test_seal.py"],
     "connector/writes/inflight.py": ["tests/connector/test_inflight_mutants.py",
                                      "tests/connector/test_pipeline_claimed.py"],
     "connector/trail/pgappend.py": ["tests/trail/test_pgappend.py", "tests/trail/test_store_mutants.py"],

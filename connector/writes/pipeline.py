@@ -17,7 +17,6 @@ For a batch of proposals (:meth:`WritePath.run`):
 """
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -86,8 +85,6 @@ class WritePath:
         self.rulebook_version = rulebook.version_hash
         self._crm_objects = set(adapter.objects())
         self.lanes = chunks.lanes(adapter)  # chunk calls kept in flight (crmgate.writes.chunks)
-        # a trail store that can leave an append unsigned until the next one (``seal``)
-        self._seals = "seal" in inspect.signature(store.append).parameters
 
     # -- public -------------------------------------------------------------------------------
     def run(self, proposals: Sequence[Proposal]) -> list[Outcome]:
@@ -175,13 +172,12 @@ class WritePath:
             self._also(queue_rows, plans, provisional=True)(conn, decided)
             return [*results, *decided]
 
-        # unpipelined, a round with writes appends their results next, in this call: that append's
-        # checkpoint signs this one too (one signature a round, not two)
-        seal = {} if round_.pipelined or not self._seals else {"seal": lambda _: not any(p.write for p in plans)}
+        # Signed now, though the results' append would sign it too: left unsigned, the intents would
+        # show as an unsigned tail to a live ``trail verify`` or export for the whole CRM call.
         # this append holds the chunk's intents, which must be on disk before its call: now, or
         # (pipelined) in the call's worker thread first
         self.store.append(build, also=self._also([], done, provisional=False) if done else None,
-                          durable=not round_.pipelined, **seal)
+                          durable=not round_.pipelined)
 
     @staticmethod
     def _replay(stored: Outcome, proposal: Proposal, proposal_id: str, batch_id: str) -> Outcome:
