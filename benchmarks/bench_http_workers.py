@@ -1,7 +1,7 @@
 """HTTP, one proposal per request, several clients, ``crmgate serve --workers N``, beside today's code.
 
     .venv/bin/python benchmarks/bench_http_workers.py [--workers 2] [--clients 4] [--seconds 15] [--rounds 5]
-        [--store sqlite|postgresql://...] [--crm sandbox|hubspot] [--latency 0.1]
+        [--store sqlite|postgresql://...] [--crm sandbox|hubspot] [--latency 0.1] [--baseline REF]
 
 With ``--crm hubspot`` each request is a deal update against the fake HubSpot of
 ``bench_budget.py`` (``--latency`` s per call, 190 calls / 10 s): a CRM that answers slowly, where a
@@ -255,10 +255,12 @@ def main() -> None:
                         help="hubspot: deal updates against bench_budget's fake, --latency s per call")
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--hubspot", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", default=baseline.BASELINE_REF,
+                        help="the commit to compare with (default: the code before the scale work)")
     args = parser.parse_args()
     if args.setup:
         return setup(args.setup, args.store, args.limit, args.hubspot)
-    with baseline.baseline_tree() as old:
+    with baseline.baseline_tree(args.baseline) as old:
         with served(baseline.current_env(), args, args.store) as new, \
                 served(baseline.baseline_env(old), args, args.store) as base:
             # both trees serve at once and take turns, so a change of the machine's load between
