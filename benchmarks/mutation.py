@@ -95,7 +95,6 @@ MODULES: dict[str, list[str]] = {
     "connector/writes/before_images.py": ["tests/salesforce/test_sf_before_image_fields.py"],
     "adapters/salesforce/reads.py": ["tests/salesforce/test_sf_before_image_fields.py", "tests/salesforce/test_sf_errors.py",
                                      "tests/salesforce/test_sf_write_path.py"],
-    "connector/writes/durable.py": ["tests/connector/test_chunks.py"],
     "connector/trail/pgappend.py": ["tests/trail/test_pgappend.py", "tests/trail/test_store_mutants.py",
                                     "tests/trail/test_store.py"],
     "connector/audit/csvcheck.py": ["tests/audit/test_csv_rowcheck.py", "tests/audit/test_export_tampering.py",
