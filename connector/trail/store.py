@@ -129,8 +129,7 @@ class TrailStore(TrailReader):
         on_file = self._sqlite and database not in (None, "", ":memory:")
         self._wal = os.path.abspath(str(database)) + "-wal" if on_file else ""
         self._writers = KeptConnections(self.engine)
-        database = self.engine.url.database
-        if not create and self._sqlite and database not in (None, "", ":memory:") and not Path(database).exists():
+        if not create and on_file and not Path(database).exists():
             self.engine.dispose()
             raise TrailStoreError(f"no trail database at {database}")
         try:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import gc
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import ValidationError
@@ -151,24 +152,33 @@ def _locate(value: Any) -> tuple[str, str] | None:
     return None
 
 
-#: inputs at least this long are parsed with the cyclic garbage collector paused (see :func:`coerce`)
+#: inputs (and batches) at least this long are handled with the cyclic garbage collector paused
 PAUSE_GC_FROM = 100
 
 
-def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Proposal]:
-    """Turn dicts (or Proposals) into Proposals, or raise one ProposalError listing every problem.
-
-    A long input is parsed with the cyclic collector paused: everything parsing makes lives until
-    the end (the proposals) or is freed by reference counting, so each collection walked live
-    objects only; in a process holding a store and an adapter that was half of the parsing CPU."""
-    items = items if isinstance(items, list) else list(items)
-    if len(items) < PAUSE_GC_FROM or not gc.isenabled():  # (left alone when the caller paused it)
-        return _coerce(items, lines)
+@contextmanager
+def gc_paused(size: int) -> Iterator[None]:
+    """The cyclic collector off while ``size`` items (at least :data:`PAUSE_GC_FROM`) are parsed
+    or written. Everything such work makes lives until its end or is freed by reference counting,
+    so each collection during it walked live objects only (a sixth of a batch's CPU, half of
+    parsing's in a process holding a store and an adapter). Left alone for short inputs and when
+    the caller already turned the collector off."""
+    if size < PAUSE_GC_FROM or not gc.isenabled():
+        yield
+        return
     gc.disable()
     try:
-        return _coerce(items, lines)
+        yield
     finally:
         gc.enable()
+
+
+def coerce(items: Iterable[Any], *, lines: list[int] | None = None) -> list[Proposal]:
+    """Turn dicts (or Proposals) into Proposals, or raise one ProposalError listing every problem
+    (a long input with the collector paused: :func:`gc_paused`)."""
+    items = items if isinstance(items, list) else list(items)
+    with gc_paused(len(items)):
+        return _coerce(items, lines)
 
 
 def _coerce(items: list[Any], lines: list[int] | None) -> list[Proposal]:
